@@ -1,0 +1,113 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime"
+	"time"
+)
+
+// Config is everything a node needs. Zero fields take the defaults of DefaultConfig.
+type Config struct {
+	Listen           string        // WebSocket listener; port 0 picks a free port
+	HTTPListen       string        // control HTTP API; port 0 picks a free port; "" disables it
+	Echo             bool          // conformance mode: echo every client message back
+	PingInterval     time.Duration // idle connections are pinged, and closed after 2 silent intervals
+	HandshakeTimeout time.Duration // a connection must finish its upgrade within this time
+	MaxHandshake     int           // bytes of the HTTP upgrade header block (431 above it)
+	MaxMessage       int           // bytes of one client message (close 1009 above it)
+	MaxTopicsPerConn int           // subscriptions per connection
+	MaxConns         int           // 0 = unlimited; above it new connections get HTTP 503
+	MaxPublishBody   int64         // bytes of one publish request body (413 above it)
+	MaxPending       int           // unsent bytes per connection before it is closed with 1008
+	Loops            int           // event loops; default GOMAXPROCS
+	Page             []byte        // HTML served at GET / on the control listener (nil: a plain index)
+	Logger           *slog.Logger
+}
+
+// Defaults of the wire contract.
+const (
+	DefaultListen           = "127.0.0.1:8080"
+	DefaultHTTPListen       = "127.0.0.1:8081"
+	DefaultPingInterval     = 30 * time.Second
+	DefaultHandshakeTimeout = 5 * time.Second
+	DefaultMaxHandshake     = 8 << 10
+	DefaultMaxMessage       = 64 << 10
+	DefaultEchoMaxMessage   = 64 << 20 // Autobahn's limits cases send 16 MiB messages
+	DefaultMaxTopicsPerConn = 1000
+	DefaultMaxPublishBody   = 1 << 20
+	DefaultMaxPending       = 1 << 20
+)
+
+// DefaultConfig returns the documented defaults.
+func DefaultConfig() Config {
+	return Config{
+		Listen:           DefaultListen,
+		HTTPListen:       DefaultHTTPListen,
+		PingInterval:     DefaultPingInterval,
+		HandshakeTimeout: DefaultHandshakeTimeout,
+		MaxHandshake:     DefaultMaxHandshake,
+		MaxMessage:       DefaultMaxMessage,
+		MaxTopicsPerConn: DefaultMaxTopicsPerConn,
+		MaxPublishBody:   DefaultMaxPublishBody,
+		MaxPending:       DefaultMaxPending,
+		Loops:            runtime.GOMAXPROCS(0),
+	}
+}
+
+// normalize fills zero fields with defaults and rejects impossible values.
+func (c *Config) normalize() error {
+	d := DefaultConfig()
+	if c.Listen == "" {
+		return errors.New("config: Listen address is required")
+	}
+	if c.PingInterval <= 0 {
+		c.PingInterval = d.PingInterval
+	}
+	if c.HandshakeTimeout <= 0 {
+		c.HandshakeTimeout = d.HandshakeTimeout
+	}
+	if c.MaxHandshake <= 0 {
+		c.MaxHandshake = d.MaxHandshake
+	}
+	if c.MaxHandshake < 256 {
+		return fmt.Errorf("config: MaxHandshake %d is too small (min 256)", c.MaxHandshake)
+	}
+	if c.MaxMessage <= 0 {
+		c.MaxMessage = d.MaxMessage
+		if c.Echo {
+			c.MaxMessage = DefaultEchoMaxMessage
+		}
+	}
+	if c.MaxTopicsPerConn <= 0 {
+		c.MaxTopicsPerConn = d.MaxTopicsPerConn
+	}
+	if c.MaxPublishBody <= 0 {
+		c.MaxPublishBody = d.MaxPublishBody
+	}
+	if c.MaxPending <= 0 {
+		c.MaxPending = d.MaxPending
+	}
+	// An echo reply is as large as the message: let one full reply be pending.
+	if c.Echo && c.MaxPending < 2*c.MaxMessage {
+		c.MaxPending = 2 * c.MaxMessage
+	}
+	if c.MaxConns < 0 {
+		return fmt.Errorf("config: MaxConns %d is negative", c.MaxConns)
+	}
+	if c.Loops <= 0 {
+		c.Loops = d.Loops
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return nil
+}
+
+// tickInterval is how often each loop sweeps its connections for deadlines:
+// a quarter of the shortest deadline, between 50 ms and 1 s.
+func (c *Config) tickInterval() time.Duration {
+	t := min(c.HandshakeTimeout, c.PingInterval) / 4
+	return min(max(t, 50*time.Millisecond), time.Second)
+}

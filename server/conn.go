@@ -1,0 +1,105 @@
+package server
+
+import (
+	"github.com/fanwire/fanwire/codec"
+	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
+	"golang.org/x/sys/unix"
+)
+
+// Connection phases.
+const (
+	phaseHandshake uint8 = iota // waiting for the HTTP upgrade request
+	phaseOpen                   // WebSocket frames flow both ways
+	phaseClosing                // we sent a close frame; input is discarded until EOF or timeout
+	phaseClosed                 // gnet closed it; waiting to be forgotten
+)
+
+// conn is the whole per-connection state. It stays small: buffers are
+// borrowed from pools only while a message is half-received.
+type conn struct {
+	gc       gnet.Conn
+	loop     *loop
+	subs     []subRef                   // topics this conn receives
+	msg      *bytebufferpool.ByteBuffer // fragments of a message in progress; nil otherwise
+	parser   codec.Parser
+	idx      int32  // position in loop.conns
+	npend    int32  // frames for this conn in the current drain pass
+	off      int32  // where those frames start in loop.iov
+	lastRead uint32 // loop clock (ms) of the last input; in phaseClosing: when closing began
+	phase    uint8
+	pinged   bool // a ping is outstanding since lastRead
+}
+
+// subRef points at this conn's entry in a topic's subscriber list.
+type subRef struct {
+	lt  *loopTopic
+	pos int32
+}
+
+// write sends b now (gnet buffers what the socket does not take) and enforces
+// the pending-bytes cap. Loop goroutine only.
+func (c *conn) write(b []byte) {
+	_, _ = c.gc.Write(b)
+	c.checkPending()
+}
+
+// writev sends frames in as few syscalls as the kernel allows (IOV_MAX per call).
+func (c *conn) writev(frames [][]byte) {
+	const iovMax = 1024
+	for len(frames) > 0 && c.phase == phaseOpen {
+		n := min(len(frames), iovMax)
+		if n == 1 {
+			_, _ = c.gc.Write(frames[0])
+		} else {
+			_, _ = c.gc.Writev(frames[:n])
+		}
+		frames = frames[n:]
+	}
+	c.checkPending()
+}
+
+// checkPending closes a connection whose unsent bytes exceed the cap: it is
+// told why (1008) instead of silently losing messages, and memory stays bounded.
+func (c *conn) checkPending() {
+	if c.phase == phaseOpen && c.gc.OutboundBuffered() > c.loop.node.cfg.MaxPending {
+		c.loop.slow.Add(1)
+		c.fail(codec.ClosePolicyViolation, "slow consumer: too many unsent bytes")
+	}
+}
+
+// fail starts a server-initiated close: send the close frame, stop all
+// deliveries, half-close the socket so the client sees EOF after our frame,
+// and let the client's EOF (or the sweep's close timeout) finish the job.
+func (c *conn) fail(code codec.CloseCode, reason string) {
+	if c.phase != phaseOpen {
+		return
+	}
+	l := c.loop
+	l.out = codec.AppendCloseFrame(l.out, code, reason) // after any replies already built
+	c.phase = phaseClosing
+	c.lastRead = l.now
+	c.releaseMessage()
+	l.dropSubs(c)
+	_, _ = c.gc.Write(l.out)
+	l.out = l.out[:0]
+	if c.phase == phaseClosing && c.gc.OutboundBuffered() == 0 {
+		_ = unix.Shutdown(c.gc.Fd(), unix.SHUT_WR)
+	}
+}
+
+func (c *conn) releaseMessage() {
+	if c.msg != nil {
+		bytebufferpool.Put(c.msg)
+		c.msg = nil
+	}
+}
+
+func (c *conn) subscribedTo(lt *loopTopic) bool {
+	for _, ref := range c.subs {
+		if ref.lt == lt {
+			return true
+		}
+	}
+	return false
+}

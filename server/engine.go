@@ -1,0 +1,97 @@
+package server
+
+import (
+	"sync"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// engine routes gnet's callbacks to the loop that owns each connection.
+// gnet does not list its loops, so they are discovered in OnOpen.
+type engine struct {
+	gnet.BuiltinEventEngine
+	node  *Node
+	eng   gnet.Engine
+	boot  chan struct{}
+	mu    sync.Mutex
+	loops map[gnet.EventLoop]*loop // guarded by mu
+	tick  time.Duration
+}
+
+func newEngine(n *Node) *engine {
+	return &engine{
+		node:  n,
+		boot:  make(chan struct{}),
+		loops: make(map[gnet.EventLoop]*loop),
+		tick:  n.cfg.tickInterval(),
+	}
+}
+
+func (e *engine) OnBoot(eng gnet.Engine) gnet.Action {
+	e.eng = eng
+	close(e.boot)
+	return gnet.None
+}
+
+// loopFor returns fanwire's state for a gnet loop, creating it on first use.
+func (e *engine) loopFor(el gnet.EventLoop) *loop {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	l := e.loops[el]
+	if l == nil {
+		l = newLoop(e.node, el)
+		e.loops[el] = l
+	}
+	return l
+}
+
+// allLoops is a snapshot of the loops seen so far.
+func (e *engine) allLoops() []*loop {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ls := make([]*loop, 0, len(e.loops))
+	for _, l := range e.loops {
+		ls = append(ls, l)
+	}
+	return ls
+}
+
+var http503 = []byte("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 36\r\n\r\nconnection limit reached, try later\n")
+
+func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	n := e.node
+	if count := n.conns.Add(1); n.cfg.MaxConns > 0 && count > int64(n.cfg.MaxConns) {
+		n.rejected.Add(1)
+		return http503, gnet.Close
+	}
+	l := e.loopFor(gc.EventLoop())
+	c := &conn{gc: gc, loop: l, lastRead: n.clock()}
+	gc.SetContext(c)
+	l.addConn(c)
+	return nil, gnet.None
+}
+
+func (e *engine) OnTraffic(gc gnet.Conn) gnet.Action {
+	c, _ := gc.Context().(*conn)
+	if c == nil {
+		return gnet.Close
+	}
+	return c.loop.onTraffic(c)
+}
+
+func (e *engine) OnClose(gc gnet.Conn, _ error) gnet.Action {
+	e.node.conns.Add(-1)
+	if c, _ := gc.Context().(*conn); c != nil && c.phase != phaseClosed {
+		c.loop.closed(c)
+	}
+	return gnet.None
+}
+
+// OnTick runs on gnet's ticker goroutine; each loop sweeps its own conns.
+func (e *engine) OnTick() (time.Duration, gnet.Action) {
+	for _, l := range e.allLoops() {
+		l.execute(l.sweepTask)
+	}
+	return e.tick, gnet.None
+}

@@ -1,0 +1,139 @@
+package server
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/fanwire/fanwire/codec"
+	"github.com/fanwire/fanwire/server/wire"
+)
+
+// hub assigns each publish its per-topic seq, encodes it into one frame and
+// hands that frame to every loop that has subscribers for the topic.
+// Loops register and unregister their interest in a topic through attach/detach.
+type hub struct {
+	mu     sync.Mutex
+	topics map[string]*topic // guarded by mu
+	frames sync.Pool         // *sharedFrame
+
+	published atomic.Uint64
+}
+
+// topic is the node-wide state of one topic.
+type topic struct {
+	name  string
+	seq   uint64       // last seq assigned; guarded by hub.mu
+	loops []*loopTopic // loops with at least one subscriber; guarded by hub.mu
+}
+
+// loopTopic is one loop's subscriber list for one topic. subs is owned by the
+// loop goroutine; count mirrors len(subs) for readers on other goroutines.
+type loopTopic struct {
+	topic *topic
+	loop  *loop
+	subs  []subscriber
+	count atomic.Int32
+}
+
+// subscriber is one entry of loopTopic.subs; slot is the index of the matching
+// entry in conn.subs so either side can be removed in O(1).
+type subscriber struct {
+	c    *conn
+	slot int32
+}
+
+// sharedFrame is one encoded publish, written as-is to every subscriber.
+// refs counts the loops that still have to write it.
+type sharedFrame struct {
+	b    []byte
+	refs atomic.Int32
+	pool *sync.Pool
+}
+
+// maxPooledFrame keeps occasional huge publishes from pinning memory in the pool.
+const maxPooledFrame = 64 << 10
+
+func (f *sharedFrame) release() {
+	if f.refs.Add(-1) != 0 {
+		return
+	}
+	if cap(f.b) > maxPooledFrame {
+		f.b = nil
+	}
+	f.b = f.b[:0]
+	f.pool.Put(f)
+}
+
+func newHub() *hub {
+	h := &hub{topics: make(map[string]*topic)}
+	h.frames.New = func() any { return &sharedFrame{pool: &h.frames} }
+	return h
+}
+
+// publish assigns the next seq of the topic and queues one shared frame on
+// every loop with subscribers. Sequencing and queueing happen under one lock,
+// so every loop sees a topic's frames in seq order.
+func (h *hub) publish(name string, data []byte) (seq uint64, subscribers int, err error) {
+	if !wire.ValidTopic(name) {
+		return 0, 0, wire.ErrInvalidTopic
+	}
+	h.mu.Lock()
+	t := h.topics[name]
+	if t == nil {
+		t = &topic{name: name}
+		h.topics[name] = t
+	}
+	t.seq++
+	seq = t.seq
+	if len(t.loops) > 0 {
+		f := h.frames.Get().(*sharedFrame)
+		size := wire.EnvelopeSize(t.name, seq, data)
+		f.b = codec.AppendHeader(f.b[:0], codec.OpText, true, size)
+		f.b = wire.AppendEnvelope(f.b, t.name, seq, data)
+		f.refs.Store(int32(len(t.loops)))
+		for _, lt := range t.loops {
+			subscribers += int(lt.count.Load())
+			lt.loop.enqueue(lt, f)
+		}
+	}
+	h.mu.Unlock()
+	h.published.Add(1)
+	return seq, subscribers, nil
+}
+
+// attach registers loop l as interested in topic name. Called on l's goroutine.
+func (h *hub) attach(name string, l *loop) *loopTopic {
+	h.mu.Lock()
+	t := h.topics[name]
+	if t == nil {
+		t = &topic{name: name}
+		h.topics[name] = t
+	}
+	lt := &loopTopic{topic: t, loop: l}
+	t.loops = append(t.loops, lt)
+	h.mu.Unlock()
+	return lt
+}
+
+// detach removes a loop's empty subscriber list from its topic.
+func (h *hub) detach(lt *loopTopic) {
+	h.mu.Lock()
+	loops := lt.topic.loops
+	for i, x := range loops {
+		if x == lt {
+			last := len(loops) - 1
+			loops[i] = loops[last]
+			loops[last] = nil
+			lt.topic.loops = loops[:last]
+			break
+		}
+	}
+	h.mu.Unlock()
+}
+
+// topicCount is the number of topics ever published or subscribed to.
+func (h *hub) topicCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.topics)
+}

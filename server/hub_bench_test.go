@@ -1,0 +1,101 @@
+package server
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/panjf2000/gnet/v2"
+)
+
+// fakeConn is a gnet.Conn that swallows writes: it measures the publish path
+// (sequence, encode once, queue, drain, per-connection write) without sockets.
+type fakeConn struct {
+	gnet.Conn
+	frames, bytes int
+}
+
+func (f *fakeConn) Write(b []byte) (int, error) {
+	f.frames++
+	f.bytes += len(b)
+	return len(b), nil
+}
+
+func (f *fakeConn) Writev(bs [][]byte) (int, error) {
+	n := 0
+	for _, b := range bs {
+		n += len(b)
+	}
+	f.frames += len(bs)
+	f.bytes += n
+	return n, nil
+}
+
+func (f *fakeConn) OutboundBuffered() int { return 0 }
+
+// newFakeLoop builds a node with one loop and subs open connections
+// subscribed to topics (round robin). The loop has no gnet event loop, so
+// enqueue never wakes it: the benchmark calls drain itself.
+func newFakeLoop(tb testing.TB, subs int, topics []string) (*Node, *loop, []*fakeConn) {
+	cfg := DefaultConfig()
+	n, err := NewNode(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	l := newLoop(n, nil)
+	fakes := make([]*fakeConn, subs)
+	for i := range fakes {
+		fakes[i] = &fakeConn{}
+		c := &conn{gc: fakes[i], loop: l, phase: phaseOpen}
+		l.addConn(c)
+		l.subscribe(c, topics[i%len(topics)])
+	}
+	return n, l, fakes
+}
+
+var benchData = []byte(`{"symbol":"BTC-USD","price":64012.25,"size":0.015,"side":"buy","ts":1732500000000,"x":"abcdefgh"}`)
+
+// BenchmarkBroadcast publishes one ~100-byte message to 10k subscribers per
+// op and drains it: ns/delivery and allocs/op (per publish) are the figures.
+func BenchmarkBroadcast(b *testing.B) {
+	for _, batch := range []int{1, 10} {
+		b.Run(fmt.Sprintf("10k-subs/batch=%d", batch), func(b *testing.B) {
+			n, l, fakes := newFakeLoop(b, 10000, []string{"prices.BTC-USD"})
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, _, err := n.Publish("prices.BTC-USD", benchData); err != nil {
+					b.Fatal(err)
+				}
+				if (i+1)%batch == 0 {
+					l.drain()
+				}
+			}
+			l.drain()
+			b.StopTimer()
+			deliveries := float64(b.N) * float64(len(fakes))
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
+			if fakes[0].frames != b.N || fakes[len(fakes)-1].frames != b.N {
+				b.Fatalf("frames: got %d and %d, want %d", fakes[0].frames, fakes[len(fakes)-1].frames, b.N)
+			}
+		})
+	}
+}
+
+// BenchmarkBroadcastTopics spreads 10k subscribers over 1,000 topics and
+// publishes to every topic once per op.
+func BenchmarkBroadcastTopics(b *testing.B) {
+	topics := make([]string, 1000)
+	for i := range topics {
+		topics[i] = fmt.Sprintf("t.%d", i)
+	}
+	n, l, _ := newFakeLoop(b, 10000, topics)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		for _, t := range topics {
+			_, _, _ = n.Publish(t, benchData)
+		}
+		l.drain()
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/10000, "ns/delivery")
+}

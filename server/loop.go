@@ -1,0 +1,257 @@
+package server
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+
+	"github.com/fanwire/fanwire/codec"
+	"github.com/panjf2000/gnet/v2"
+)
+
+// loop is fanwire's state for one gnet event loop. Everything below mu's
+// fields is owned by the loop goroutine and touched nowhere else.
+type loop struct {
+	node *Node
+	el   gnet.EventLoop // nil in benchmarks with fake connections
+
+	mu        sync.Mutex
+	queue     []delivery // frames waiting for this loop; guarded by mu
+	scheduled bool       // a drain is queued on the loop; guarded by mu
+
+	spare    []delivery // the other half of the double-buffered queue
+	conns    []*conn    // every connection of this loop, for sweeps
+	topics   map[string]*loopTopic
+	draining bool    // inside drain: subscriber lists must not change
+	deferred []*conn // conns closed while draining; unsubscribed after it
+	dirty    []*conn // conns with frames in the current drain pass
+	iov      [][]byte
+	out      []byte // replies built during one OnTraffic, written once
+	parser   codec.ParserConfig
+	now      uint32 // loop clock in ms since node start; set on each traffic/tick
+
+	delivered atomic.Uint64 // frames written to subscribers
+	slow      atomic.Uint64 // connections closed for falling behind
+
+	drainTask gnet.Runnable
+	sweepTask gnet.Runnable
+}
+
+type delivery struct {
+	lt *loopTopic
+	f  *sharedFrame
+}
+
+type runnable func()
+
+func (r runnable) Run(context.Context) error { r(); return nil }
+
+func newLoop(n *Node, el gnet.EventLoop) *loop {
+	l := &loop{
+		node:   n,
+		el:     el,
+		topics: make(map[string]*loopTopic),
+		parser: codec.ParserConfig{MaxMessage: n.cfg.MaxMessage},
+	}
+	l.drainTask = runnable(l.drain)
+	l.sweepTask = runnable(l.sweep)
+	return l
+}
+
+// enqueue hands a frame to the loop. Any goroutine; the caller holds hub.mu so
+// frames of one topic are queued in seq order. Only the first frame of a batch
+// wakes the loop: frames published meanwhile ride along in the same drain.
+func (l *loop) enqueue(lt *loopTopic, f *sharedFrame) {
+	l.mu.Lock()
+	l.queue = append(l.queue, delivery{lt, f})
+	wake := !l.scheduled
+	l.scheduled = true
+	l.mu.Unlock()
+	if wake && l.el != nil {
+		if err := l.el.Execute(context.Background(), l.drainTask); err != nil {
+			l.mu.Lock()
+			l.scheduled = false // engine stopping; the queue dies with it
+			l.mu.Unlock()
+		}
+	}
+}
+
+// drain writes every queued frame to its subscribers with one write (or
+// writev) per connection per pass. Runs on the loop goroutine.
+func (l *loop) drain() {
+	l.mu.Lock()
+	batch := l.queue
+	l.queue = l.spare
+	l.spare = nil
+	l.scheduled = false
+	l.mu.Unlock()
+
+	l.draining = true
+	if len(batch) == 1 {
+		l.writeOne(batch[0])
+	} else {
+		l.writeBatch(batch)
+	}
+	l.draining = false
+
+	for i := range batch {
+		batch[i].f.release()
+		batch[i] = delivery{}
+	}
+	l.spare = batch[:0]
+	for i, c := range l.deferred {
+		l.unsubscribeAll(c)
+		l.deferred[i] = nil
+	}
+	l.deferred = l.deferred[:0]
+}
+
+// writeOne is the common low-rate case: one frame, one write per subscriber.
+func (l *loop) writeOne(d delivery) {
+	var n uint64
+	for _, s := range d.lt.subs {
+		if s.c.phase != phaseOpen {
+			continue
+		}
+		s.c.write(d.f.b)
+		n++
+	}
+	l.delivered.Add(n)
+}
+
+// writeBatch coalesces several frames per connection into one writev: a first
+// pass counts each connection's frames, a second lays them out in l.iov.
+func (l *loop) writeBatch(batch []delivery) {
+	for _, d := range batch {
+		for _, s := range d.lt.subs {
+			if s.c.npend == 0 {
+				l.dirty = append(l.dirty, s.c)
+			}
+			s.c.npend++
+		}
+	}
+	total := int32(0)
+	for _, c := range l.dirty {
+		c.off = total
+		total += c.npend
+		c.npend = 0
+	}
+	if int(total) > cap(l.iov) {
+		l.iov = make([][]byte, total)
+	}
+	l.iov = l.iov[:total]
+	for _, d := range batch {
+		for _, s := range d.lt.subs {
+			l.iov[s.c.off+s.c.npend] = d.f.b
+			s.c.npend++
+		}
+	}
+	var n uint64
+	for i, c := range l.dirty {
+		if c.phase == phaseOpen {
+			c.writev(l.iov[c.off : c.off+c.npend])
+			n += uint64(c.npend)
+		}
+		c.npend = 0
+		l.dirty[i] = nil
+	}
+	l.dirty = l.dirty[:0]
+	clear(l.iov)
+	l.delivered.Add(n)
+}
+
+// subscribe adds c to topic name on this loop; subscribing twice is a no-op.
+// The caller checks the per-connection topic limit.
+func (l *loop) subscribe(c *conn, name string) {
+	lt := l.topics[name]
+	if lt == nil {
+		lt = l.node.hub.attach(name, l)
+		l.topics[name] = lt
+	} else if c.subscribedTo(lt) {
+		return
+	}
+	c.subs = append(c.subs, subRef{lt: lt, pos: int32(len(lt.subs))})
+	lt.subs = append(lt.subs, subscriber{c: c, slot: int32(len(c.subs) - 1)})
+	lt.count.Add(1)
+}
+
+// unsubscribe removes c from topic name; it reports whether c was subscribed.
+func (l *loop) unsubscribe(c *conn, name string) bool {
+	for i, ref := range c.subs {
+		if ref.lt.topic.name == name {
+			l.removeSub(c, i)
+			return true
+		}
+	}
+	return false
+}
+
+func (l *loop) unsubscribeAll(c *conn) {
+	for len(c.subs) > 0 {
+		l.removeSub(c, len(c.subs)-1)
+	}
+	c.subs = nil
+}
+
+// removeSub swap-removes c.subs[i] and the matching entry of the topic's
+// subscriber list, fixing the back-references of the entries that moved.
+func (l *loop) removeSub(c *conn, i int) {
+	ref := c.subs[i]
+	lt := ref.lt
+
+	last := len(lt.subs) - 1
+	moved := lt.subs[last]
+	lt.subs[ref.pos] = moved
+	moved.c.subs[moved.slot].pos = ref.pos
+	lt.subs[last] = subscriber{}
+	lt.subs = lt.subs[:last]
+	lt.count.Add(-1)
+
+	lastRef := len(c.subs) - 1
+	c.subs[i] = c.subs[lastRef]
+	if i != lastRef {
+		moved := c.subs[i]
+		moved.lt.subs[moved.pos].slot = int32(i)
+	}
+	c.subs[lastRef] = subRef{}
+	c.subs = c.subs[:lastRef]
+
+	if len(lt.subs) == 0 {
+		delete(l.topics, lt.topic.name)
+		l.node.hub.detach(lt)
+		lt.subs = nil
+	}
+}
+
+// addConn and removeConn keep l.conns, the list the sweep walks.
+func (l *loop) addConn(c *conn) {
+	c.idx = int32(len(l.conns))
+	l.conns = append(l.conns, c)
+}
+
+func (l *loop) removeConn(c *conn) {
+	last := len(l.conns) - 1
+	moved := l.conns[last]
+	l.conns[c.idx] = moved
+	moved.idx = c.idx
+	l.conns[last] = nil
+	l.conns = l.conns[:last]
+}
+
+// closed runs from OnClose: the connection is gone, drop all its state.
+func (l *loop) closed(c *conn) {
+	c.phase = phaseClosed
+	l.removeConn(c)
+	c.releaseMessage()
+	l.dropSubs(c)
+}
+
+// dropSubs unsubscribes c from everything, after the drain pass if one is
+// running (its subscriber lists are being walked).
+func (l *loop) dropSubs(c *conn) {
+	if l.draining {
+		l.deferred = append(l.deferred, c)
+	} else {
+		l.unsubscribeAll(c)
+	}
+}

@@ -1,0 +1,80 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// BenchmarkIdleConnMemory measures the node's Go heap per idle upgraded
+// connection, each subscribed to one topic. The clients are raw blocking
+// sockets (an fd each, no Go heap), so the heap delta is the server's.
+// Run: go test -run '^$' -bench IdleConnMemory -benchtime 1x ./server/
+func BenchmarkIdleConnMemory(b *testing.B) {
+	const conns = 5000 // both ends live in this process: 2 fds per connection
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", ""
+	n, err := NewNode(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer n.Shutdown(context.Background())
+	addr, _ := net.ResolveTCPAddr("tcp", n.WSAddr())
+	sa := &unix.SockaddrInet4{Port: addr.Port}
+	copy(sa.Addr[:], addr.IP.To4())
+	req := []byte("GET /ws?topics=prices.BTC-USD HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+
+	for i := 0; i < b.N; i++ {
+		before := heapAfterGC()
+		fds := make([]int, 0, conns)
+		buf := make([]byte, 512)
+		for j := 0; j < conns; j++ {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			fds = append(fds, fd)
+			if err := unix.Connect(fd, sa); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := unix.Write(fd, req); err != nil {
+				b.Fatal(err)
+			}
+			m, err := unix.Read(fd, buf)
+			if err != nil || !bytes.HasPrefix(buf[:m], []byte("HTTP/1.1 101")) {
+				b.Fatalf("conn %d: handshake failed: %v %q", j, err, buf[:m])
+			}
+		}
+		for n.Stats().Conns < conns {
+			time.Sleep(time.Millisecond)
+		}
+		after := heapAfterGC()
+		b.ReportMetric(float64(int64(after)-int64(before))/conns, "heap-B/conn")
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		for n.Stats().Conns > 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	b.Log("connections: " + strconv.Itoa(conns))
+}
+
+func heapAfterGC() uint64 {
+	runtime.GC()
+	debug.FreeOSMemory()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return m.HeapAlloc
+}

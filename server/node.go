@@ -1,0 +1,189 @@
+// Package server runs a fanwire node: a gnet reactor whose event loops speak
+// WebSocket on non-blocking sockets, a hub that fans each publish out as one
+// shared frame, and the control HTTP API.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/fanwire/fanwire/server/api"
+	"github.com/panjf2000/gnet/v2"
+)
+
+// Node is one fanwire server: WebSocket listener, hub and control API.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	hub   *hub
+	eng   *engine
+	start time.Time
+
+	wsAddr   string
+	httpAddr string
+	httpSrv  *http.Server
+	runErr   chan error // gnet.Run's result
+
+	conns    atomic.Int64 // open TCP connections (all phases)
+	rejected atomic.Uint64
+}
+
+// NewNode checks cfg and prepares a node; Start makes it listen.
+func NewNode(cfg Config) (*Node, error) {
+	if err := cfg.normalize(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger, hub: newHub(), start: time.Now(), runErr: make(chan error, 1)}
+	n.eng = newEngine(n)
+	return n, nil
+}
+
+// clock is the node's coarse time in ms since start; uint32 arithmetic wraps safely.
+func (n *Node) clock() uint32 { return uint32(time.Since(n.start) / time.Millisecond) }
+
+// Start binds both listeners and returns once they accept connections.
+func (n *Node) Start() error {
+	addr, err := resolvePort(n.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("websocket listener: %w", err)
+	}
+	n.wsAddr = addr
+	go func() {
+		n.runErr <- gnet.Run(n.eng, "tcp://"+addr,
+			gnet.WithMulticore(true),
+			gnet.WithNumEventLoop(n.cfg.Loops),
+			gnet.WithReusePort(true), // one listener per loop; lets worker processes share the port
+			gnet.WithReuseAddr(true),
+			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+			gnet.WithTicker(true),
+			gnet.WithLogger(gnetLogger{n.log}),
+		)
+	}()
+	select {
+	case <-n.eng.boot:
+	case err := <-n.runErr:
+		return fmt.Errorf("websocket listener %s: %w", addr, err)
+	}
+	if n.cfg.HTTPListen == "" {
+		return nil
+	}
+	ln, err := net.Listen("tcp", n.cfg.HTTPListen)
+	if err != nil {
+		n.stopEngine(context.Background())
+		return fmt.Errorf("control listener: %w", err)
+	}
+	n.httpAddr = ln.Addr().String()
+	n.httpSrv = &http.Server{
+		Handler: api.NewHandler(n, api.Options{
+			MaxBody: n.cfg.MaxPublishBody,
+			Page:    n.cfg.Page,
+			Logger:  n.log,
+		}),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	go func() {
+		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			n.log.Error("control listener stopped", "err", err)
+		}
+	}()
+	return nil
+}
+
+// resolvePort turns port 0 into a concrete free port: with one listener per
+// loop (SO_REUSEPORT), every loop must bind the same port.
+func resolvePort(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", err
+	}
+	if port != "0" {
+		return addr, nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	defer ln.Close()
+	return net.JoinHostPort(host, strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)), nil
+}
+
+// WSAddr is the bound WebSocket listener address.
+func (n *Node) WSAddr() string { return n.wsAddr }
+
+// HTTPAddr is the bound control API address ("" if disabled).
+func (n *Node) HTTPAddr() string { return n.httpAddr }
+
+// Publish sends data (a valid JSON value) to every subscriber of topic.
+// Safe from any goroutine.
+func (n *Node) Publish(topic string, data []byte) (seq uint64, subscribers int, err error) {
+	return n.hub.publish(topic, data)
+}
+
+// Shutdown closes every WebSocket connection with 1001, waits for them to
+// hang up (or ctx), then stops both listeners.
+func (n *Node) Shutdown(ctx context.Context) error {
+	if n.httpSrv != nil {
+		_ = n.httpSrv.Shutdown(ctx)
+	}
+	for _, l := range n.eng.allLoops() {
+		l.execute(runnable(l.goingAway))
+	}
+	wait := time.NewTicker(10 * time.Millisecond)
+	defer wait.Stop()
+	for n.conns.Load() > 0 {
+		select {
+		case <-ctx.Done():
+			n.log.Warn("shutdown: connections still open at deadline", "open", n.conns.Load())
+			return n.stopEngine(context.Background())
+		case <-wait.C:
+		}
+	}
+	return n.stopEngine(ctx)
+}
+
+func (n *Node) stopEngine(ctx context.Context) error {
+	err := n.eng.eng.Stop(ctx)
+	select {
+	case <-n.runErr:
+	case <-time.After(5 * time.Second):
+	}
+	return err
+}
+
+// Stats is a snapshot of the node's counters.
+type Stats struct {
+	Conns     int64  `json:"conns"`
+	Topics    int    `json:"topics"`
+	Published uint64 `json:"published"`
+	Delivered uint64 `json:"delivered"`
+	SlowClose uint64 `json:"slow_closed"`
+	Rejected  uint64 `json:"rejected"`
+}
+
+// Stats reads the counters. Any goroutine.
+func (n *Node) Stats() Stats {
+	s := Stats{Conns: n.conns.Load(), Topics: n.hub.topicCount(), Published: n.hub.published.Load(), Rejected: n.rejected.Load()}
+	for _, l := range n.eng.allLoops() {
+		s.Delivered += l.delivered.Load()
+		s.SlowClose += l.slow.Load()
+	}
+	return s
+}
+
+// gnetLogger sends gnet's own logs to slog.
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug(fmt.Sprintf(f, a...), "src", "gnet") }
+func (g gnetLogger) Infof(f string, a ...any)  { g.l.Debug(fmt.Sprintf(f, a...), "src", "gnet") }
+func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn(fmt.Sprintf(f, a...), "src", "gnet") }
+func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "src", "gnet") }
+func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "src", "gnet") }

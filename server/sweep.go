@@ -1,0 +1,71 @@
+package server
+
+import (
+	"context"
+	"time"
+
+	"github.com/fanwire/fanwire/codec"
+	"github.com/panjf2000/gnet/v2"
+)
+
+// closeTimeout bounds how long a closing connection may take to hang up.
+const closeTimeout = 2 * time.Second
+
+// execute runs task on the loop goroutine. Any goroutine.
+func (l *loop) execute(task gnet.Runnable) {
+	_ = l.el.Execute(context.Background(), task)
+}
+
+// sweep enforces handshake, idle and close deadlines and sends pings. It runs
+// on the loop goroutine every tick instead of a timer per connection.
+// It walks backwards: closing conns[i] swaps an already-visited conn into i.
+func (l *loop) sweep() {
+	l.now = l.node.clock()
+	cfg := &l.node.cfg
+	handshake := millis(cfg.HandshakeTimeout)
+	ping := millis(cfg.PingInterval)
+	closing := millis(closeTimeout)
+	for i := len(l.conns) - 1; i >= 0; i-- {
+		if i >= len(l.conns) {
+			continue
+		}
+		c := l.conns[i]
+		age := l.now - c.lastRead
+		switch c.phase {
+		case phaseHandshake:
+			if age >= handshake {
+				_ = l.el.Close(c.gc)
+			}
+		case phaseOpen:
+			switch {
+			case age >= 2*ping:
+				c.fail(codec.CloseGoingAway, "idle timeout: no data from client")
+			case age >= ping && !c.pinged:
+				c.pinged = true
+				c.write(codec.PingFrame)
+			}
+		case phaseClosing:
+			if age >= closing {
+				_ = l.el.Close(c.gc)
+			}
+		}
+	}
+}
+
+// goingAway closes every connection with 1001; part of a graceful shutdown.
+func (l *loop) goingAway() {
+	for i := len(l.conns) - 1; i >= 0; i-- {
+		if i >= len(l.conns) {
+			continue
+		}
+		c := l.conns[i]
+		switch c.phase {
+		case phaseOpen:
+			c.fail(codec.CloseGoingAway, "server shutting down")
+		case phaseHandshake:
+			_ = l.el.Close(c.gc)
+		}
+	}
+}
+
+func millis(d time.Duration) uint32 { return uint32(d / time.Millisecond) }

@@ -1,0 +1,227 @@
+package server
+
+import (
+	"net/url"
+	"strconv"
+	"strings"
+
+	"github.com/fanwire/fanwire/codec"
+	"github.com/fanwire/fanwire/server/wire"
+	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
+)
+
+// wsPath is the only path that upgrades.
+const wsPath = "/ws"
+
+// onTraffic consumes every complete unit (handshake, frame, frame chunk) of
+// the bytes gnet has buffered, so gnet keeps no ring buffer for idle conns.
+// Replies are gathered in l.out and written once at the end.
+func (l *loop) onTraffic(c *conn) gnet.Action {
+	l.now = l.node.clock()
+	buf, _ := c.gc.Peek(-1)
+	switch c.phase {
+	case phaseClosing, phaseClosed:
+		_, _ = c.gc.Discard(len(buf))
+		return gnet.None
+	}
+	c.lastRead = l.now
+	c.pinged = false
+
+	off := 0
+	if c.phase == phaseHandshake {
+		n, action := l.handshake(c, buf)
+		if n == 0 || action != gnet.None {
+			return action
+		}
+		off = n
+	}
+	off, action := l.frames(c, buf, off)
+	if c.phase == phaseOpen || c.phase == phaseHandshake {
+		_, _ = c.gc.Discard(off)
+	} else {
+		_, _ = c.gc.Discard(len(buf)) // closing: the rest is ignored
+	}
+	if len(l.out) > 0 {
+		out := l.out
+		l.out = l.out[:0]
+		if c.phase == phaseOpen || action == gnet.Close {
+			c.write(out)
+		}
+	}
+	if cap(l.out) > 1<<20 {
+		l.out = nil // an echo of a huge message: don't keep its buffer
+	}
+	return action
+}
+
+// handshake answers the upgrade request at the start of buf. It returns the
+// bytes consumed, 0 while the request is incomplete.
+func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
+	req, n, herr := codec.ParseRequest(buf, l.node.cfg.MaxHandshake)
+	if herr == nil && n == 0 {
+		return 0, gnet.None
+	}
+	if herr == nil && string(req.Path) != wsPath {
+		herr = &codec.HTTPError{Status: 404, Message: "not found: WebSocket endpoint is " + wsPath}
+	}
+	if herr == nil {
+		herr = req.Check()
+	}
+	var topics []string
+	if herr == nil {
+		topics, herr = l.urlTopics(req.Query)
+	}
+	if herr != nil {
+		_, _ = c.gc.Write(codec.AppendHTTPError(l.out[:0], herr))
+		return n, gnet.Close
+	}
+	for _, t := range topics {
+		l.subscribe(c, t)
+	}
+	c.phase = phaseOpen
+	// The subscriptions are in effect before the 101 goes out.
+	_, _ = c.gc.Write(codec.AppendAcceptResponse(l.out[:0], req.Key))
+	return n, gnet.None
+}
+
+// urlTopics reads ?topics=a,b (repeatable) from the upgrade URL.
+func (l *loop) urlTopics(rawQuery []byte) ([]string, *codec.HTTPError) {
+	if len(rawQuery) == 0 {
+		return nil, nil
+	}
+	q, err := url.ParseQuery(string(rawQuery))
+	if err != nil {
+		return nil, &codec.HTTPError{Status: 400, Message: "bad query string: " + err.Error()}
+	}
+	var topics []string
+	for _, v := range q["topics"] {
+		for _, t := range strings.Split(v, ",") {
+			if t == "" {
+				continue
+			}
+			if !wire.ValidTopic(t) {
+				return nil, &codec.HTTPError{Status: 400, Message: "invalid topic " + t + ": want 1-128 characters of [A-Za-z0-9_.:-]"}
+			}
+			topics = append(topics, t)
+		}
+	}
+	if len(topics) > l.node.cfg.MaxTopicsPerConn {
+		return nil, &codec.HTTPError{Status: 400, Message: "too many topics"}
+	}
+	return topics, nil
+}
+
+// frames parses WebSocket frames from buf[off:] and returns how far it got.
+func (l *loop) frames(c *conn, buf []byte, off int) (int, gnet.Action) {
+	for off < len(buf) && c.phase == phaseOpen {
+		f, n, perr := c.parser.Next(buf[off:], &l.parser)
+		if perr != nil {
+			c.fail(perr.Code, perr.Reason)
+			return len(buf), gnet.None
+		}
+		off += n
+		switch f.Kind {
+		case codec.NeedMore:
+			return off, gnet.None
+		case codec.DataChunk:
+			l.dataChunk(c, &f)
+		case codec.Ping:
+			l.out = codec.AppendFrame(l.out, codec.OpPong, f.Payload)
+		case codec.Pong:
+			// lastRead is already refreshed: that is all a pong is for.
+		case codec.Close:
+			// Echo the code (RFC 6455 5.5.1) and close first, as a server should.
+			if f.CloseCode == codec.CloseNoStatus {
+				l.out = codec.AppendFrame(l.out, codec.OpClose, nil)
+			} else {
+				l.out = codec.AppendCloseFrame(l.out, f.CloseCode, "")
+			}
+			c.phase = phaseClosing
+			l.dropSubs(c)
+			c.releaseMessage()
+			return len(buf), gnet.Close
+		}
+	}
+	return off, gnet.None
+}
+
+// dataChunk assembles messages; a message that arrives whole in one read is
+// handled in place without copying.
+func (l *loop) dataChunk(c *conn, f *codec.Frame) {
+	if f.First && f.Op == codec.OpBinary && !l.node.cfg.Echo {
+		c.fail(codec.CloseUnsupportedData, "binary messages are not supported")
+		return
+	}
+	if f.First && f.Fin {
+		l.message(c, f.Op, f.Payload)
+		return
+	}
+	if c.msg == nil {
+		c.msg = bytebufferpool.Get()
+	}
+	c.msg.B = append(c.msg.B, f.Payload...)
+	if f.Fin {
+		l.message(c, f.Op, c.msg.B)
+		c.releaseMessage()
+	}
+}
+
+// message handles one complete client message.
+func (l *loop) message(c *conn, op codec.OpCode, payload []byte) {
+	if l.node.cfg.Echo {
+		l.out = codec.AppendFrame(l.out, op, payload)
+		return
+	}
+	req, oerr := wire.ParseOp(payload)
+	if oerr != nil {
+		l.replyError(oerr)
+		return
+	}
+	switch req.Op {
+	case wire.OpSubscribe:
+		if len(c.subs)+l.newTopics(c, req.Topics) > l.node.cfg.MaxTopicsPerConn {
+			l.replyError(&wire.OpError{Code: wire.CodeTooManyTopics,
+				Message: "subscription limit reached: at most " + strconv.Itoa(l.node.cfg.MaxTopicsPerConn) + " topics per connection"})
+			return
+		}
+		for _, t := range req.Topics {
+			l.subscribe(c, t)
+		}
+		l.out = appendTextFrame(l.out, func(b []byte) []byte { return wire.AppendAck(b, "subscribed", req.Topics) })
+	case wire.OpUnsubscribe:
+		for _, t := range req.Topics {
+			l.unsubscribe(c, t)
+		}
+		l.out = appendTextFrame(l.out, func(b []byte) []byte { return wire.AppendAck(b, "unsubscribed", req.Topics) })
+	}
+}
+
+// newTopics counts the topics c is not yet subscribed to.
+func (l *loop) newTopics(c *conn, topics []string) int {
+	n := 0
+	for _, t := range topics {
+		if lt := l.topics[t]; lt == nil || !c.subscribedTo(lt) {
+			n++
+		}
+	}
+	return n
+}
+
+func (l *loop) replyError(e *wire.OpError) {
+	l.out = appendTextFrame(l.out, func(b []byte) []byte { return wire.AppendError(b, e) })
+}
+
+// appendTextFrame appends a text frame whose payload is produced by body.
+// The payload is built after a maximal header and moved down if the header is shorter.
+func appendTextFrame(dst []byte, body func([]byte) []byte) []byte {
+	const maxHdr = 10
+	start := len(dst)
+	dst = append(dst, make([]byte, maxHdr)...)
+	dst = body(dst)
+	n := len(dst) - start - maxHdr
+	hdr := codec.AppendHeader(make([]byte, 0, maxHdr), codec.OpText, true, n)
+	copy(dst[start:], hdr)
+	copy(dst[start+len(hdr):], dst[start+maxHdr:])
+	return dst[:start+len(hdr)+n]
+}
