@@ -10,19 +10,19 @@ import (
 
 // Config is everything a node needs. Zero fields take the defaults of DefaultConfig.
 type Config struct {
-	Listen           string        // WebSocket listener; port 0 picks a free port
-	HTTPListen       string        // control HTTP API; port 0 picks a free port; "" disables it
-	Echo             bool          // conformance mode: echo every client message back
-	PingInterval     time.Duration // idle connections are pinged, and closed after 2 silent intervals
-	HandshakeTimeout time.Duration // a connection must finish its upgrade within this time
-	MaxHandshake     int           // bytes of the HTTP upgrade header block (431 above it)
-	MaxMessage       int           // bytes of one client message (close 1009 above it)
-	MaxTopicsPerConn int           // subscriptions per connection
-	MaxConns         int           // 0 = unlimited; above it new connections get HTTP 503
-	MaxPublishBody   int64         // bytes of one publish request body (413 above it)
-	MaxPending       int           // unsent bytes per connection before it is closed with 1008
-	Loops            int           // event loops; default GOMAXPROCS
-	Page             []byte        // HTML served at GET / on the control listener (nil: a plain index)
+	Listen           string                    // WebSocket listener; port 0 picks a free port
+	HTTPListen       string                    // control HTTP API; port 0 picks a free port; "" disables it
+	Echo             bool                      // conformance mode: echo every client message back
+	PingInterval     time.Duration             // idle connections are pinged, and closed after 2 silent intervals
+	HandshakeTimeout time.Duration             // a connection must finish its upgrade within this time
+	MaxHandshake     int                       // bytes of the HTTP upgrade header block (431 above it)
+	MaxMessage       int                       // bytes of one client message (close 1009 above it)
+	MaxTopicsPerConn int                       // subscriptions per connection
+	MaxConns         int                       // 0 = unlimited; above it new connections get HTTP 503
+	MaxPublishBody   int64                     // bytes of one publish request body (413 above it)
+	MaxPending       int                       // unsent bytes per connection before it is closed with 1008
+	Loops            int                       // event loops; default GOMAXPROCS
+	Page             func(wsURL string) []byte // renders the HTML served at GET / (nil: a plain index)
 	Logger           *slog.Logger
 }
 

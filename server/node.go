@@ -33,6 +33,7 @@ type Node struct {
 
 	conns    atomic.Int64 // open TCP connections (all phases)
 	rejected atomic.Uint64
+	stopping atomic.Bool
 }
 
 // NewNode checks cfg and prepares a node; Start makes it listen.
@@ -80,16 +81,16 @@ func (n *Node) Start() error {
 		return fmt.Errorf("control listener: %w", err)
 	}
 	n.httpAddr = ln.Addr().String()
-	n.httpSrv = &http.Server{
-		Handler: api.NewHandler(n, api.Options{
-			MaxBody: n.cfg.MaxPublishBody,
-			Page:    n.cfg.Page,
-			Logger:  n.log,
-		}),
-		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
+	var page []byte
+	if n.cfg.Page != nil {
+		page = n.cfg.Page("ws://" + n.wsAddr + wsPath)
 	}
+	n.httpSrv = api.NewServer(api.NewHandler(n, api.Options{
+		MaxBody: n.cfg.MaxPublishBody,
+		Page:    page,
+		Logger:  n.log,
+		Health:  n.health,
+	}), n.log)
 	go func() {
 		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("control listener stopped", "err", err)
@@ -128,9 +129,18 @@ func (n *Node) Publish(topic string, data []byte) (seq uint64, subscribers int, 
 	return n.hub.publish(topic, data)
 }
 
+// health fails once shutdown has begun, so load balancers stop sending clients.
+func (n *Node) health() error {
+	if n.stopping.Load() {
+		return errors.New("shutting down")
+	}
+	return nil
+}
+
 // Shutdown closes every WebSocket connection with 1001, waits for them to
 // hang up (or ctx), then stops both listeners.
 func (n *Node) Shutdown(ctx context.Context) error {
+	n.stopping.Store(true)
 	if n.httpSrv != nil {
 		_ = n.httpSrv.Shutdown(ctx)
 	}
