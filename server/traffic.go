@@ -22,7 +22,7 @@ func (l *loop) onTraffic(c *conn) gnet.Action {
 	buf, _ := c.gc.Peek(-1)
 	switch c.phase {
 	case phaseClosing, phaseClosed:
-		_, _ = c.gc.Discard(len(buf))
+		_, _ = c.gc.Discard(len(buf)) // also drops everything when len(buf) == 0
 		return gnet.None
 	}
 	c.lastRead = l.now
@@ -37,10 +37,11 @@ func (l *loop) onTraffic(c *conn) gnet.Action {
 		off = n
 	}
 	off, action := l.frames(c, buf, off)
-	if c.phase == phaseOpen || c.phase == phaseHandshake {
+	if c.phase != phaseOpen && c.phase != phaseHandshake {
+		off = len(buf) // closing: the rest is ignored
+	}
+	if off > 0 { // gnet's Discard(0) would drop everything
 		_, _ = c.gc.Discard(off)
-	} else {
-		_, _ = c.gc.Discard(len(buf)) // closing: the rest is ignored
 	}
 	if len(l.out) > 0 {
 		out := l.out
