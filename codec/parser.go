@@ -1,0 +1,233 @@
+package codec
+
+import "encoding/binary"
+
+// ParserConfig is shared by all parsers of one kind (e.g. per event loop).
+type ParserConfig struct {
+	// MaxMessage is the largest message (all fragments together) accepted,
+	// checked from frame headers before any payload is delivered (=> 1009).
+	// 0 means no limit.
+	MaxMessage int
+	// Client is true when we are the client: frames from the server must be
+	// unmasked. When false (server), frames must be masked.
+	Client bool
+}
+
+// FrameKind tells what Parser.Next found.
+type FrameKind uint8
+
+const (
+	NeedMore  FrameKind = iota // consumed n bytes (maybe 0); call again when more input arrives
+	DataChunk                  // a piece of a text/binary message, Payload already unmasked
+	Ping                       // complete ping frame
+	Pong                       // complete pong frame
+	Close                      // complete close frame; CloseCode/CloseReason validated
+)
+
+// Frame is one result of Parser.Next.
+type Frame struct {
+	Kind FrameKind
+	// Op is the frame opcode; for DataChunk it is the MESSAGE opcode (OpText
+	// or OpBinary), also on chunks of continuation frames.
+	Op OpCode
+	// Payload is unmasked in place inside the input; it is valid until the
+	// input bytes are reused.
+	Payload []byte
+	First   bool // DataChunk: first chunk of the message
+	Fin     bool // DataChunk: last chunk of the message (text: UTF-8 fully validated)
+	// CloseCode is CloseNoStatus if the close payload was empty.
+	CloseCode   CloseCode
+	CloseReason []byte
+}
+
+// Parser is the per-connection incremental parser state. The zero value is
+// ready to use. It keeps only what is needed to resume inside a data frame
+// and a message; bytes are never copied.
+type Parser struct {
+	remaining uint64    // payload bytes of the current data frame not yet delivered
+	msgLen    uint64    // bytes of the current message announced so far (for MaxMessage)
+	mask      [4]byte   // mask key of the current data frame (zero when unmasked)
+	utf8      UTF8State // validator state of the current text message
+	maskPos   uint8     // key offset of the next payload byte
+	msgOp     OpCode    // opcode of the message in progress; 0 = none
+	frameFin  bool      // the current data frame has FIN set
+	first     bool      // the next chunk is the first of its message
+}
+
+// Reset forgets any frame or message in progress.
+func (p *Parser) Reset() { *p = Parser{} }
+
+// Next parses from in. It never blocks and copes with ANY split of the input:
+//   - an incomplete frame header => NeedMore, n = 0 (nothing consumed; the
+//     caller keeps the bytes and presents them again with more appended)
+//   - an incomplete control frame => NeedMore, n = 0 (control frames are
+//     returned whole, and nothing of them is unmasked before that)
+//   - a data frame whose payload is only partly present => DataChunk with the
+//     bytes present (consumed, unmasked, UTF-8-checked incrementally so that
+//     invalid text fails fast, mid-frame); a complete header with no payload
+//     byte yet => NeedMore with the header consumed
+//   - a zero-length data frame still yields a DataChunk (Fin as per frame)
+//
+// err != nil is a protocol violation: the caller sends a close frame with
+// err.Code and closes. The parser state is then undefined (Reset to reuse).
+func (p *Parser) Next(in []byte, cfg *ParserConfig) (f Frame, n int, err *Error) {
+	if p.remaining > 0 {
+		return p.chunk(in, 0)
+	}
+	if len(in) < 2 {
+		return Frame{}, 0, nil
+	}
+	b0, b1 := in[0], in[1]
+	// Everything decidable from the first two bytes is checked before waiting
+	// for the rest, so garbage fails at once.
+	if b0&bitsRsv != 0 {
+		return Frame{}, 0, ErrReservedBits
+	}
+	op := OpCode(b0 & 0x0F)
+	fin := b0&bitFin != 0
+	masked := b1&bitMask != 0
+	if masked == cfg.Client {
+		if masked {
+			return Frame{}, 0, ErrMaskedFrame
+		}
+		return Frame{}, 0, ErrUnmaskedFrame
+	}
+	length := uint64(b1 & 0x7F)
+	switch op {
+	case OpText, OpBinary:
+		if p.msgOp != 0 {
+			return Frame{}, 0, ErrExpectedContinuation
+		}
+	case OpContinuation:
+		if p.msgOp == 0 {
+			return Frame{}, 0, ErrUnexpectedContinuation
+		}
+	case OpClose, OpPing, OpPong:
+		if !fin {
+			return Frame{}, 0, ErrFragmentedControl
+		}
+		if length > maxControlPayload {
+			return Frame{}, 0, ErrControlTooLong
+		}
+	default:
+		return Frame{}, 0, ErrReservedOpcode
+	}
+
+	hdr := 2
+	switch length {
+	case 126:
+		if len(in) < 4 {
+			return Frame{}, 0, nil
+		}
+		length = uint64(binary.BigEndian.Uint16(in[2:]))
+		hdr = 4
+	case 127:
+		if len(in) < 10 {
+			return Frame{}, 0, nil
+		}
+		length = binary.BigEndian.Uint64(in[2:])
+		if length>>63 != 0 {
+			return Frame{}, 0, ErrLengthMSB
+		}
+		hdr = 10
+	}
+	if op.IsControl() {
+		return p.control(in, op, hdr, masked, int(length))
+	}
+
+	// A data frame: enforce the message limit before delivering anything.
+	msgLen := p.msgLen
+	if op != OpContinuation {
+		msgLen = 0
+	}
+	if msgLen+length < msgLen {
+		msgLen = ^uint64(0) // saturate (only reachable without a limit)
+	} else {
+		msgLen += length
+	}
+	if cfg.MaxMessage > 0 && msgLen > uint64(cfg.MaxMessage) {
+		return Frame{}, 0, ErrMessageTooBig
+	}
+	var key [4]byte
+	if masked {
+		if len(in) < hdr+4 {
+			return Frame{}, 0, nil
+		}
+		key = [4]byte(in[hdr : hdr+4])
+		hdr += 4
+	}
+	// The header is complete: commit it to the state.
+	if op != OpContinuation {
+		p.msgOp = op
+		p.first = true
+		p.utf8 = UTF8Accept
+	}
+	p.msgLen = msgLen
+	p.remaining = length
+	p.mask = key
+	p.maskPos = 0
+	p.frameFin = fin
+	if length > 0 && len(in) == hdr {
+		return Frame{}, hdr, nil
+	}
+	return p.chunk(in, hdr)
+}
+
+// chunk delivers the payload bytes of the current data frame found in in[off:].
+func (p *Parser) chunk(in []byte, off int) (Frame, int, *Error) {
+	avail := len(in) - off
+	if uint64(avail) > p.remaining {
+		avail = int(p.remaining)
+	}
+	if avail == 0 && p.remaining > 0 {
+		return Frame{}, off, nil
+	}
+	payload := in[off : off+avail]
+	if p.mask != [4]byte{} {
+		p.maskPos = uint8(Mask(payload, p.mask, int(p.maskPos)))
+	}
+	p.remaining -= uint64(avail)
+	op := p.msgOp
+	fin := p.remaining == 0 && p.frameFin
+	if op == OpText {
+		p.utf8 = ValidateUTF8(p.utf8, payload)
+		if p.utf8 == UTF8Reject || fin && p.utf8 != UTF8Accept {
+			return Frame{}, 0, ErrInvalidUTF8
+		}
+	}
+	f := Frame{Kind: DataChunk, Op: op, Payload: payload, First: p.first, Fin: fin}
+	p.first = false
+	if fin {
+		p.msgOp = 0
+		p.msgLen = 0
+	}
+	return f, off + avail, nil
+}
+
+// control returns a whole control frame, or NeedMore without consuming or
+// unmasking anything if it is not all there yet.
+func (p *Parser) control(in []byte, op OpCode, hdr int, masked bool, length int) (Frame, int, *Error) {
+	keyAt := hdr
+	if masked {
+		hdr += 4
+	}
+	end := hdr + length
+	if len(in) < end {
+		return Frame{}, 0, nil
+	}
+	payload := in[hdr:end]
+	if masked {
+		Mask(payload, [4]byte(in[keyAt:keyAt+4]), 0)
+	}
+	switch op {
+	case OpPing:
+		return Frame{Kind: Ping, Op: op, Payload: payload}, end, nil
+	case OpPong:
+		return Frame{Kind: Pong, Op: op, Payload: payload}, end, nil
+	}
+	code, reason, err := parseClosePayload(payload)
+	if err != nil {
+		return Frame{}, 0, err
+	}
+	return Frame{Kind: Close, Op: op, Payload: payload, CloseCode: code, CloseReason: reason}, end, nil
+}
