@@ -19,7 +19,7 @@ run: build
 
 # Test dependencies: independent WebSocket clients (Python websockets, npm ws).
 deps:
-	@bash scripts/test-deps.sh
+	@bash .ci/test-deps.sh
 
 vet:
 	$(GO) vet $(PKGS)

@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs the independent WebSocket clients that server/clients_test.go
+# drives: Python's websockets (Debian package, for /usr/bin/python3) and npm ws
+# (pinned in server/testdata/package-lock.json). Idempotent: does nothing when
+# both are present. Run from the repository root (or pass it as $1).
+set -euo pipefail
+
+root=${1:-$(git rev-parse --show-toplevel 2>/dev/null || pwd)}
+testdata="$root/server/testdata"
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then
+	sudo_cmd=(sudo)
+fi
+
+# Python websockets for Debian's python3 (not a pyenv/venv python).
+if ! /usr/bin/python3 -c 'import websockets' 2>/dev/null; then
+	echo "test-deps: installing python3-websockets"
+	# Update the package lists only when the package is not known yet.
+	if ! apt-cache show python3-websockets >/dev/null 2>&1; then
+		"${sudo_cmd[@]}" apt-get update -qq
+	fi
+	DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq python3-websockets >/dev/null ||
+		{ "${sudo_cmd[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq python3-websockets >/dev/null; }
+fi
+/usr/bin/python3 -c 'import websockets; print("test-deps: python websockets", websockets.__version__)'
+
+# npm ws, exactly as locked.
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+	echo "test-deps: installing nodejs and npm"
+	if ! apt-cache show npm >/dev/null 2>&1; then
+		"${sudo_cmd[@]}" apt-get update -qq
+	fi
+	DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq nodejs npm >/dev/null
+fi
+if [ ! -f "$testdata/node_modules/ws/package.json" ]; then
+	echo "test-deps: installing npm ws into server/testdata/node_modules"
+	if [ -f "$testdata/package-lock.json" ]; then
+		npm ci --prefix "$testdata" --no-audit --no-fund --loglevel=error
+	else
+		npm install --prefix "$testdata" --no-audit --no-fund --loglevel=error
+	fi
+fi
+node -e 'console.log("test-deps: npm ws", require(process.argv[1] + "/node_modules/ws/package.json").version)' "$testdata"
