@@ -90,6 +90,7 @@ func (n *Node) Start() error {
 		Page:    page,
 		Logger:  n.log,
 		Health:  n.health,
+		Stats:   func() any { return n.Stats() },
 	}), n.log)
 	go func() {
 		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -42,6 +42,7 @@ type Options struct {
 	Page    []byte       // served at GET / as text/html; nil = a plain-text index
 	Logger  *slog.Logger // nil = discard
 	Health  func() error // GET /healthz answers 503 while it returns an error; nil = always healthy
+	Stats   func() any   // GET /stats answers it as JSON; nil = 404
 }
 
 // PublishResult is the answer to one successful publish.
@@ -57,11 +58,12 @@ type handler struct {
 	page    []byte
 	log     *slog.Logger
 	health  func() error
+	stats   func() any
 }
 
 // NewHandler returns the control API handler publishing through p.
 func NewHandler(p Publisher, opts Options) http.Handler {
-	h := &handler{pub: p, maxBody: opts.MaxBody, page: opts.Page, log: opts.Logger, health: opts.Health}
+	h := &handler{pub: p, maxBody: opts.MaxBody, page: opts.Page, log: opts.Logger, health: opts.Health, stats: opts.Stats}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBody
 	}
@@ -94,6 +96,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		h.serveHealth(w)
+	case path == "/stats" || path == "/debug/heap":
+		if !isGet(r) {
+			methodNotAllowed(w, r, "GET, HEAD")
+			return
+		}
+		if path == "/stats" {
+			h.serveStats(w)
+		} else {
+			serveHeap(w)
+		}
 	case path == "/":
 		if !isGet(r) {
 			methodNotAllowed(w, r, "GET, HEAD")
