@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"net"
+	"os"
 	"runtime"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"testing"
 	"time"
@@ -19,6 +21,9 @@ import (
 // Run: go test -run '^$' -bench IdleConnMemory -benchtime 1x ./server/
 func BenchmarkIdleConnMemory(b *testing.B) {
 	const conns = 5000 // both ends live in this process: 2 fds per connection
+	if os.Getenv("FANWIRE_HEAP_PROFILE") != "" {
+		runtime.MemProfileRate = 1 // every allocation, to attribute bytes per conn
+	}
 	cfg := DefaultConfig()
 	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", ""
 	n, err := NewNode(cfg)
@@ -60,6 +65,11 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 			time.Sleep(time.Millisecond)
 		}
 		after := heapAfterGC()
+		if p := os.Getenv("FANWIRE_HEAP_PROFILE"); p != "" {
+			f, _ := os.Create(p)
+			_ = pprof.WriteHeapProfile(f)
+			f.Close()
+		}
 		b.ReportMetric(float64(int64(after)-int64(before))/conns, "heap-B/conn")
 		for _, fd := range fds {
 			unix.Close(fd)
