@@ -1,0 +1,249 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"fmt"
+	"golang.org/x/sys/unix"
+	"net/netip"
+	"sync"
+	"syscall"
+)
+
+// IdleClients holds upgraded WebSocket connections that do nothing. They are
+// raw blocking sockets, not net.Conns: no goroutine, no epoll registration
+// and no Go buffers per connection in the harness, so the harness adds as
+// little as possible to the kernel memory being measured.
+type IdleClients struct {
+	mu  sync.Mutex
+	fds []int
+}
+
+// IdleConfig says where and how to connect.
+type IdleConfig struct {
+	Addr      string // server "127.0.0.1:PORT"
+	Path      string // e.g. "/ws?topics=idle"
+	SourceIPs int    // spread over 127.0.0.2 .. 127.0.0.(1+SourceIPs) to stay clear of port limits
+	Workers   int    // concurrent dialers
+}
+
+// Len is the number of open connections.
+func (c *IdleClients) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.fds)
+}
+
+// Open adds n upgraded connections. On error the ones opened so far stay.
+func (c *IdleClients) Open(ctx context.Context, cfg IdleConfig, n int) error {
+	dst, err := netip.ParseAddrPort(cfg.Addr)
+	if err != nil || !dst.Addr().Is4() {
+		return fmt.Errorf("bench: idle clients need an IPv4 address, got %q", cfg.Addr)
+	}
+	workers := max(cfg.Workers, 1)
+	ips := max(cfg.SourceIPs, 1)
+	req := upgradeRequest(cfg.Addr, cfg.Path)
+	next := make(chan int)
+	errs := make(chan error, workers)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range next {
+				src := [4]byte{127, 0, 0, byte(2 + i%ips)}
+				fd, err := dialUpgrade(src, dst, req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				c.mu.Lock()
+				c.fds = append(c.fds, fd)
+				c.mu.Unlock()
+			}
+		})
+	}
+	base := c.Len()
+	var firstErr error
+feed:
+	for i := range n {
+		select {
+		case next <- base + i:
+		case firstErr = <-errs:
+			break feed
+		case <-ctx.Done():
+			firstErr = ctx.Err()
+			break feed
+		}
+	}
+	close(next)
+	wg.Wait()
+	if firstErr == nil {
+		select {
+		case firstErr = <-errs:
+		default:
+		}
+	}
+	return firstErr
+}
+
+// Alive counts connections the server has not closed: a non-blocking peek
+// sees EAGAIN on an open idle socket and 0 bytes (EOF) or an error on a
+// closed one.
+func (c *IdleClients) Alive() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	alive := 0
+	var b [1]byte
+	for _, fd := range c.fds {
+		n, _, err := syscall.Recvfrom(fd, b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+		if err == syscall.EAGAIN || n > 0 { // n > 0: a ping or other frame waiting, still open
+			alive++
+		}
+	}
+	return alive
+}
+
+// Close resets every connection (SO_LINGER 0), so no TIME_WAIT sockets are
+// left to disturb the next server's kernel-memory baseline.
+func (c *IdleClients) Close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, fd := range c.fds {
+		_ = syscall.SetsockoptLinger(fd, syscall.SOL_SOCKET, syscall.SO_LINGER, &syscall.Linger{Onoff: 1, Linger: 0})
+		_ = syscall.Close(fd)
+	}
+	c.fds = nil
+}
+
+// ipBindAddressNoPort (IP_BIND_ADDRESS_NO_PORT) lets connect pick the source
+// port per 4-tuple, so each source IP gets the whole ephemeral range.
+const ipBindAddressNoPort = 24
+
+// dialUpgrade connects from src, sends the upgrade request and checks the
+// 101 and its Sec-WebSocket-Accept. The socket stays blocking with 5 s
+// send/receive timeouts.
+func dialUpgrade(src [4]byte, dst netip.AddrPort, req []byte) (int, error) {
+	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return -1, fmt.Errorf("bench: socket: %w", err)
+	}
+	fail := func(what string, err error) (int, error) {
+		_ = syscall.Close(fd)
+		return -1, fmt.Errorf("bench: %s %v: %w", what, src, err)
+	}
+	tv := syscall.Timeval{Sec: 5}
+	_ = syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
+	_ = syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &tv)
+	_ = syscall.SetsockoptInt(fd, syscall.SOL_IP, ipBindAddressNoPort, 1)
+	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: src}); err != nil {
+		return fail("bind", err)
+	}
+	err = syscall.Connect(fd, &syscall.SockaddrInet4{Addr: dst.Addr().As4(), Port: int(dst.Port())})
+	if err == syscall.EINTR {
+		err = waitConnected(fd)
+	}
+	if err != nil {
+		return fail("connect", err)
+	}
+	if err := writeAll(fd, req); err != nil {
+		return fail("write", err)
+	}
+	var buf [1024]byte
+	got := 0
+	for !bytes.Contains(buf[:got], []byte("\r\n\r\n")) {
+		if got == len(buf) {
+			return fail("read", fmt.Errorf("response header too long"))
+		}
+		n, err := syscall.Read(fd, buf[got:])
+		if err == syscall.EINTR { // Go's preemption signals interrupt blocking syscalls
+			continue
+		}
+		if err != nil {
+			return fail("read", err)
+		}
+		if n == 0 {
+			return fail("read", fmt.Errorf("closed during handshake"))
+		}
+		got += n
+	}
+	if err := checkAccept(buf[:got]); err != nil {
+		return fail("handshake", err)
+	}
+	return fd, nil
+}
+
+// idleKey is a fixed Sec-WebSocket-Key: every connection is identical, so
+// the server's work per connection is too.
+const idleKey = "dGhlIHNhbXBsZSBub25jZQ=="
+
+func upgradeRequest(host, path string) []byte {
+	return []byte("GET " + path + " HTTP/1.1\r\nHost: " + host +
+		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + idleKey +
+		"\r\nSec-WebSocket-Version: 13\r\n\r\n")
+}
+
+func acceptFor(key string) string {
+	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+	return base64.StdEncoding.EncodeToString(h[:])
+}
+
+// checkAccept validates a 101 response header block.
+func checkAccept(resp []byte) error {
+	line, _, _ := bytes.Cut(resp, []byte("\r\n"))
+	if !bytes.HasPrefix(line, []byte("HTTP/1.1 101")) {
+		return fmt.Errorf("want 101, got %q", line)
+	}
+	want := acceptFor(idleKey)
+	for _, h := range bytes.Split(resp, []byte("\r\n")) {
+		name, val, ok := bytes.Cut(h, []byte(":"))
+		if ok && bytes.EqualFold(bytes.TrimSpace(name), []byte("Sec-WebSocket-Accept")) {
+			if string(bytes.TrimSpace(val)) == want {
+				return nil
+			}
+			return fmt.Errorf("wrong Sec-WebSocket-Accept %q", bytes.TrimSpace(val))
+		}
+	}
+	return fmt.Errorf("no Sec-WebSocket-Accept")
+}
+
+// writeAll writes b on a blocking socket, retrying after signals.
+func writeAll(fd int, b []byte) error {
+	for len(b) > 0 {
+		n, err := syscall.Write(fd, b)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		b = b[n:]
+	}
+	return nil
+}
+
+// waitConnected finishes a connect that a signal interrupted: the
+// connection goes on in the background; poll until it is writable.
+func waitConnected(fd int) error {
+	for {
+		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLOUT}}
+		n, err := unix.Poll(fds, 5000)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return syscall.ETIMEDOUT
+		}
+		soErr, err := syscall.GetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_ERROR)
+		if err != nil {
+			return err
+		}
+		if soErr != 0 {
+			return syscall.Errno(soErr)
+		}
+		return nil
+	}
+}
