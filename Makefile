@@ -6,7 +6,7 @@ BIN     := bin/fanwire
 PKGS    := ./...
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run test build deps bench fuzz vet race clean
+.PHONY: run test build deps bench fuzz vet load clean
 
 build: $(BIN)
 
@@ -28,6 +28,11 @@ vet:
 test: deps vet
 	FANWIRE_REQUIRE_CLIENTS=1 $(GO) test -count=1 -timeout 8m $(PKGS)
 	FANWIRE_REQUIRE_CLIENTS=1 $(GO) test -race -count=1 -timeout 8m $(PKGS)
+
+# A small load scenario against a local node (starts one if none is listening):
+# 2,000 connections, then fan-out to 1,000 subscribers; reports in bin/load-*.json.
+load: build
+	@bash loadtest/scripts/make-load.sh
 
 # Micro-benchmarks: codec, hub fan-out (allocations per delivery), handshake.
 bench:

@@ -1,6 +1,7 @@
 // Command fanwire runs a fanwire WebSocket fan-out node.
 //
 //	fanwire serve [flags]   run a node (see fanwire serve --help)
+//	fanwire load MODE ...   drive a node: connect, fanout, churn (see fanwire load --help)
 //	fanwire version         print the version
 //	fanwire help [command]  print help
 package main
@@ -29,6 +30,7 @@ type command struct {
 func commands() []command {
 	return []command{
 		{"serve", "run a node: WebSocket listener, control HTTP API, optional demo feed", runServe, printServeUsage},
+		{"load", "load generator: connect, fanout or churn against a node", func(a []string, _, _ io.Writer) int { return loadMain(a) }, printLoadUsage},
 		{"version", "print the version and exit", runVersion, nil},
 		{"help", "print help for fanwire or for one command", runHelp, nil},
 	}

@@ -1,0 +1,307 @@
+package loadtest
+
+import (
+	"strconv"
+
+	"github.com/fanwire/fanwire/codec"
+	"golang.org/x/sys/unix"
+)
+
+// This file is the client side of the wire protocol for one connection:
+// connect completion, handshake, frames, pongs and the close handshake.
+// Every method runs on the loop goroutine.
+
+func (l *loop) handle(ev unix.EpollEvent, now int64) {
+	slot := ev.Fd
+	if slot < 0 || int(slot) >= len(l.conns) {
+		return
+	}
+	c := &l.conns[slot]
+	if c.state == stFree || c.fd != ev.Pad {
+		return // stale event for a slot closed earlier in this batch
+	}
+	e := ev.Events
+	if c.state == stConnecting {
+		if e&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
+			return
+		}
+		if err := socketError(int(c.fd)); err != nil {
+			l.failConn(slot, causeOf(err))
+			return
+		}
+		c.state = stHandshake
+		l.wbuf = codec.AppendUpgradeRequest(l.wbuf[:0], l.tgt.host, l.pathOf(c), c.key[:])
+		if !l.write(slot, l.wbuf) {
+			return
+		}
+	}
+	if e&unix.EPOLLOUT != 0 && l.conns[slot].out != nil {
+		if !l.flush(slot) {
+			return
+		}
+	}
+	if e&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+		l.readConn(slot, now)
+	}
+}
+
+// readConn reads until the socket is drained (edge-triggered), parsing in
+// the loop's shared buffer; only an incomplete tail is kept per connection.
+func (l *loop) readConn(slot int32, now int64) {
+	for {
+		c := &l.conns[slot]
+		k := len(c.in)
+		if need := k + 16<<10; need > len(l.buf) {
+			l.buf = make([]byte, 2*need)
+		}
+		n, err := unix.Read(int(c.fd), l.buf[k:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err == unix.EAGAIN {
+			return
+		}
+		if err != nil {
+			l.connError(slot, err)
+			return
+		}
+		if n == 0 {
+			l.connEOF(slot)
+			return
+		}
+		if k > 0 {
+			copy(l.buf, c.in)
+			l.pool.put(c.in)
+			c.in = nil
+		}
+		rest, alive := l.process(slot, l.buf[:k+n], now)
+		if !alive {
+			return
+		}
+		if len(rest) > 0 {
+			c.in = append(l.pool.get(len(rest)), rest...)
+		}
+		if k+n < len(l.buf) {
+			return // short read: the socket is drained
+		}
+	}
+}
+
+// process consumes a handshake response and/or frames; it returns the
+// unconsumed tail, or alive=false when the connection was closed.
+func (l *loop) process(slot int32, data []byte, now int64) (rest []byte, alive bool) {
+	c := &l.conns[slot]
+	if c.state == stHandshake {
+		n, status, err := codec.CheckAcceptResponse(data, c.key[:])
+		switch {
+		case n == 0 && err == nil && status == 0:
+			if len(data) >= maxHandshake {
+				l.failConn(slot, CauseProtocol)
+				return nil, false
+			}
+			return data, true
+		case status != 0 && status != 101:
+			l.failConn(slot, causeStatusPfx+strconv.Itoa(status))
+			return nil, false
+		case err != nil || n == 0:
+			l.failConn(slot, CauseProtocol)
+			return nil, false
+		}
+		c.state = stOpen
+		l.inflight--
+		l.openLocal++
+		l.stats.open.Add(1)
+		l.stats.established.Add(1)
+		l.stats.recordConnect((now - c.since) / 1000)
+		data = data[n:]
+	}
+	return l.frames(slot, data, now)
+}
+
+// frames parses whole frames only (frameLen), so a delivery's fields are
+// never split between reads and the parser always sees complete input.
+func (l *loop) frames(slot int32, data []byte, now int64) (rest []byte, alive bool) {
+	c := &l.conns[slot]
+	for len(data) > 0 {
+		fl := frameLen(data)
+		if fl < 0 {
+			break
+		}
+		if fl > len(data) {
+			if fl <= maxFrame {
+				break // wait for the rest of the frame
+			}
+			fl = len(data) // oversized: the parser rejects it from the header
+		}
+		frame := data[:fl]
+		for len(frame) > 0 {
+			f, n, perr := c.parser.Next(frame, &l.pcfg)
+			if perr != nil {
+				l.protocolError(slot, perr.Code)
+				return nil, false
+			}
+			if n == 0 && f.Kind == codec.NeedMore {
+				l.protocolError(slot, codec.CloseProtocolError)
+				return nil, false
+			}
+			frame = frame[n:]
+			switch f.Kind {
+			case codec.DataChunk:
+				l.onData(c, &f, now)
+			case codec.Ping:
+				l.wbuf = codec.AppendMaskedFrame(l.wbuf[:0], codec.OpPong, true, f.Payload, l.maskKey())
+				if !l.write(slot, l.wbuf) {
+					return nil, false
+				}
+				l.stats.pings.Add(1)
+			case codec.Close:
+				l.onServerClose(slot, f.CloseCode)
+				return nil, false
+			}
+		}
+		data = data[fl:]
+	}
+	return data, true
+}
+
+func (l *loop) onData(c *conn, f *codec.Frame, now int64) {
+	l.stats.bytes.Add(int64(len(f.Payload)))
+	if f.Fin {
+		l.stats.messages.Add(1)
+	}
+	if !f.First || !l.plan.TrackSeq {
+		return
+	}
+	seq, sent, ok := envelopeFields(f.Payload)
+	if !ok {
+		return
+	}
+	switch {
+	case !c.hasSeq:
+		c.hasSeq = true
+		c.lastSeq = seq
+	case seq == c.lastSeq+1:
+		c.lastSeq = seq
+	case seq > c.lastSeq+1:
+		l.stats.gaps.Add(int64(seq - c.lastSeq - 1))
+		c.lastSeq = seq
+	default:
+		l.stats.dups.Add(1)
+	}
+	if sent > 0 {
+		l.stats.recordLatency((now - sent) / 1000)
+	}
+}
+
+// onServerClose finishes our close handshake, or answers the server's.
+func (l *loop) onServerClose(slot int32, code codec.CloseCode) {
+	c := &l.conns[slot]
+	if c.state == stClosing {
+		l.stats.closedClean.Add(1)
+		l.closeConn(slot)
+		return
+	}
+	reply := code
+	if !codec.ValidCloseCode(reply) {
+		reply = codec.CloseNormal
+	}
+	l.wbuf = codec.AppendMaskedCloseFrame(l.wbuf[:0], reply, "", l.maskKey())
+	_, _ = unix.Write(int(c.fd), l.wbuf) // best effort, we close right after
+	l.stats.closedByServerAs("close_" + strconv.Itoa(int(code)))
+	l.closeConn(slot)
+}
+
+// protocolError: the server broke the protocol; tell it and drop the conn.
+func (l *loop) protocolError(slot int32, code codec.CloseCode) {
+	c := &l.conns[slot]
+	l.wbuf = codec.AppendMaskedCloseFrame(l.wbuf[:0], code, "", l.maskKey())
+	_, _ = unix.Write(int(c.fd), l.wbuf)
+	l.stats.closedByServerAs("protocol_error")
+	l.closeConn(slot)
+}
+
+// beginClose sends our close frame; the server's reply (or the close
+// timeout) ends the connection.
+func (l *loop) beginClose(slot int32, now int64) {
+	c := &l.conns[slot]
+	c.state = stClosing
+	c.since = now
+	l.stats.open.Add(-1)
+	l.openLocal--
+	l.closing++
+	l.wbuf = codec.AppendMaskedCloseFrame(l.wbuf[:0], codec.CloseNormal, "", l.maskKey())
+	l.write(slot, l.wbuf)
+}
+
+// write sends b now, queueing any unsent tail until EPOLLOUT. It returns
+// false when the connection was closed because of a write error.
+func (l *loop) write(slot int32, b []byte) bool {
+	c := &l.conns[slot]
+	if c.out != nil {
+		c.out = append(c.out, b...)
+		return true
+	}
+	n, err := unix.Write(int(c.fd), b)
+	for err == unix.EINTR {
+		n, err = unix.Write(int(c.fd), b)
+	}
+	if err == unix.EAGAIN {
+		n, err = 0, nil
+	}
+	if err != nil {
+		l.connError(slot, err)
+		return false
+	}
+	if n < len(b) {
+		c.out = append(l.pool.get(len(b)-n), b[n:]...)
+	}
+	return true
+}
+
+func (l *loop) flush(slot int32) bool {
+	c := &l.conns[slot]
+	n, err := unix.Write(int(c.fd), c.out)
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return true
+	}
+	if err != nil {
+		l.connError(slot, err)
+		return false
+	}
+	if n == len(c.out) {
+		l.pool.put(c.out)
+		c.out = nil
+	} else {
+		c.out = c.out[:copy(c.out, c.out[n:])]
+	}
+	return true
+}
+
+func (l *loop) connError(slot int32, err error) {
+	switch l.conns[slot].state {
+	case stConnecting, stHandshake:
+		l.stats.fail(causeOf(err))
+	case stOpen:
+		l.stats.closedByServerAs(causeOf(err))
+	case stClosing:
+		l.stats.closedNoReply.Add(1)
+	}
+	l.closeConn(slot)
+}
+
+func (l *loop) connEOF(slot int32) {
+	switch l.conns[slot].state {
+	case stConnecting, stHandshake:
+		l.stats.fail(CauseReset)
+	case stOpen:
+		l.stats.closedByServerAs("eof")
+	case stClosing:
+		l.stats.closedNoReply.Add(1)
+	}
+	l.closeConn(slot)
+}
+
+func (l *loop) failConn(slot int32, cause string) {
+	l.stats.fail(cause)
+	l.closeConn(slot)
+}

@@ -1,0 +1,127 @@
+package loadtest
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"runtime"
+	"time"
+)
+
+// Config is a whole run as the user asked for it (flags); it is copied
+// into the JSON report as "settings".
+type Config struct {
+	Mode           string        `json:"mode"` // connect, fanout, churn
+	URL            string        `json:"url"`
+	API            string        `json:"api,omitempty"`
+	Conns          int           `json:"conns"` // connect/churn: connections; fanout: subscribers
+	Rate           float64       `json:"rate"`  // new connections per second
+	Hold           time.Duration `json:"hold"`
+	Duration       time.Duration `json:"duration"`
+	Workers        int           `json:"workers"` // 0 = as many as the open-files limit needs
+	Loops          int           `json:"loops"`   // event loops per process
+	SourceIPs      string        `json:"source_ips"`
+	ConnectTimeout time.Duration `json:"connect_timeout"`
+	CloseTimeout   time.Duration `json:"close_timeout"`
+	MaxLoss        float64       `json:"max_loss"` // allowed lost fraction of expected deliveries
+	MeasureMemory  bool          `json:"measure_memory"`
+
+	// fanout
+	Topics      int           `json:"topics,omitempty"`
+	PubRate     float64       `json:"pub_rate,omitempty"` // publishes per second (all topics)
+	Size        int           `json:"size,omitempty"`     // publish body bytes
+	Publishers  int           `json:"publishers,omitempty"`
+	TopicPrefix string        `json:"topic_prefix,omitempty"`
+	Drain       time.Duration `json:"drain,omitempty"` // max wait for deliveries after the last publish
+
+	// churn
+	ChurnRate float64 `json:"churn_rate,omitempty"` // disconnect+reconnect per second
+
+	JSONPath string `json:"-"`
+}
+
+// DefaultConfig returns the defaults for a mode (the flags show them).
+func DefaultConfig(mode string) Config {
+	c := Config{
+		Mode:           mode,
+		URL:            "ws://127.0.0.1:8080/ws",
+		Conns:          1000,
+		Rate:           2000,
+		Hold:           5 * time.Second,
+		Duration:       30 * time.Second,
+		Loops:          min(runtime.GOMAXPROCS(0), 4),
+		SourceIPs:      "auto",
+		ConnectTimeout: 10 * time.Second,
+		CloseTimeout:   5 * time.Second,
+	}
+	switch mode {
+	case "fanout":
+		c.API = "http://127.0.0.1:8081"
+		c.Conns = 1000
+		c.Topics = 10
+		c.PubRate = 100
+		c.Size = 100
+		c.Publishers = 4
+		c.Duration = 10 * time.Second
+		c.Drain = 5 * time.Second
+	case "churn":
+		c.Conns = 1000
+		c.ChurnRate = 200
+		c.Duration = 10 * time.Second
+	}
+	return c
+}
+
+func (c *Config) validate() error {
+	switch c.Mode {
+	case "connect", "fanout", "churn":
+	default:
+		return fmt.Errorf("unknown mode %q", c.Mode)
+	}
+	switch {
+	case c.Conns < 1:
+		return errors.New("--conns must be >= 1")
+	case c.Rate <= 0:
+		return errors.New("--rate must be > 0")
+	case c.Duration <= 0:
+		return errors.New("--duration must be > 0")
+	case c.MaxLoss < 0 || c.MaxLoss > 1:
+		return errors.New("--max-loss is a fraction between 0 and 1")
+	}
+	if c.Mode == "fanout" {
+		switch {
+		case c.Topics < 1 || c.Topics > 65535:
+			return errors.New("--topics must be 1..65535")
+		case c.PubRate <= 0:
+			return errors.New("--pub-rate must be > 0")
+		case c.API == "":
+			return errors.New("--api is required")
+		case c.Publishers < 1:
+			return errors.New("--publishers must be >= 1")
+		}
+	}
+	if c.Mode == "churn" && c.ChurnRate <= 0 {
+		return errors.New("--churn-rate must be > 0")
+	}
+	return nil
+}
+
+// MarshalJSON writes durations as strings ("5s") so reports are readable.
+func (c Config) MarshalJSON() ([]byte, error) {
+	type plain Config
+	return json.Marshal(struct {
+		plain
+		Hold           string `json:"hold"`
+		Duration       string `json:"duration"`
+		ConnectTimeout string `json:"connect_timeout"`
+		CloseTimeout   string `json:"close_timeout"`
+		Drain          string `json:"drain,omitempty"`
+	}{plain(c), c.Hold.String(), c.Duration.String(), c.ConnectTimeout.String(), c.CloseTimeout.String(), durOrEmpty(c.Drain)})
+}
+
+func durOrEmpty(d time.Duration) string {
+	if d == 0 {
+		return ""
+	}
+	return d.String()
+}

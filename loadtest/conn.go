@@ -1,0 +1,28 @@
+package loadtest
+
+import "github.com/fanwire/fanwire/codec"
+
+// Connection states.
+const (
+	stFree       uint8 = iota // slot unused
+	stConnecting              // TCP connect in progress
+	stHandshake               // upgrade request sent, waiting for 101
+	stOpen                    // WebSocket open
+	stClosing                 // our close sent, waiting for the server's
+)
+
+// conn is the whole per-connection state of the load generator, stored by
+// value in its loop's slot slice. An idle open connection owns no buffers:
+// in and out are nil unless a frame or a write is split.
+type conn struct {
+	fd      int32
+	state   uint8
+	hasSeq  bool     // lastSeq is set (first delivery seen)
+	path    uint32   // index into the loop's path list for the upgrade request
+	since   int64    // unix nanos: dial time, or close time in stClosing
+	lastSeq uint64   // last seq seen (fanout: one topic per connection)
+	key     [24]byte // Sec-WebSocket-Key, needed to verify the accept
+	parser  codec.Parser
+	in      []byte // leftover partial frame / response (pooled)
+	out     []byte // unsent bytes (pooled)
+}

@@ -1,0 +1,321 @@
+package loadtest
+
+import (
+	"math/rand/v2"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/fanwire/fanwire/codec"
+	"golang.org/x/sys/unix"
+)
+
+const (
+	loopTickMs    = 10 // epoll wait cap: dial pacing and stop checks
+	sweepEvery    = 50 * time.Millisecond
+	readBufSize   = 128 << 10 // one per loop
+	maxFrame      = 1 << 20   // largest server frame accepted
+	maxHandshake  = 16 << 10  // largest 101 response accepted
+	pollBatchSize = 512
+)
+
+// loop drives a share of the connections on one goroutine with epoll.
+// Everything in it is owned by that goroutine except stats (atomics and a
+// mutex), stopReq and rampDone.
+type loop struct {
+	id      int
+	plan    *Plan
+	tgt     *target
+	dst     unix.SockaddrInet4 // own copy: Connect writes into its raw field
+	paths   []string
+	sources []netip.Addr
+	srcNext int
+	stats   *loopStats
+	p       *poller
+	rng     *rand.Rand
+	pcfg    codec.ParserConfig
+
+	conns []conn  // slots, by value: no pointer per connection for the GC
+	free  []int32 // free slot indexes
+	buf   []byte  // read buffer shared by all connections of the loop
+	wbuf  []byte  // scratch for outgoing frames
+	pool  bufPool
+
+	planned   int // connections to open (churn: to keep open)
+	dialed    int
+	inflight  int // connecting or handshaking
+	closing   int
+	live      int // used slots
+	openLocal int
+	cursor    int // churn and stop scan position
+	tokens    float64
+	churnTok  float64
+	lastTick  int64
+
+	stopReq  atomic.Bool
+	stopping bool
+	rampDone atomic.Bool
+	done     chan struct{}
+	err      error
+}
+
+func newLoop(id int, plan *Plan, tgt *target, paths []string, sources []netip.Addr, planned int) (*loop, error) {
+	p, err := newPoller(pollBatchSize)
+	if err != nil {
+		return nil, err
+	}
+	seed := uint64(time.Now().UnixNano())
+	return &loop{
+		id: id, plan: plan, tgt: tgt, dst: tgt.addr, paths: paths, sources: sources,
+		stats:   newLoopStats(plan.TrackSeq),
+		p:       p,
+		rng:     rand.New(rand.NewPCG(seed, uint64(id)+1)),
+		pcfg:    codec.ParserConfig{Client: true, MaxMessage: maxFrame},
+		buf:     make([]byte, readBufSize),
+		wbuf:    make([]byte, 0, 1024),
+		planned: planned,
+		done:    make(chan struct{}),
+	}, nil
+}
+
+func (l *loop) run() {
+	// Slots are allocated here, not in newLoop, so the fleet's memory
+	// baseline holds only the fixed per-loop costs.
+	l.conns = make([]conn, 0, l.planned+l.planned/8+16)
+	defer close(l.done)
+	defer l.p.close()
+	now := time.Now().UnixNano()
+	l.lastTick = now
+	lastSweep := now
+	for {
+		evs, err := l.p.wait(loopTickMs)
+		if err != nil {
+			l.err = err
+			l.abortAll()
+			return
+		}
+		now = time.Now().UnixNano()
+		for _, ev := range evs {
+			l.handle(ev, now)
+		}
+		if l.stopReq.Load() && !l.stopping {
+			l.beginStop(now)
+		}
+		if l.stopping {
+			l.closePaced(now)
+		} else {
+			l.churn(now) // first, so replacements are dialed in the same pass
+			l.dial(now)
+		}
+		l.lastTick = now
+		if now-lastSweep >= int64(sweepEvery) {
+			l.sweep(now)
+			lastSweep = now
+		}
+		if !l.rampDone.Load() && l.dialed >= l.planned && l.inflight == 0 {
+			l.rampDone.Store(true)
+		}
+		if l.stopping && l.live == 0 {
+			return
+		}
+	}
+}
+
+// wantDial says whether another connection should be started now.
+func (l *loop) wantDial() bool {
+	if l.inflight >= l.plan.MaxInflight {
+		return false
+	}
+	if l.plan.ChurnRate > 0 && l.rampDone.Load() {
+		return l.openLocal+l.inflight < l.planned
+	}
+	return l.dialed < l.planned
+}
+
+// dial starts connections paced by a token bucket at the loop's rate.
+func (l *loop) dial(now int64) {
+	rate := l.plan.Rate / float64(l.plan.Loops)
+	l.tokens += rate * float64(now-l.lastTick) / 1e9
+	if burst := max(2, rate/5); l.tokens > burst {
+		l.tokens = burst
+	}
+	for l.tokens >= 1 && l.wantDial() {
+		l.tokens--
+		l.dialOne(now)
+	}
+}
+
+func (l *loop) dialOne(now int64) {
+	global := l.plan.Offset + l.id + l.dialed*l.plan.Loops
+	l.dialed++
+	l.stats.attempted.Add(1)
+	var src netip.Addr
+	if len(l.sources) > 0 {
+		src = l.sources[l.srcNext]
+		l.srcNext = (l.srcNext + 1) % len(l.sources)
+	}
+	fd, err := dialNonBlocking(src, &l.dst)
+	if err != nil {
+		l.stats.fail(causeOf(err))
+		return
+	}
+	slot := l.allocSlot()
+	if err := l.p.add(fd, slot); err != nil {
+		unix.Close(fd)
+		l.free = append(l.free, slot)
+		l.stats.fail(causeOf(err))
+		return
+	}
+	l.live++
+	l.inflight++
+	c := &l.conns[slot]
+	c.fd = int32(fd)
+	c.state = stConnecting
+	c.since = now
+	if len(l.paths) > 0 {
+		c.path = uint32(global % len(l.paths))
+	}
+	var raw [16]byte
+	for i := 0; i < 16; i += 8 {
+		v := l.rng.Uint64()
+		for j := 0; j < 8; j++ {
+			raw[i+j] = byte(v >> (8 * j))
+		}
+	}
+	copy(c.key[:], codec.NewKey(raw[:]))
+}
+
+func (l *loop) allocSlot() int32 {
+	if k := len(l.free); k > 0 {
+		s := l.free[k-1]
+		l.free = l.free[:k-1]
+		return s
+	}
+	l.conns = append(l.conns, conn{})
+	return int32(len(l.conns) - 1)
+}
+
+func (l *loop) pathOf(c *conn) string {
+	if len(l.paths) == 0 {
+		return l.tgt.path
+	}
+	return l.paths[c.path]
+}
+
+func (l *loop) maskKey() [4]byte {
+	v := l.rng.Uint32()
+	return [4]byte{byte(v), byte(v >> 8), byte(v >> 16), byte(v >> 24)}
+}
+
+// churn closes open connections at the churn rate once ramped; dial then
+// replaces them (wantDial keeps the open count at planned).
+func (l *loop) churn(now int64) {
+	if l.plan.ChurnRate <= 0 || !l.rampDone.Load() {
+		return
+	}
+	rate := l.plan.ChurnRate / float64(l.plan.Loops)
+	l.churnTok += rate * float64(now-l.lastTick) / 1e9
+	if burst := max(2, rate/5); l.churnTok > burst {
+		l.churnTok = burst
+	}
+	for l.churnTok >= 1 && l.openLocal > 0 {
+		l.churnTok--
+		for range len(l.conns) {
+			l.cursor = (l.cursor + 1) % len(l.conns)
+			if l.conns[l.cursor].state == stOpen {
+				l.stats.churned.Add(1)
+				l.beginClose(int32(l.cursor), now)
+				break
+			}
+		}
+	}
+}
+
+// beginStop drops connection attempts; closePaced then closes the open
+// connections cleanly at the ramp rate, so the server is not hit by a
+// close storm it cannot answer within the close timeout.
+func (l *loop) beginStop(now int64) {
+	l.stopping = true
+	l.tokens = 1
+	l.cursor = 0
+	for i := range l.conns {
+		switch l.conns[i].state {
+		case stConnecting, stHandshake:
+			l.stats.aborted.Add(1)
+			l.closeConn(int32(i))
+		}
+	}
+}
+
+func (l *loop) closePaced(now int64) {
+	rate := l.plan.Rate / float64(l.plan.Loops)
+	l.tokens += rate * float64(now-l.lastTick) / 1e9
+	if burst := max(2, rate/5); l.tokens > burst {
+		l.tokens = burst
+	}
+	for l.tokens >= 1 && l.cursor < len(l.conns) {
+		if l.conns[l.cursor].state == stOpen {
+			l.tokens--
+			l.beginClose(int32(l.cursor), now)
+		}
+		l.cursor++
+	}
+}
+
+// sweep enforces connect and close deadlines.
+func (l *loop) sweep(now int64) {
+	if l.inflight == 0 && l.closing == 0 {
+		return
+	}
+	connectDeadline := now - int64(l.plan.ConnectTimeout)
+	closeDeadline := now - int64(l.plan.CloseTimeout)
+	for i := range l.conns {
+		c := &l.conns[i]
+		switch c.state {
+		case stConnecting, stHandshake:
+			if c.since < connectDeadline {
+				l.stats.fail(CauseTimeout)
+				l.closeConn(int32(i))
+			}
+		case stClosing:
+			if c.since < closeDeadline {
+				l.stats.closeTimeout.Add(1)
+				l.closeConn(int32(i))
+			}
+		}
+	}
+}
+
+// abortAll closes every socket after a fatal poller error.
+func (l *loop) abortAll() {
+	for i := range l.conns {
+		if l.conns[i].state != stFree {
+			l.stats.aborted.Add(1)
+			l.closeConn(int32(i))
+		}
+	}
+}
+
+// closeConn closes the socket and frees the slot; counters by state.
+func (l *loop) closeConn(slot int32) {
+	c := &l.conns[slot]
+	unix.Close(int(c.fd))
+	switch c.state {
+	case stConnecting, stHandshake:
+		l.inflight--
+	case stOpen:
+		l.stats.open.Add(-1)
+		l.openLocal--
+	case stClosing:
+		l.closing--
+	}
+	if c.in != nil {
+		l.pool.put(c.in)
+	}
+	if c.out != nil {
+		l.pool.put(c.out)
+	}
+	*c = conn{}
+	l.free = append(l.free, slot)
+	l.live--
+}

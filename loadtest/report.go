@@ -1,0 +1,234 @@
+package loadtest
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Report is everything a run measured, plus the settings it used.
+type Report struct {
+	Mode        string    `json:"mode"`
+	Settings    Config    `json:"settings"`
+	Started     time.Time `json:"started"`
+	ElapsedSec  float64   `json:"elapsed_s"`
+	Processes   int       `json:"processes"` // 1 = no worker processes
+	Connections Counters  `json:"connections"`
+	ConnectUs   Latency   `json:"connect_latency_us"` // TCP connect start to 101
+	Delivery    *Delivery `json:"delivery,omitempty"`
+	Memory      *MemFig   `json:"memory,omitempty"`
+	Timeline    []Sample  `json:"timeline"`
+	Errors      []string  `json:"errors,omitempty"` // process-level errors
+	Problems    []string  `json:"problems,omitempty"`
+	OK          bool      `json:"ok"`
+}
+
+// Latency summarises an HDR histogram in microseconds.
+type Latency struct {
+	Count int64   `json:"count"`
+	Mean  float64 `json:"mean"`
+	P50   int64   `json:"p50"`
+	P90   int64   `json:"p90"`
+	P99   int64   `json:"p99"`
+	P999  int64   `json:"p99_9"`
+	Max   int64   `json:"max"`
+}
+
+func summarize(h *hdrhistogram.Histogram) Latency {
+	if h.TotalCount() == 0 {
+		return Latency{}
+	}
+	return Latency{
+		Count: h.TotalCount(),
+		Mean:  h.Mean(),
+		P50:   h.ValueAtQuantile(50),
+		P90:   h.ValueAtQuantile(90),
+		P99:   h.ValueAtQuantile(99),
+		P999:  h.ValueAtQuantile(99.9),
+		Max:   h.Max(),
+	}
+}
+
+// Delivery is the fanout outcome.
+type Delivery struct {
+	Published     int64            `json:"published"`
+	PublishErrors int64            `json:"publish_errors"`
+	PublishErrBy  map[string]int64 `json:"publish_errors_by,omitempty"`
+	PublishRate   float64          `json:"publish_per_s"`
+	PublishRTTUs  Latency          `json:"publish_rtt_us"`   // HTTP POST round trip (part of delivery latency)
+	Expected      int64            `json:"expected"`         // sum of "subscribers" in publish responses
+	ExpectedPlan  int64            `json:"expected_by_plan"` // from subscribers per topic
+	Delivered     int64            `json:"delivered"`        // messages received minus duplicates
+	Lost          int64            `json:"lost"`
+	LossRatio     float64          `json:"loss_ratio"`
+	Gaps          int64            `json:"gaps"`
+	Dups          int64            `json:"dups"`
+	PerSecond     float64          `json:"deliveries_per_s"` // over the publishing window
+	LatencyUs     Latency          `json:"latency_us"`
+}
+
+// MemFig is the load generator's own memory per idle connection:
+// everything included, and without the fixed per-process part.
+type MemFig struct {
+	Conns               int64   `json:"conns"`
+	Processes           int     `json:"processes"`
+	HeapPerConn         float64 `json:"heap_bytes_per_conn"`
+	RSSPerConn          float64 `json:"rss_bytes_per_conn"`
+	MarginalHeapPerConn float64 `json:"marginal_heap_bytes_per_conn"`
+	MarginalRSSPerConn  float64 `json:"marginal_rss_bytes_per_conn"`
+	FixedHeapBytes      int64   `json:"fixed_heap_bytes"`
+}
+
+// Sample is one point of the timeline (one per second).
+type Sample struct {
+	T              float64 `json:"t_s"`
+	Open           int64   `json:"open"`
+	Established    int64   `json:"established"`
+	Failed         int64   `json:"failed"`
+	ClosedByServer int64   `json:"closed_by_server"`
+	Messages       int64   `json:"messages"`
+}
+
+// merged is the sum of all processes' results.
+type merged struct {
+	counters Counters
+	latency  *hdrhistogram.Histogram
+	connect  *hdrhistogram.Histogram
+	memory   *Memory
+	errors   []string
+}
+
+// mergeResults sums counters, merges histograms and memory figures.
+func mergeResults(rs []PartResult) merged {
+	m := merged{latency: newHist(), connect: newHist()}
+	for _, r := range rs {
+		m.counters.Add(r.Counters)
+		m.latency.Merge(decodeHist(r.Latency))
+		m.connect.Merge(decodeHist(r.Connect))
+		if r.Memory != nil {
+			if m.memory == nil {
+				m.memory = &Memory{}
+			}
+			m.memory.Add(*r.Memory)
+		}
+		if r.Error != "" {
+			m.errors = append(m.errors, r.Error)
+		}
+	}
+	return m
+}
+
+// judge fills Problems and OK from the figures.
+func (r *Report) judge() {
+	c := r.Connections
+	if c.Failed > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("%d connection attempts failed (%s)", c.Failed, formatMap(c.FailedBy)))
+	}
+	if c.ClosedByServer > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("%d connections closed by the server (%s)", c.ClosedByServer, formatMap(c.ClosedBy)))
+	}
+	if d := r.Delivery; d != nil {
+		if d.LossRatio > r.Settings.MaxLoss {
+			r.Problems = append(r.Problems, fmt.Sprintf("lost %d of %d deliveries (%.4g%% > --max-loss %.4g%%)",
+				d.Lost, d.Expected, 100*d.LossRatio, 100*r.Settings.MaxLoss))
+		}
+		if r.Connections.Failed == 0 && d.PublishErrors == 0 && d.Expected != d.ExpectedPlan {
+			r.Problems = append(r.Problems, fmt.Sprintf("the node counted %d deliveries for our publishes, but %d subscribers' worth were connected (other nodes or foreign subscribers on the topics?)",
+				d.Expected, d.ExpectedPlan))
+		}
+		if d.Dups > 0 {
+			r.Problems = append(r.Problems, fmt.Sprintf("%d duplicate deliveries", d.Dups))
+		}
+		if d.PublishErrors > 0 {
+			r.Problems = append(r.Problems, fmt.Sprintf("%d publishes failed (%s)", d.PublishErrors, formatMap(d.PublishErrBy)))
+		}
+	}
+	for _, e := range r.Errors {
+		r.Problems = append(r.Problems, "process error: "+e)
+	}
+	r.OK = len(r.Problems) == 0
+}
+
+func formatMap(m map[string]int64) string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s: %d", k, m[k])
+	}
+	return strings.Join(parts, ", ")
+}
+
+// WriteJSON writes the report to path.
+func (r *Report) WriteJSON(path string) error {
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// WriteText prints the human summary.
+func (r *Report) WriteText(w io.Writer) {
+	c := r.Connections
+	fmt.Fprintf(w, "fanwire load %s: %s in %.1fs, %d process(es)\n", r.Mode, r.Settings.URL, r.ElapsedSec, r.Processes)
+	fmt.Fprintf(w, "  connections: attempted %d, established %d, failed %d, closed by server %d\n",
+		c.Attempted, c.Established, c.Failed, c.ClosedByServer)
+	fmt.Fprintf(w, "  closing:     clean %d, no close frame %d, close timeout %d, aborted while connecting %d\n",
+		c.ClosedClean, c.ClosedNoReply, c.CloseTimeout, c.Aborted)
+	if len(c.FailedBy) > 0 {
+		fmt.Fprintf(w, "  failed by:   %s\n", formatMap(c.FailedBy))
+	}
+	if len(c.ClosedBy) > 0 {
+		fmt.Fprintf(w, "  closed by:   %s\n", formatMap(c.ClosedBy))
+	}
+	if c.Churned > 0 {
+		fmt.Fprintf(w, "  churned:     %d closes+reconnects (%.0f/s over --duration)\n", c.Churned, float64(c.Churned)/max(r.Settings.Duration.Seconds(), 1e-9))
+	}
+	fmt.Fprintf(w, "  connect latency: %s\n", r.ConnectUs)
+	if d := r.Delivery; d != nil {
+		fmt.Fprintf(w, "  published:   %d (%.0f/s), errors %d; POST round trip %s\n", d.Published, d.PublishRate, d.PublishErrors, d.PublishRTTUs)
+		fmt.Fprintf(w, "  delivered:   %d of %d expected (%.0f/s), lost %d (%.4g%%), gaps %d, dups %d\n",
+			d.Delivered, d.Expected, d.PerSecond, d.Lost, 100*d.LossRatio, d.Gaps, d.Dups)
+		fmt.Fprintf(w, "  delivery latency: %s\n", d.LatencyUs)
+	}
+	if m := r.Memory; m != nil {
+		fmt.Fprintf(w, "  load generator memory: %.0f B heap/conn, %.0f B RSS/conn over %d idle conns in %d process(es)\n"+
+			"                         marginal %.0f B heap, %.0f B RSS per conn (fixed loop buffers and histograms: %d KiB heap in all)\n",
+			m.HeapPerConn, m.RSSPerConn, m.Conns, m.Processes, m.MarginalHeapPerConn, m.MarginalRSSPerConn, m.FixedHeapBytes>>10)
+	}
+	if r.OK {
+		fmt.Fprintln(w, "  result: OK")
+		return
+	}
+	for _, p := range r.Problems {
+		fmt.Fprintf(w, "  PROBLEM: %s\n", p)
+	}
+}
+
+func (l Latency) String() string {
+	if l.Count == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (n=%d)",
+		fmtUs(l.P50), fmtUs(l.P90), fmtUs(l.P99), fmtUs(l.P999), fmtUs(l.Max), l.Count)
+}
+
+func fmtUs(us int64) string {
+	switch {
+	case us < 1000:
+		return fmt.Sprintf("%dµs", us)
+	case us < 1_000_000:
+		return fmt.Sprintf("%.2fms", float64(us)/1e3)
+	}
+	return fmt.Sprintf("%.2fs", float64(us)/1e6)
+}

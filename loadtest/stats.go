@@ -1,0 +1,183 @@
+package loadtest
+
+import (
+	"sync"
+	"sync/atomic"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+)
+
+// Counters is a point-in-time view of what some connections did. It is the
+// unit that loops, processes and workers sum up (see Add), and it is what
+// travels from a worker to its parent as JSON.
+type Counters struct {
+	Attempted      int64            `json:"attempted"`   // connects started
+	Established    int64            `json:"established"` // 101 received and accept key valid
+	Open           int64            `json:"open"`        // open right now
+	Failed         int64            `json:"failed"`      // attempts that never got to open
+	FailedBy       map[string]int64 `json:"failed_by,omitempty"`
+	ClosedByServer int64            `json:"closed_by_server"` // open conns the server (or network) ended
+	ClosedBy       map[string]int64 `json:"closed_by,omitempty"`
+	ClosedClean    int64            `json:"closed_clean"`    // our close answered by the server's close
+	ClosedNoReply  int64            `json:"closed_no_reply"` // our close answered by EOF without a close frame
+	CloseTimeout   int64            `json:"close_timeout"`   // our close not answered in time
+	Aborted        int64            `json:"aborted"`         // still connecting when the run stopped
+	Churned        int64            `json:"churned"`         // closed on purpose by churn mode
+	Messages       int64            `json:"messages"`        // data messages received
+	Bytes          int64            `json:"bytes"`           // payload bytes received
+	Gaps           int64            `json:"gaps"`            // missing seq numbers seen
+	Dups           int64            `json:"dups"`            // repeated or old seq numbers seen
+	Pings          int64            `json:"pings"`           // server pings answered with pongs
+}
+
+// Add sums o into c (maps merged key by key).
+func (c *Counters) Add(o Counters) {
+	c.Attempted += o.Attempted
+	c.Established += o.Established
+	c.Open += o.Open
+	c.Failed += o.Failed
+	c.FailedBy = addMap(c.FailedBy, o.FailedBy)
+	c.ClosedByServer += o.ClosedByServer
+	c.ClosedBy = addMap(c.ClosedBy, o.ClosedBy)
+	c.ClosedClean += o.ClosedClean
+	c.ClosedNoReply += o.ClosedNoReply
+	c.CloseTimeout += o.CloseTimeout
+	c.Aborted += o.Aborted
+	c.Churned += o.Churned
+	c.Messages += o.Messages
+	c.Bytes += o.Bytes
+	c.Gaps += o.Gaps
+	c.Dups += o.Dups
+	c.Pings += o.Pings
+}
+
+func addMap(dst, src map[string]int64) map[string]int64 {
+	if len(src) == 0 {
+		return dst
+	}
+	if dst == nil {
+		dst = make(map[string]int64, len(src))
+	}
+	for k, v := range src {
+		dst[k] += v
+	}
+	return dst
+}
+
+// Histogram bounds: microseconds from 1 µs to 60 s (clamped), 3 digits.
+const (
+	histMin    = 1
+	histMax    = 60_000_000
+	histDigits = 3
+)
+
+func newHist() *hdrhistogram.Histogram { return hdrhistogram.New(histMin, histMax, histDigits) }
+
+func recordClamped(h *hdrhistogram.Histogram, v int64) {
+	if v < histMin {
+		v = histMin
+	} else if v > histMax {
+		v = histMax
+	}
+	_ = h.RecordValue(v)
+}
+
+// loopStats is written by one loop goroutine and read by snapshotters.
+// Hot counters are atomics; rare cause maps and histograms sit behind mu.
+type loopStats struct {
+	attempted, established, open, failed       atomic.Int64
+	closedByServer, closedClean, closedNoReply atomic.Int64
+	closeTimeout, aborted, churned             atomic.Int64
+	messages, bytes, gaps, dups, pings         atomic.Int64
+
+	mu       sync.Mutex
+	failedBy map[string]int64
+	closedBy map[string]int64
+	latency  *hdrhistogram.Histogram // delivery latency, µs
+	connect  *hdrhistogram.Histogram // connect start to 101, µs
+}
+
+// newLoopStats makes the loop's stats; the delivery histogram (~150 KB)
+// only exists when deliveries are tracked.
+func newLoopStats(trackLatency bool) *loopStats {
+	s := &loopStats{
+		failedBy: map[string]int64{},
+		closedBy: map[string]int64{},
+		connect:  newHist(),
+	}
+	if trackLatency {
+		s.latency = newHist()
+	}
+	return s
+}
+
+func (s *loopStats) fail(cause string) {
+	s.failed.Add(1)
+	s.mu.Lock()
+	s.failedBy[cause]++
+	s.mu.Unlock()
+}
+
+func (s *loopStats) closedByServerAs(cause string) {
+	s.closedByServer.Add(1)
+	s.mu.Lock()
+	s.closedBy[cause]++
+	s.mu.Unlock()
+}
+
+func (s *loopStats) recordLatency(us int64) {
+	s.mu.Lock()
+	recordClamped(s.latency, us)
+	s.mu.Unlock()
+}
+
+func (s *loopStats) recordConnect(us int64) {
+	s.mu.Lock()
+	recordClamped(s.connect, us)
+	s.mu.Unlock()
+}
+
+func (s *loopStats) counters() Counters {
+	c := Counters{
+		Attempted:      s.attempted.Load(),
+		Established:    s.established.Load(),
+		Open:           s.open.Load(),
+		Failed:         s.failed.Load(),
+		ClosedByServer: s.closedByServer.Load(),
+		ClosedClean:    s.closedClean.Load(),
+		ClosedNoReply:  s.closedNoReply.Load(),
+		CloseTimeout:   s.closeTimeout.Load(),
+		Aborted:        s.aborted.Load(),
+		Churned:        s.churned.Load(),
+		Messages:       s.messages.Load(),
+		Bytes:          s.bytes.Load(),
+		Gaps:           s.gaps.Load(),
+		Dups:           s.dups.Load(),
+		Pings:          s.pings.Load(),
+	}
+	s.mu.Lock()
+	c.FailedBy = addMap(nil, s.failedBy)
+	c.ClosedBy = addMap(nil, s.closedBy)
+	s.mu.Unlock()
+	return c
+}
+
+// mergeHistsInto adds this loop's histograms into dst latency/connect.
+func (s *loopStats) mergeHistsInto(latency, connect *hdrhistogram.Histogram) {
+	s.mu.Lock()
+	if s.latency != nil {
+		latency.Merge(s.latency)
+	}
+	connect.Merge(s.connect)
+	s.mu.Unlock()
+}
+
+// latencyQuantile is a cheap live figure for the status line.
+func (s *loopStats) latencyQuantile(q float64) int64 {
+	if s.latency == nil {
+		return 0
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.latency.ValueAtQuantile(q)
+}
