@@ -92,8 +92,9 @@ func BenchmarkUTF8(b *testing.B) {
 	inputs := map[string][]byte{
 		"ASCII": []byte(strings.Repeat(`{"topic":"scores.football","seq":7} `, 100)),
 		"mixed": []byte(strings.Repeat("Grüße, κόσμε, 世界 😀 plain ascii text ", 100)),
+		"short": []byte(strings.Repeat("fanwire ", 13)[:100]),
 	}
-	for _, name := range []string{"ASCII", "mixed"} {
+	for _, name := range []string{"ASCII", "mixed", "short"} {
 		in := inputs[name]
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(in)))
@@ -134,6 +135,32 @@ func BenchmarkStdlibUTF8(b *testing.B) {
 	for b.Loop() {
 		if !utf8.Valid(in) {
 			b.Fatal("invalid")
+		}
+	}
+}
+
+// A 64 KiB text message arriving in 1460-byte reads: one DataChunk per read.
+func BenchmarkParseChunked(b *testing.B) {
+	payload := []byte(strings.Repeat("Grüße fanwire ", 5000)[:64<<10-1] + "!")
+	frame := AppendMaskedFrame(nil, OpText, false, payload, [4]byte{0x12, 0x34, 0x56, 0x78})
+	frame = AppendMaskedFrame(frame, OpContinuation, true, nil, [4]byte{1, 2, 3, 4})
+	in := make([]byte, len(frame))
+	cfg := ParserConfig{MaxMessage: 1 << 20}
+	var p Parser
+	b.SetBytes(int64(len(frame)))
+	b.ReportAllocs()
+	for b.Loop() {
+		copy(in, frame)
+		for rest := in; len(rest) > 0; {
+			read := rest[:min(len(rest), 1460)]
+			for len(read) > 0 {
+				_, n, err := p.Next(read, &cfg)
+				if err != nil || n == 0 {
+					b.Fatal(err, n)
+				}
+				read = read[n:]
+			}
+			rest = rest[min(len(rest), 1460):]
 		}
 	}
 }

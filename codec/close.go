@@ -73,12 +73,9 @@ func AppendMaskedCloseFrame(dst []byte, code CloseCode, reason string, key [4]by
 }
 
 func appendCloseFrame(dst []byte, code CloseCode, reason string, masked bool, key [4]byte) []byte {
-	if !ValidCloseCode(code) {
-		reason = ""
-	}
-	reason = cutReason(reason)
 	n := 0
 	if ValidCloseCode(code) {
+		reason = cutReason(reason)
 		n = 2 + len(reason)
 	}
 	var maskBit byte
@@ -89,11 +86,12 @@ func appendCloseFrame(dst []byte, code CloseCode, reason string, masked bool, ke
 	if masked {
 		dst = append(dst, key[:]...)
 	}
-	start := len(dst)
-	if n > 0 {
-		dst = binary.BigEndian.AppendUint16(dst, uint16(code))
-		dst = append(dst, reason...)
+	if n == 0 {
+		return dst
 	}
+	start := len(dst)
+	dst = binary.BigEndian.AppendUint16(dst, uint16(code))
+	dst = append(dst, reason...)
 	if masked {
 		Mask(dst[start:], key, 0)
 	}

@@ -2,8 +2,10 @@ package codec
 
 import (
 	"bytes"
+	"encoding/hex"
 	"io"
 	"math/rand/v2"
+	"strconv"
 	"testing"
 
 	"github.com/gobwas/ws"
@@ -103,5 +105,67 @@ func TestOurFramesReadByGobwas(t *testing.T) {
 	}
 	if _, err := ws.ReadFrame(r); err != io.EOF {
 		t.Fatalf("trailing bytes: %v", err)
+	}
+}
+
+// gobwasEvents reads in with gobwas/ws and reports it the way parseChunks
+// does, for inputs our parser accepts: complete messages and control frames,
+// up to the first incomplete frame. It does no validation of its own.
+func gobwasEvents(in []byte) []string {
+	r := bytes.NewReader(append([]byte(nil), in...))
+	var events []string
+	var msg []byte
+	var msgOp ws.OpCode
+	for {
+		// ReadHeader first: ReadFrame would allocate whatever length a
+		// (fuzzed) header claims.
+		hdr, err := ws.ReadHeader(r)
+		if err != nil || hdr.Length > int64(r.Len()) {
+			return events
+		}
+		f := ws.Frame{Header: hdr, Payload: make([]byte, hdr.Length)}
+		io.ReadFull(r, f.Payload)
+		if f.Header.Masked {
+			f = ws.UnmaskFrameInPlace(f)
+		}
+		switch op := f.Header.OpCode; op {
+		case ws.OpPing:
+			events = append(events, "ping:"+string(f.Payload))
+		case ws.OpPong:
+			events = append(events, "pong:"+string(f.Payload))
+		case ws.OpClose:
+			if len(f.Payload) == 0 {
+				events = append(events, "close:1005:")
+			} else {
+				code, reason := ws.ParseCloseFrameData(f.Payload)
+				events = append(events, "close:"+strconv.Itoa(int(code))+":"+reason)
+			}
+		default:
+			if op != ws.OpContinuation {
+				msgOp, msg = op, msg[:0]
+			}
+			msg = append(msg, f.Payload...)
+			if f.Header.Fin {
+				if msgOp == ws.OpText {
+					events = append(events, "text:"+string(msg))
+				} else {
+					events = append(events, "binary:"+hex.EncodeToString(msg))
+				}
+			}
+		}
+	}
+}
+
+// Every valid table case reads the same with gobwas/ws.
+func TestTableAgainstGobwas(t *testing.T) {
+	for _, tc := range parserCases {
+		in := h(tc.in)
+		got, _ := parseChunks(ParserConfig{Client: tc.client, MaxMessage: tc.max}, in)
+		if got.err != nil {
+			continue
+		}
+		if want := joinEvents(gobwasEvents(in)); got.String() != want {
+			t.Errorf("%s:\n ours   %.200s\n gobwas %.200s", tc.name, got, want)
+		}
 	}
 }

@@ -12,7 +12,13 @@ import (
 // the same result, and never panic.
 func FuzzParser(f *testing.F) {
 	for _, tc := range parserCases {
-		f.Add(h(tc.in), byte(0))
+		if in := h(tc.in); len(in) < 4096 {
+			mode := byte(tc.max)
+			if tc.client {
+				mode |= 0x80
+			}
+			f.Add(in, mode)
+		}
 	}
 	for _, s := range testStreams(true) {
 		if len(s.buf) < 4096 {
@@ -37,6 +43,12 @@ func FuzzParser(f *testing.F) {
 		if len(in) > 0 {
 			cut = int(mode) * 7 % (len(in) + 1)
 		}
+		// What we accept, an independent reader reads the same way.
+		if whole.err == nil {
+			if other := joinEvents(gobwasEvents(in)); other != whole.String() {
+				t.Fatalf("gobwas/ws reads it differently:\n ours   %s\n gobwas %s", whole, other)
+			}
+		}
 		for _, chunks := range [][][]byte{splitAt(in, cut), splitAt(in, len(in)/2), bytewise(in)} {
 			got, broken := parseChunks(cfg, chunks...)
 			if broken != "" || got.String() != whole.String() {
@@ -51,11 +63,19 @@ func FuzzParser(f *testing.F) {
 // also accepted by net/http.
 func FuzzParseRequest(f *testing.F) {
 	f.Add([]byte(browserRequest))
+	for _, c := range requestCases {
+		f.Add([]byte(c.in))
+	}
 	f.Add([]byte("GET / HTTP/1.1\r\nHost: a\r\n\r\n"))
 	f.Add([]byte("GET http://h/ws?x HTTP/1.1\r\nConnection: a, upgrade\r\nUpgrade: websocket\r\n\r\n"))
 	f.Add([]byte("POST /ws HTTP/1.1\r\n\r\n"))
 	f.Add([]byte("GET /ws HTTP/1.1\nHost: h\n\n"))
+	f.Add(AppendAcceptResponse(nil, []byte("dGhlIHNhbXBsZSBub25jZQ==")))
 	f.Fuzz(func(t *testing.T, in []byte) {
+		// The client side reads the same kind of header block: no panics.
+		if n, _, err := CheckAcceptResponse(in, []byte("dGhlIHNhbXBsZSBub25jZQ==")); n > len(in) || err == nil && n == 0 && len(in) >= maxResponseHeader {
+			t.Fatalf("CheckAcceptResponse: n=%d err=%v", n, err)
+		}
 		req, n, err := ParseRequest(in, 1024)
 		if err != nil || n == 0 {
 			if n != 0 {

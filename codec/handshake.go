@@ -27,6 +27,8 @@ func (e *HTTPError) Error() string {
 	return "websocket handshake: " + strconv.Itoa(e.Status) + " " + e.Message
 }
 
+const defaultMaxRequest = 8 << 10
+
 // Handshake failures returned by ParseRequest and Request.Check.
 var (
 	ErrHeaderTooLarge   = &HTTPError{431, "request header block too large"}
@@ -44,8 +46,11 @@ var (
 // more bytes. len(in) >= maxSize without a complete header block, or a
 // header block longer than maxSize, is 431. Malformed input is 400 (also a
 // bare LF or an obsolete line folding). n is the number of bytes of the
-// header block including the blank line.
+// header block including the blank line. maxSize <= 0 means 8 KiB.
 func ParseRequest(in []byte, maxSize int) (req Request, n int, err *HTTPError) {
+	if maxSize <= 0 {
+		maxSize = defaultMaxRequest
+	}
 	end, bad := headerEnd(in)
 	switch {
 	case bad:
@@ -165,7 +170,7 @@ func parseRequestLine(r *Request, line []byte) bool {
 	if target[0] != '/' {
 		// absolute-form (RFC 7230 5.3.2): keep only the path and query.
 		i := bytes.Index(target, []byte("://"))
-		if i <= 0 {
+		if i <= 0 || !validScheme(target[:i]) {
 			return false
 		}
 		j := bytes.IndexByte(target[i+3:], '/')
@@ -180,6 +185,10 @@ func parseRequestLine(r *Request, line []byte) bool {
 		r.Path = target
 	}
 	return true
+}
+
+func validScheme(s []byte) bool {
+	return equalFold(s, "http") || equalFold(s, "https") || equalFold(s, "ws") || equalFold(s, "wss")
 }
 
 // AppendAcceptResponse appends the 101 response for a request with key.

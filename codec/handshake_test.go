@@ -67,51 +67,55 @@ func TestParseBrowserRequest(t *testing.T) {
 	}
 }
 
+const okRequest = "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+
+var requestCases = []struct {
+	name string
+	in   string
+	max  int
+	want int // 0: parses and checks fine; -1: incomplete
+}{
+	{"ok", okRequest + "\r\n", 0, 0},
+	{"lower-case names, odd spacing", "GET /ws HTTP/1.1\r\nhost:h\r\nupgrade:   WebSocket  \r\nCONNECTION: keep-alive, Upgrade\r\nsec-websocket-key:\tdGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n", 0, 0},
+	{"connection in two headers", "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: keep-alive\r\nConnection: upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", 0, 0},
+	{"absolute form", strings.Replace(okRequest, "GET /ws", "GET http://h/ws", 1) + "\r\n", 0, 0},
+	{"absolute form, bad scheme", strings.Replace(okRequest, "GET /ws", "GET 0://h/ws", 1) + "\r\n", 0, 400},
+	{"incomplete", okRequest, 0, -1},
+	{"incomplete at limit", okRequest, len(okRequest), 431},
+	{"complete but over limit", okRequest + "\r\n", len(okRequest), 431},
+	{"bare LF", "GET /ws HTTP/1.1\nHost: h\n\n", 0, 400},
+	{"bare LF in incomplete block", "GET /ws HTTP/1.1\r\nHost: h\n", 0, 400},
+	{"obs-fold", "GET /ws HTTP/1.1\r\nHost: h\r\n  folded\r\n\r\n", 0, 400},
+	{"space before colon", "GET /ws HTTP/1.1\r\nHost : h\r\n\r\n", 0, 400},
+	{"no colon", "GET /ws HTTP/1.1\r\nHost h\r\n\r\n", 0, 400},
+	{"control char in value", "GET /ws HTTP/1.1\r\nHost: h\x00\r\n\r\n", 0, 400},
+	{"bare CR in value", "GET /ws HTTP/1.1\r\nHost: h\rX: y\r\n\r\n", 0, 400},
+	{"request line two parts", "GET /ws\r\n\r\n", 0, 400},
+	{"request line double space", "GET  /ws HTTP/1.1\r\n\r\n", 0, 400},
+	{"HTTP/1.0", "GET /ws HTTP/1.0\r\n\r\n", 0, 400},
+	{"bad target", "GET ws HTTP/1.1\r\n\r\n", 0, 400},
+	{"empty request line", "\r\n\r\n", 0, 400},
+	{"duplicate host", strings.Replace(okRequest, "Host: h\r\n", "Host: h\r\nHost: i\r\n", 1) + "\r\n", 0, 400},
+	{"duplicate key", okRequest + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", 0, 400},
+	{"POST", strings.Replace(okRequest, "GET", "POST", 1) + "\r\n", 0, 405},
+	{"no upgrade", strings.Replace(okRequest, "Upgrade: websocket\r\n", "", 1) + "\r\n", 0, 426},
+	{"upgrade h2c", strings.Replace(okRequest, "Upgrade: websocket", "Upgrade: h2c", 1) + "\r\n", 0, 426},
+	{"no connection", strings.Replace(okRequest, "Connection: Upgrade\r\n", "", 1) + "\r\n", 0, 426},
+	{"connection keep-alive only", strings.Replace(okRequest, "Connection: Upgrade", "Connection: keep-alive", 1) + "\r\n", 0, 426},
+	{"version 8", strings.Replace(okRequest, "Version: 13", "Version: 8", 1) + "\r\n", 0, 426},
+	{"no version", strings.Replace(okRequest, "Sec-WebSocket-Version: 13\r\n", "", 1) + "\r\n", 0, 426},
+	{"no key", strings.Replace(okRequest, "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "", 1) + "\r\n", 0, 400},
+	{"short key", strings.Replace(okRequest, "dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZQ==", 1) + "\r\n", 0, 400},
+	{"key not base64", strings.Replace(okRequest, "dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZSBub25jZ!=", 1) + "\r\n", 0, 400},
+	{"no host", strings.Replace(okRequest, "Host: h\r\n", "", 1) + "\r\n", 0, 400},
+	{"method checked first", "POST /ws HTTP/1.1\r\n\r\n", 0, 405},
+	{"upgrade checked before version", "GET /ws HTTP/1.1\r\nSec-WebSocket-Version: 13\r\n\r\n", 0, 426},
+	{"version checked before key", "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n", 0, 426},
+	{"key checked before host", "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n", 0, 400},
+}
+
 func TestParseRequestErrors(t *testing.T) {
-	const ok = "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
-	cases := []struct {
-		name string
-		in   string
-		max  int
-		want int // 0: parses and checks fine; -1: incomplete
-	}{
-		{"ok", ok + "\r\n", 0, 0},
-		{"lower-case names, odd spacing", "GET /ws HTTP/1.1\r\nhost:h\r\nupgrade:   WebSocket  \r\nCONNECTION: keep-alive, Upgrade\r\nsec-websocket-key:\tdGhlIHNhbXBsZSBub25jZQ==\r\nsec-websocket-version: 13\r\n\r\n", 0, 0},
-		{"connection in two headers", "GET /ws HTTP/1.1\r\nHost: h\r\nUpgrade: websocket\r\nConnection: keep-alive\r\nConnection: upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n", 0, 0},
-		{"absolute form", strings.Replace(ok, "GET /ws", "GET http://h/ws", 1) + "\r\n", 0, 0},
-		{"incomplete", ok, 0, -1},
-		{"incomplete at limit", ok, len(ok), 431},
-		{"complete but over limit", ok + "\r\n", len(ok), 431},
-		{"bare LF", "GET /ws HTTP/1.1\nHost: h\n\n", 0, 400},
-		{"bare LF in incomplete block", "GET /ws HTTP/1.1\r\nHost: h\n", 0, 400},
-		{"obs-fold", "GET /ws HTTP/1.1\r\nHost: h\r\n  folded\r\n\r\n", 0, 400},
-		{"space before colon", "GET /ws HTTP/1.1\r\nHost : h\r\n\r\n", 0, 400},
-		{"no colon", "GET /ws HTTP/1.1\r\nHost h\r\n\r\n", 0, 400},
-		{"control char in value", "GET /ws HTTP/1.1\r\nHost: h\x00\r\n\r\n", 0, 400},
-		{"bare CR in value", "GET /ws HTTP/1.1\r\nHost: h\rX: y\r\n\r\n", 0, 400},
-		{"request line two parts", "GET /ws\r\n\r\n", 0, 400},
-		{"request line double space", "GET  /ws HTTP/1.1\r\n\r\n", 0, 400},
-		{"HTTP/1.0", "GET /ws HTTP/1.0\r\n\r\n", 0, 400},
-		{"bad target", "GET ws HTTP/1.1\r\n\r\n", 0, 400},
-		{"empty request line", "\r\n\r\n", 0, 400},
-		{"duplicate host", strings.Replace(ok, "Host: h\r\n", "Host: h\r\nHost: i\r\n", 1) + "\r\n", 0, 400},
-		{"duplicate key", ok + "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n", 0, 400},
-		{"POST", strings.Replace(ok, "GET", "POST", 1) + "\r\n", 0, 405},
-		{"no upgrade", strings.Replace(ok, "Upgrade: websocket\r\n", "", 1) + "\r\n", 0, 426},
-		{"upgrade h2c", strings.Replace(ok, "Upgrade: websocket", "Upgrade: h2c", 1) + "\r\n", 0, 426},
-		{"no connection", strings.Replace(ok, "Connection: Upgrade\r\n", "", 1) + "\r\n", 0, 426},
-		{"connection keep-alive only", strings.Replace(ok, "Connection: Upgrade", "Connection: keep-alive", 1) + "\r\n", 0, 426},
-		{"version 8", strings.Replace(ok, "Version: 13", "Version: 8", 1) + "\r\n", 0, 426},
-		{"no version", strings.Replace(ok, "Sec-WebSocket-Version: 13\r\n", "", 1) + "\r\n", 0, 426},
-		{"no key", strings.Replace(ok, "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n", "", 1) + "\r\n", 0, 400},
-		{"short key", strings.Replace(ok, "dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZQ==", 1) + "\r\n", 0, 400},
-		{"key not base64", strings.Replace(ok, "dGhlIHNhbXBsZSBub25jZQ==", "dGhlIHNhbXBsZSBub25jZ!=", 1) + "\r\n", 0, 400},
-		{"no host", strings.Replace(ok, "Host: h\r\n", "", 1) + "\r\n", 0, 400},
-		{"method checked first", "POST /ws HTTP/1.1\r\n\r\n", 0, 405},
-		{"upgrade checked before version", "GET /ws HTTP/1.1\r\nSec-WebSocket-Version: 13\r\n\r\n", 0, 426},
-		{"version checked before key", "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\n\r\n", 0, 426},
-		{"key checked before host", "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: upgrade\r\nSec-WebSocket-Version: 13\r\n\r\n", 0, 400},
-	}
+	cases := requestCases
 	for _, c := range cases {
 		max := c.max
 		if max == 0 {
@@ -377,5 +381,18 @@ func TestCheckAcceptResponse(t *testing.T) {
 	}
 	if got := string(NewKey([]byte("0123456789abcdef"))); got != "MDEyMzQ1Njc4OWFiY2RlZg==" || !validKey([]byte(got)) {
 		t.Fatalf("NewKey: %s", got)
+	}
+}
+
+func TestValidValue(t *testing.T) {
+	for c := range 256 {
+		want := c >= ' ' && c != 0x7F || c == '\t'
+		for pos := range 20 {
+			b := []byte(strings.Repeat("v", 20))
+			b[pos] = byte(c)
+			if validValue(b) != want {
+				t.Fatalf("byte %#x at %d: got %v", c, pos, !want)
+			}
+		}
 	}
 }

@@ -1,6 +1,9 @@
 package codec
 
-import "bytes"
+import (
+	"bytes"
+	"encoding/binary"
+)
 
 // Small HTTP/1.1 header-block primitives shared by the server and client
 // sides of the handshake. They work on byte slices and never copy.
@@ -44,12 +47,37 @@ func splitHeader(line []byte) (name, value []byte, ok bool) {
 		return nil, nil, false
 	}
 	value = line[colon+1:]
-	for _, c := range value {
-		if c < ' ' && c != '\t' || c == 0x7F {
-			return nil, nil, false
-		}
+	if !validValue(value) {
+		return nil, nil, false
 	}
 	return line[:colon], trimOWS(value), true
+}
+
+// validValue reports whether b is free of control characters other than
+// HTAB. It tests 8 bytes at a time (SWAR) and looks closer only at words
+// that hold a byte < 0x20 or a DEL.
+func validValue(b []byte) bool {
+	const lo, hi = 0x0101010101010101, 0x8080808080808080
+	for len(b) >= 8 {
+		x := binary.LittleEndian.Uint64(b)
+		del := x ^ 0x7F*lo // DEL bytes become zero
+		if (x-0x20*lo)&^x&hi != 0 || (del-lo)&^del&hi != 0 {
+			if !validValueBytes(b[:8]) {
+				return false
+			}
+		}
+		b = b[8:]
+	}
+	return validValueBytes(b)
+}
+
+func validValueBytes(b []byte) bool {
+	for _, c := range b {
+		if c < ' ' && c != '\t' || c == 0x7F {
+			return false
+		}
+	}
+	return true
 }
 
 // trimOWS removes leading and trailing spaces and tabs.

@@ -70,7 +70,11 @@ func (p *Parser) Reset() { *p = Parser{} }
 //
 // err != nil is a protocol violation: the caller sends a close frame with
 // err.Code and closes. The parser state is then undefined (Reset to reuse).
+// A nil cfg means the zero ParserConfig (server side, no size limit).
 func (p *Parser) Next(in []byte, cfg *ParserConfig) (f Frame, n int, err *Error) {
+	if cfg == nil {
+		cfg = &ParserConfig{}
+	}
 	if p.remaining > 0 {
 		return p.chunk(in, 0)
 	}
@@ -167,9 +171,6 @@ func (p *Parser) Next(in []byte, cfg *ParserConfig) (f Frame, n int, err *Error)
 	p.mask = key
 	p.maskPos = 0
 	p.frameFin = fin
-	if length > 0 && len(in) == hdr {
-		return Frame{}, hdr, nil
-	}
 	return p.chunk(in, hdr)
 }
 
@@ -180,7 +181,7 @@ func (p *Parser) chunk(in []byte, off int) (Frame, int, *Error) {
 		avail = int(p.remaining)
 	}
 	if avail == 0 && p.remaining > 0 {
-		return Frame{}, off, nil
+		return Frame{}, off, nil // header consumed, no payload byte yet
 	}
 	payload := in[off : off+avail]
 	if p.mask != [4]byte{} {

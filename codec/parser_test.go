@@ -21,7 +21,7 @@ var parserCases = []struct {
 	{name: "empty text", in: "81 80 01020304", want: "text:"},
 	{name: "binary", in: "82 83" + k0 + "010203", want: "binary:010203"},
 	{name: "fragmented text", in: "01 83" + k0 + "48656c 00 80" + k0 + "80 82" + k0 + "6c6f", want: "text:Hello"},
-	{name: "fragmented binary, masked", in: "02 82 a1b2c3d4 a0b0 80 81 a1b2c3d4 a2", want: "binary:01020103"[:len("binary:")] + "010203"},
+	{name: "fragmented binary, masked", in: "02 82 a1b2c3d4 a0b0 80 81 a1b2c3d4 a2", want: "binary:010203"},
 	{name: "ping empty", in: "89 80 11223344", want: "ping:"},
 	{name: "ping hi", in: "89 82" + k0 + "6869", want: "ping:hi"},
 	{name: "pong", in: "8a 80" + k0, want: "pong:"},
@@ -78,6 +78,13 @@ var parserCases = []struct {
 	{name: "truncated rune at message end", in: "01 81" + k0 + "ce 80 81" + k0 + "41", want: "ERR " + ErrInvalidUTF8.Reason},
 	{name: "invalid utf8 fails before frame is complete", in: "81 8a" + k0 + "61 ff 61", want: "ERR " + ErrInvalidUTF8.Reason},
 	{name: "invalid utf8 in a later fragment fails fast", in: "01 81" + k0 + "61 00 8a" + k0 + "c0", want: "ERR " + ErrInvalidUTF8.Reason},
+	{name: "client: fragmented text with ping", client: true, in: "01 02 cebA 89 00 80 01 21", want: "ping: | text:κ!"},
+	{name: "client: close 1001 reason", client: true, in: "88 05 03e9 627965", want: "close:1001:bye"},
+	{name: "client: rsv1", client: true, in: "c1 00", want: "ERR " + ErrReservedBits.Reason},
+	{name: "client: fragmented pong", client: true, in: "0a 00", want: "ERR " + ErrFragmentedControl.Reason},
+	{name: "client: close code 1006", client: true, in: "88 02 03ee", want: "ERR " + ErrInvalidCloseCode.Reason},
+	{name: "client: invalid utf8", client: true, in: "81 03 eda080", want: "ERR " + ErrInvalidUTF8.Reason},
+	{name: "client: too big", client: true, max: 2, in: "81 03 616263", want: "ERR " + ErrMessageTooBig.Reason},
 	{name: "binary is not utf8-checked", in: "82 81" + k0 + "ff", want: "binary:ff"},
 }
 
