@@ -42,6 +42,7 @@ bench:
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParser -fuzztime 60s ./codec/
 	$(GO) test -run '^$$' -fuzz FuzzParseRequest -fuzztime 30s ./codec/
+	$(GO) test -run '^$$' -fuzz FuzzUTF8 -fuzztime 30s ./codec/
 
 clean:
 	rm -rf bin
