@@ -24,6 +24,10 @@ type Config struct {
 	Loops            int                       // event loops; default GOMAXPROCS
 	Page             func(wsURL string) []byte // renders the HTML served at GET / (nil: a plain index)
 	Logger           *slog.Logger
+	// OnInterest, if set, is told when this node gains its first (true) or
+	// loses its last (false) subscriber of a topic, so a bus can subscribe
+	// only to what local clients watch. It must not block or call the node.
+	OnInterest func(topic string, interested bool)
 }
 
 // Defaults of the wire contract.

@@ -15,6 +15,9 @@ type hub struct {
 	mu     sync.Mutex
 	topics map[string]*topic // guarded by mu
 	frames sync.Pool         // *sharedFrame
+	// interest, if set, hears when the node gains its first or loses its last
+	// subscriber of a topic. Called with mu held: it must not block.
+	interest func(topic string, interested bool)
 
 	published atomic.Uint64
 }
@@ -78,39 +81,68 @@ func (h *hub) publish(name string, data []byte) (seq uint64, subscribers int, er
 		return 0, 0, wire.ErrInvalidTopic
 	}
 	h.mu.Lock()
+	t := h.topic(name)
+	seq = t.seq + 1
+	subscribers = h.fanout(t, seq, data)
+	h.mu.Unlock()
+	return seq, subscribers, nil
+}
+
+// deliver fans out a message whose seq was assigned elsewhere (by the bus).
+// A seq at or below the topic's last one is a duplicate and is dropped; a
+// jump forward is passed on, so subscribers see the gap.
+func (h *hub) deliver(name string, seq uint64, data []byte) (subscribers int, err error) {
+	if !wire.ValidTopic(name) {
+		return 0, wire.ErrInvalidTopic
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	t := h.topic(name)
+	if seq <= t.seq {
+		return 0, nil
+	}
+	return h.fanout(t, seq, data), nil
+}
+
+// topic finds or creates a topic. Caller holds mu.
+func (h *hub) topic(name string) *topic {
 	t := h.topics[name]
 	if t == nil {
 		t = &topic{name: name}
 		h.topics[name] = t
 	}
-	t.seq++
-	seq = t.seq
-	if len(t.loops) > 0 {
-		f := h.frames.Get().(*sharedFrame)
-		size := wire.EnvelopeSize(t.name, seq, data)
-		f.b = codec.AppendHeader(f.b[:0], codec.OpText, true, size)
-		f.b = wire.AppendEnvelope(f.b, t.name, seq, data)
-		f.refs.Store(int32(len(t.loops)))
-		for _, lt := range t.loops {
-			subscribers += int(lt.count.Load())
-			lt.loop.enqueue(lt, f)
-		}
-	}
-	h.mu.Unlock()
+	return t
+}
+
+// fanout records seq as the topic's latest and queues the encoded frame on
+// every loop with subscribers. Caller holds mu.
+func (h *hub) fanout(t *topic, seq uint64, data []byte) (subscribers int) {
+	t.seq = seq
 	h.published.Add(1)
-	return seq, subscribers, nil
+	if len(t.loops) == 0 {
+		return 0
+	}
+	f := h.frames.Get().(*sharedFrame)
+	size := wire.EnvelopeSize(t.name, seq, data)
+	f.b = codec.AppendHeader(f.b[:0], codec.OpText, true, size)
+	f.b = wire.AppendEnvelope(f.b, t.name, seq, data)
+	f.refs.Store(int32(len(t.loops)))
+	for _, lt := range t.loops {
+		subscribers += int(lt.count.Load())
+		lt.loop.enqueue(lt, f)
+	}
+	return subscribers
 }
 
 // attach registers loop l as interested in topic name. Called on l's goroutine.
 func (h *hub) attach(name string, l *loop) *loopTopic {
 	h.mu.Lock()
-	t := h.topics[name]
-	if t == nil {
-		t = &topic{name: name}
-		h.topics[name] = t
-	}
+	t := h.topic(name)
 	lt := &loopTopic{topic: t, loop: l}
 	t.loops = append(t.loops, lt)
+	if len(t.loops) == 1 && h.interest != nil {
+		h.interest(name, true)
+	}
 	h.mu.Unlock()
 	return lt
 }
@@ -127,6 +159,9 @@ func (h *hub) detach(lt *loopTopic) {
 			lt.topic.loops = loops[:last]
 			break
 		}
+	}
+	if len(lt.topic.loops) == 0 && h.interest != nil {
+		h.interest(lt.topic.name, false)
 	}
 	h.mu.Unlock()
 }

@@ -42,6 +42,7 @@ func NewNode(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, hub: newHub(), start: time.Now(), runErr: make(chan error, 1)}
+	n.hub.interest = cfg.OnInterest
 	n.eng = newEngine(n)
 	return n, nil
 }
@@ -136,6 +137,12 @@ func (n *Node) health() error {
 		return errors.New("shutting down")
 	}
 	return nil
+}
+
+// Deliver fans out a message whose seq was assigned elsewhere (a bus). A seq
+// not above the topic's last one is dropped as a duplicate. Any goroutine.
+func (n *Node) Deliver(topic string, seq uint64, data []byte) (subscribers int, err error) {
+	return n.hub.deliver(topic, seq, data)
 }
 
 // Shutdown closes every WebSocket connection with 1001, waits for them to

@@ -1,0 +1,44 @@
+package server
+
+import "testing"
+
+func TestDeliverKeepsBusSeq(t *testing.T) {
+	var events []string
+	cfg := DefaultConfig()
+	cfg.OnInterest = func(topic string, on bool) {
+		if on {
+			events = append(events, "+"+topic)
+		} else {
+			events = append(events, "-"+topic)
+		}
+	}
+	n, err := NewNode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLoop(n, nil)
+	f := &fakeConn{}
+	c := &conn{gc: f, loop: l, phase: phaseOpen}
+	l.addConn(c)
+	l.subscribe(c, "a")
+
+	for _, seq := range []uint64{5, 5, 3, 6, 9} { // duplicate 5 and stale 3 are dropped
+		if _, err := n.Deliver("a", seq, []byte(`1`)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.drain()
+	if f.frames != 3 {
+		t.Fatalf("frames delivered: %d, want 3 (5, 6, 9)", f.frames)
+	}
+	if seq, _, _ := n.Publish("a", []byte(`2`)); seq != 10 {
+		t.Fatalf("publish after deliver: seq %d, want 10", seq)
+	}
+	if _, err := n.Deliver("bad topic", 1, []byte(`1`)); err == nil {
+		t.Fatal("invalid topic accepted")
+	}
+	l.unsubscribe(c, "a")
+	if len(events) != 2 || events[0] != "+a" || events[1] != "-a" {
+		t.Fatalf("interest events: %v", events)
+	}
+}
