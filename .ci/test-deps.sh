@@ -42,3 +42,11 @@ if [ ! -f "$testdata/node_modules/ws/package.json" ]; then
 	fi
 fi
 node -e 'console.log("test-deps: npm ws", require(process.argv[1] + "/node_modules/ws/package.json").version)' "$testdata"
+
+# Headless Chromium for the demo-page browser test (server/browser_test.go).
+if ! command -v chromium >/dev/null; then
+	echo "test-deps: installing chromium"
+	DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq chromium >/dev/null ||
+		{ "${sudo_cmd[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq chromium >/dev/null; }
+fi
+echo "test-deps: $(chromium --version 2>/dev/null || echo 'chromium missing')"
