@@ -110,8 +110,9 @@ func (c *Config) normalize() error {
 }
 
 // tickInterval is how often each loop sweeps its connections for deadlines:
-// a quarter of the shortest deadline, between 50 ms and 1 s.
+// a quarter of the shortest deadline, between 10 ms and 1 s, so a ping
+// always has at least three ticks to be answered before the idle close.
 func (c *Config) tickInterval() time.Duration {
 	t := min(c.HandshakeTimeout, c.PingInterval) / 4
-	return min(max(t, 50*time.Millisecond), time.Second)
+	return min(max(t, 10*time.Millisecond), time.Second)
 }
