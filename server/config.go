@@ -22,6 +22,7 @@ type Config struct {
 	MaxPublishBody   int64                     // bytes of one publish request body (413 above it)
 	MaxPending       int                       // unsent bytes per connection before it is closed with 1008
 	Loops            int                       // event loops; default GOMAXPROCS
+	FlushInterval    time.Duration             // 0: write each publish at once; >0: gather publishes this long, write them together
 	Page             func(wsURL string) []byte // renders the HTML served at GET / (nil: a plain index)
 	Logger           *slog.Logger
 	// OnInterest, if set, is told when this node gains its first (true) or
@@ -102,6 +103,9 @@ func (c *Config) normalize() error {
 	}
 	if c.Loops <= 0 {
 		c.Loops = d.Loops
+	}
+	if c.FlushInterval < 0 {
+		return fmt.Errorf("config: FlushInterval %v is negative", c.FlushInterval)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -1,6 +1,9 @@
 package server
 
-import "testing"
+import (
+	"testing"
+	"time"
+)
 
 func TestDeliverKeepsBusSeq(t *testing.T) {
 	var events []string
@@ -40,5 +43,29 @@ func TestDeliverKeepsBusSeq(t *testing.T) {
 	l.unsubscribe(c, "a")
 	if len(events) != 2 || events[0] != "+a" || events[1] != "-a" {
 		t.Fatalf("interest events: %v", events)
+	}
+}
+
+func TestFlushIntervalGathersPublishes(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.FlushInterval = time.Hour // never ticks in this test: enqueue alone must not wake the loop
+	n, err := NewNode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLoop(n, nil)
+	f := &fakeConn{}
+	c := &conn{gc: f, loop: l, phase: phaseOpen}
+	l.addConn(c)
+	l.subscribe(c, "a")
+	for i := 0; i < 3; i++ {
+		_, _, _ = n.Publish("a", []byte(`1`))
+	}
+	if len(l.queue) != 3 {
+		t.Fatalf("queued %d frames, want 3", len(l.queue))
+	}
+	l.drain()
+	if f.frames != 3 {
+		t.Fatalf("frames written: %d, want 3", f.frames)
 	}
 }

@@ -17,7 +17,8 @@ type loop struct {
 
 	mu        sync.Mutex
 	queue     []delivery // frames waiting for this loop; guarded by mu
-	scheduled bool       // a drain is queued on the loop; guarded by mu
+	scheduled bool       // a drain is queued on the loop, or frames wait for the flush tick; guarded by mu
+	batched   bool       // --flush-interval > 0: the flusher, not enqueue, wakes the loop
 
 	spare    []delivery // the other half of the double-buffered queue
 	conns    []*conn    // every connection of this loop, for sweeps
@@ -48,10 +49,11 @@ func (r runnable) Run(context.Context) error { r(); return nil }
 
 func newLoop(n *Node, el gnet.EventLoop) *loop {
 	l := &loop{
-		node:   n,
-		el:     el,
-		topics: make(map[string]*loopTopic),
-		parser: codec.ParserConfig{MaxMessage: n.cfg.MaxMessage},
+		node:    n,
+		el:      el,
+		topics:  make(map[string]*loopTopic),
+		parser:  codec.ParserConfig{MaxMessage: n.cfg.MaxMessage},
+		batched: n.cfg.FlushInterval > 0,
 	}
 	l.drainTask = runnable(l.drain)
 	l.sweepTask = runnable(l.sweep)
@@ -64,7 +66,7 @@ func newLoop(n *Node, el gnet.EventLoop) *loop {
 func (l *loop) enqueue(lt *loopTopic, f *sharedFrame) {
 	l.mu.Lock()
 	l.queue = append(l.queue, delivery{lt, f})
-	wake := !l.scheduled
+	wake := !l.scheduled && !l.batched
 	l.scheduled = true
 	l.mu.Unlock()
 	if wake && l.el != nil {
@@ -73,6 +75,17 @@ func (l *loop) enqueue(lt *loopTopic, f *sharedFrame) {
 			l.scheduled = false // engine stopping; the queue dies with it
 			l.mu.Unlock()
 		}
+	}
+}
+
+// flush wakes the loop if frames are waiting; the flusher calls it every
+// --flush-interval, so frames published meanwhile share one writev per conn.
+func (l *loop) flush() {
+	l.mu.Lock()
+	pending := len(l.queue) > 0
+	l.mu.Unlock()
+	if pending {
+		l.execute(l.drainTask)
 	}
 }
 

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -29,7 +30,9 @@ type Node struct {
 	wsAddr   string
 	httpAddr string
 	httpSrv  *http.Server
-	runErr   chan error // gnet.Run's result
+	runErr   chan error    // gnet.Run's result
+	done     chan struct{} // closed when the engine has stopped
+	stopOnce sync.Once
 
 	conns    atomic.Int64 // open TCP connections (all phases)
 	rejected atomic.Uint64
@@ -41,7 +44,7 @@ func NewNode(cfg Config) (*Node, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, hub: newHub(), start: time.Now(), runErr: make(chan error, 1)}
+	n := &Node{cfg: cfg, log: cfg.Logger, hub: newHub(), start: time.Now(), runErr: make(chan error, 1), done: make(chan struct{})}
 	n.hub.interest = cfg.OnInterest
 	n.eng = newEngine(n)
 	return n, nil
@@ -73,6 +76,9 @@ func (n *Node) Start() error {
 	case err := <-n.runErr:
 		return fmt.Errorf("websocket listener %s: %w", addr, err)
 	}
+	if n.cfg.FlushInterval > 0 {
+		go n.flusher()
+	}
 	if n.cfg.HTTPListen == "" {
 		return nil
 	}
@@ -99,6 +105,23 @@ func (n *Node) Start() error {
 		}
 	}()
 	return nil
+}
+
+// flusher wakes the loops with waiting frames every FlushInterval: one
+// goroutine per node trades a little latency for fewer, larger writes.
+func (n *Node) flusher() {
+	t := time.NewTicker(n.cfg.FlushInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-n.done:
+			return
+		case <-t.C:
+			for _, l := range n.eng.allLoops() {
+				l.flush()
+			}
+		}
+	}
 }
 
 // resolvePort turns port 0 into a concrete free port: with one listener per
@@ -169,6 +192,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 }
 
 func (n *Node) stopEngine(ctx context.Context) error {
+	defer n.stopOnce.Do(func() { close(n.done) })
 	err := n.eng.eng.Stop(ctx)
 	select {
 	case <-n.runErr:

@@ -48,6 +48,7 @@ func newServeFlags(opts *serveOptions) (fs *flag.FlagSet, logLevel, logFormat *s
 	sizeVar(fs, &c.MaxPublishBody, "max-body", d.MaxPublishBody, "max `size` of a publish request body (413 above it)")
 	sizeVar(fs, &c.MaxPending, "max-pending", d.MaxPending, "max unsent `size` per connection before it is closed with 1008")
 	fs.IntVar(&c.Loops, "loops", 0, "event loops, 0 = GOMAXPROCS")
+	fs.DurationVar(&c.FlushInterval, "flush-interval", 0, "gather publishes this long and write them to each connection together (fewer syscalls, more latency); 0 = write at once")
 	logLevel = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	logFormat = fs.String("log-format", "text", "log `format`: text or json")
 	fs.SetOutput(io.Discard) // parse errors are reported by parseServeFlags

@@ -104,7 +104,7 @@ func TestServeUsageListsEveryFlagWithDefault(t *testing.T) {
 	usage := out.String()
 	documented := []string{"listen", "http", "echo", "demo", "ping-interval", "handshake-timeout",
 		"max-handshake", "max-message", "max-topics", "max-conns", "max-body", "max-pending",
-		"loops", "log-level", "log-format"}
+		"loops", "flush-interval", "log-level", "log-format"}
 	fs, _, _ := newServeFlags(&serveOptions{})
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })
