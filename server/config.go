@@ -4,11 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"path"
 	"runtime"
+	"strings"
 	"time"
 )
 
-// Config is everything a node needs. Zero fields take the defaults of DefaultConfig.
+// Config is everything a node needs. Start from DefaultConfig: zero limits and
+// durations take its defaults, except LastValue and History, where zero means off.
 type Config struct {
 	Listen           string                    // WebSocket listener; port 0 picks a free port
 	HTTPListen       string                    // control HTTP API; port 0 picks a free port; "" disables it
@@ -24,6 +27,12 @@ type Config struct {
 	Loops            int                       // event loops; default GOMAXPROCS
 	FlushInterval    time.Duration             // 0: write each publish at once; >0: gather publishes this long, write them together
 	Page             func(wsURL string) []byte // renders the HTML served at GET / (nil: a plain index)
+	LastValue        string                    // comma-separated topic patterns ("prices.*") that keep their last message for new subscribers
+	History          int                       // recent messages kept per topic for resume (0: none)
+	HistoryTTL       time.Duration             // history entries older than this are dropped
+	SlowGrace        time.Duration             // how long a slow (conflated) connection may stay behind before close 1008
+	DrainWindow      time.Duration             // shutdown: reconnect-delay hints are spread over this window
+	DrainRate        int                       // shutdown: connections closed per second
 	Logger           *slog.Logger
 	// OnInterest, if set, is told when this node gains its first (true) or
 	// loses its last (false) subscriber of a topic, so a bus can subscribe
@@ -42,7 +51,13 @@ const (
 	DefaultEchoMaxMessage   = 64 << 20 // Autobahn's limits cases send 16 MiB messages
 	DefaultMaxTopicsPerConn = 1000
 	DefaultMaxPublishBody   = 1 << 20
-	DefaultMaxPending       = 1 << 20
+	DefaultMaxPending       = 256 << 10
+	DefaultLastValue        = "prices.*,scores.*"
+	DefaultHistory          = 100
+	DefaultHistoryTTL       = 5 * time.Minute
+	DefaultSlowGrace        = 5 * time.Second
+	DefaultDrainWindow      = 10 * time.Second
+	DefaultDrainRate        = 20000
 )
 
 // DefaultConfig returns the documented defaults.
@@ -57,6 +72,12 @@ func DefaultConfig() Config {
 		MaxTopicsPerConn: DefaultMaxTopicsPerConn,
 		MaxPublishBody:   DefaultMaxPublishBody,
 		MaxPending:       DefaultMaxPending,
+		LastValue:        DefaultLastValue,
+		History:          DefaultHistory,
+		HistoryTTL:       DefaultHistoryTTL,
+		SlowGrace:        DefaultSlowGrace,
+		DrainWindow:      DefaultDrainWindow,
+		DrainRate:        DefaultDrainRate,
 		Loops:            runtime.GOMAXPROCS(0),
 	}
 }
@@ -104,6 +125,24 @@ func (c *Config) normalize() error {
 	if c.Loops <= 0 {
 		c.Loops = d.Loops
 	}
+	if c.History < 0 {
+		return fmt.Errorf("config: History %d is negative", c.History)
+	}
+	if c.HistoryTTL <= 0 {
+		c.HistoryTTL = d.HistoryTTL
+	}
+	if c.SlowGrace <= 0 {
+		c.SlowGrace = d.SlowGrace
+	}
+	if c.DrainWindow <= 0 {
+		c.DrainWindow = d.DrainWindow
+	}
+	if c.DrainRate <= 0 {
+		c.DrainRate = d.DrainRate
+	}
+	if err := validPatterns(c.LastValue); err != nil {
+		return err
+	}
 	if c.FlushInterval < 0 {
 		return fmt.Errorf("config: FlushInterval %v is negative", c.FlushInterval)
 	}
@@ -119,4 +158,27 @@ func (c *Config) normalize() error {
 func (c *Config) tickInterval() time.Duration {
 	t := min(c.HandshakeTimeout, c.PingInterval) / 4
 	return min(max(t, 10*time.Millisecond), time.Second)
+}
+
+// validPatterns checks a comma-separated list of path.Match topic patterns.
+func validPatterns(list string) error {
+	for _, p := range strings.Split(list, ",") {
+		if _, err := path.Match(strings.TrimSpace(p), ""); err != nil {
+			return fmt.Errorf("config: bad last-value pattern %q: %w", p, err)
+		}
+	}
+	return nil
+}
+
+// matchesAny reports whether topic matches one of the comma-separated patterns.
+func matchesAny(list, topic string) bool {
+	for _, p := range strings.Split(list, ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		if ok, _ := path.Match(p, topic); ok {
+			return true
+		}
+	}
+	return false
 }

@@ -22,6 +22,7 @@ type conn struct {
 	loop     *loop
 	subs     []subRef                   // topics this conn receives
 	msg      *bytebufferpool.ByteBuffer // fragments of a message in progress; nil otherwise
+	slow     *slowState                 // set while the client is behind: deliveries are conflated
 	parser   codec.Parser
 	idx      int32  // position in loop.conns
 	npend    int32  // frames for this conn in the current drain pass
@@ -59,12 +60,11 @@ func (c *conn) writev(frames [][]byte) {
 	c.checkPending()
 }
 
-// checkPending closes a connection whose unsent bytes exceed the cap: it is
-// told why (1008) instead of silently losing messages, and memory stays bounded.
+// checkPending puts a connection whose unsent bytes exceed the cap into slow
+// mode: later deliveries are conflated instead of piling up (see slow.go).
 func (c *conn) checkPending() {
-	if c.phase == phaseOpen && c.gc.OutboundBuffered() > c.loop.node.cfg.MaxPending {
-		c.loop.slow.Add(1)
-		c.fail(codec.ClosePolicyViolation, "slow consumer: too many unsent bytes")
+	if c.phase == phaseOpen && c.slow == nil && c.gc.OutboundBuffered() > c.loop.node.cfg.MaxPending {
+		c.loop.enterSlow(c)
 	}
 }
 
@@ -80,6 +80,7 @@ func (c *conn) fail(code codec.CloseCode, reason string) {
 	c.phase = phaseClosing
 	c.lastRead = l.now
 	c.releaseMessage()
+	l.leaveSlow(c)
 	l.dropSubs(c)
 	_, _ = c.gc.Write(l.out)
 	l.out = l.out[:0]

@@ -3,6 +3,7 @@ package server
 import (
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/fanwire/fanwire/codec"
 	"github.com/fanwire/fanwire/server/wire"
@@ -18,15 +19,22 @@ type hub struct {
 	// interest, if set, hears when the node gains its first or loses its last
 	// subscriber of a topic. Called with mu held: it must not block.
 	interest func(topic string, interested bool)
+	retain   retention // what topics keep for late and returning subscribers
+	epochs   epochMaker
 
 	published atomic.Uint64
 }
 
-// topic is the node-wide state of one topic.
+// topic is the node-wide state of one topic; all fields guarded by hub.mu
+// except name, epoch and lastValue, which never change.
 type topic struct {
-	name  string
-	seq   uint64       // last seq assigned; guarded by hub.mu
-	loops []*loopTopic // loops with at least one subscriber; guarded by hub.mu
+	name      string
+	epoch     string // names this run of seqs: a client never resumes across epochs
+	lastValue bool   // keeps its newest message for new subscribers; may be conflated
+	seq       uint64 // last seq assigned
+	loops     []*loopTopic
+	last      *sharedFrame // newest message (last-value topics), one ref held
+	history   history      // recent messages for resume
 }
 
 // loopTopic is one loop's subscriber list for one topic. subs is owned by the
@@ -41,17 +49,25 @@ type loopTopic struct {
 // subscriber is one entry of loopTopic.subs; slot is the index of the matching
 // entry in conn.subs so either side can be removed in O(1).
 type subscriber struct {
-	c    *conn
-	slot int32
+	c     *conn
+	slot  int32
+	after uint64 // skip queued frames up to this seq: sent already as snapshot or replay
 }
 
 // sharedFrame is one encoded publish, written as-is to every subscriber.
-// refs counts the loops that still have to write it.
+// refs counts its holders: loops that still have to write it, the topic's
+// history and last value, slow connections' conflation slots.
 type sharedFrame struct {
 	b    []byte
+	seq  uint64
+	at   int64 // publish time, unix ns (history age)
+	hdr  uint8 // header length: b[hdr:] is the envelope
 	refs atomic.Int32
 	pool *sync.Pool
 }
+
+// envelope is the frame's payload, {"topic":..,"seq":..,"data":..}.
+func (f *sharedFrame) envelope() []byte { return f.b[f.hdr:] }
 
 // maxPooledFrame keeps occasional huge publishes from pinning memory in the pool.
 const maxPooledFrame = 64 << 10
@@ -67,8 +83,8 @@ func (f *sharedFrame) release() {
 	f.pool.Put(f)
 }
 
-func newHub() *hub {
-	h := &hub{topics: make(map[string]*topic)}
+func newHub(retain retention) *hub {
+	h := &hub{topics: make(map[string]*topic), retain: retain, epochs: newEpochMaker()}
 	h.frames.New = func() any { return &sharedFrame{pool: &h.frames} }
 	return h
 }
@@ -108,7 +124,7 @@ func (h *hub) deliver(name string, seq uint64, data []byte) (subscribers int, er
 func (h *hub) topic(name string) *topic {
 	t := h.topics[name]
 	if t == nil {
-		t = &topic{name: name}
+		t = &topic{name: name, epoch: h.epochs.next(), lastValue: h.retain.lastValue(name)}
 		h.topics[name] = t
 	}
 	return t
@@ -119,31 +135,38 @@ func (h *hub) topic(name string) *topic {
 func (h *hub) fanout(t *topic, seq uint64, data []byte) (subscribers int) {
 	t.seq = seq
 	h.published.Add(1)
-	if len(t.loops) == 0 {
+	keep := h.retain.history > 0 || t.lastValue
+	if len(t.loops) == 0 && !keep {
 		return 0
 	}
 	f := h.frames.Get().(*sharedFrame)
 	size := wire.EnvelopeSize(t.name, seq, data)
 	f.b = codec.AppendHeader(f.b[:0], codec.OpText, true, size)
+	f.hdr = uint8(len(f.b))
 	f.b = wire.AppendEnvelope(f.b, t.name, seq, data)
-	f.refs.Store(int32(len(t.loops)))
+	f.seq = seq
+	f.refs.Store(int32(len(t.loops)) + 1) // +1: ours until it is kept or dropped below
+	if keep {
+		f.at = time.Now().UnixNano()
+		h.keep(t, f)
+	}
 	for _, lt := range t.loops {
 		subscribers += int(lt.count.Load())
 		lt.loop.enqueue(lt, f)
 	}
+	f.release()
 	return subscribers
 }
 
-// attach registers loop l as interested in topic name. Called on l's goroutine.
-func (h *hub) attach(name string, l *loop) *loopTopic {
-	h.mu.Lock()
+// attachLocked registers loop l as interested in topic name. Called on l's
+// goroutine with mu held.
+func (h *hub) attachLocked(name string, l *loop) *loopTopic {
 	t := h.topic(name)
 	lt := &loopTopic{topic: t, loop: l}
 	t.loops = append(t.loops, lt)
 	if len(t.loops) == 1 && h.interest != nil {
 		h.interest(name, true)
 	}
-	h.mu.Unlock()
 	return lt
 }
 

@@ -47,7 +47,7 @@ func newFakeLoop(tb testing.TB, subs int, topics []string) (*Node, *loop, []*fak
 		fakes[i] = &fakeConn{}
 		c := &conn{gc: fakes[i], loop: l, phase: phaseOpen}
 		l.addConn(c)
-		l.subscribe(c, topics[i%len(topics)])
+		l.subscribe(c, topics[i%len(topics)], resume{})
 	}
 	return n, l, fakes
 }

@@ -23,7 +23,7 @@ func TestDeliverKeepsBusSeq(t *testing.T) {
 	f := &fakeConn{}
 	c := &conn{gc: f, loop: l, phase: phaseOpen}
 	l.addConn(c)
-	l.subscribe(c, "a")
+	l.subscribe(c, "a", resume{})
 
 	for _, seq := range []uint64{5, 5, 3, 6, 9} { // duplicate 5 and stale 3 are dropped
 		if _, err := n.Deliver("a", seq, []byte(`1`)); err != nil {
@@ -57,7 +57,7 @@ func TestFlushIntervalGathersPublishes(t *testing.T) {
 	f := &fakeConn{}
 	c := &conn{gc: f, loop: l, phase: phaseOpen}
 	l.addConn(c)
-	l.subscribe(c, "a")
+	l.subscribe(c, "a", resume{})
 	for i := 0; i < 3; i++ {
 		_, _, _ = n.Publish("a", []byte(`1`))
 	}

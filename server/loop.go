@@ -27,15 +27,27 @@ type loop struct {
 	deferred []*conn // conns closed while draining; unsubscribed after it
 	dirty    []*conn // conns with frames in the current drain pass
 	iov      [][]byte
-	out      []byte // replies built during one OnTraffic, written once
+	out      []byte  // replies built during one OnTraffic, written once
+	catchUp  []byte  // snapshot/replay frames of new subscriptions, written after the ack
+	slowList []*conn // conns in slow (conflating) mode
 	parser   codec.ParserConfig
 	now      uint32 // loop clock in ms since node start; set on each traffic/tick
 
-	delivered atomic.Uint64 // frames written to subscribers
-	slow      atomic.Uint64 // connections closed for falling behind
+	stats loopStats
 
 	drainTask gnet.Runnable
 	sweepTask gnet.Runnable
+}
+
+// loopStats are one loop's counters, summed by Node.Stats.
+type loopStats struct {
+	delivered  atomic.Uint64 // frames written to subscribers
+	slowClosed atomic.Uint64 // connections closed for falling behind
+	slowMode   atomic.Uint64 // times a connection entered slow (conflating) mode
+	conflated  atomic.Uint64 // messages replaced by a newer one for a slow connection
+	snapshots  atomic.Uint64 // last values sent to new subscribers
+	replays    atomic.Uint64 // resumes served from history
+	resets     atomic.Uint64 // resumes that could not be served (reset sent)
 }
 
 type delivery struct {
@@ -100,6 +112,10 @@ func (l *loop) drain() {
 	l.mu.Unlock()
 
 	l.draining = true
+	if len(l.slowList) > 0 {
+		l.now = l.node.clock()
+		l.checkSlow()
+	}
 	if len(batch) == 1 {
 		l.writeOne(batch[0])
 	} else {
@@ -123,20 +139,32 @@ func (l *loop) drain() {
 func (l *loop) writeOne(d delivery) {
 	var n uint64
 	for _, s := range d.lt.subs {
-		if s.c.phase != phaseOpen {
+		if s.c.phase != phaseOpen || d.f.seq <= s.after {
+			continue
+		}
+		if s.c.slow != nil {
+			l.conflate(s.c, d.lt, d.f)
 			continue
 		}
 		s.c.write(d.f.b)
 		n++
 	}
-	l.delivered.Add(n)
+	l.stats.delivered.Add(n)
 }
 
 // writeBatch coalesces several frames per connection into one writev: a first
 // pass counts each connection's frames, a second lays them out in l.iov.
+// Slow connections conflate instead (first pass).
 func (l *loop) writeBatch(batch []delivery) {
 	for _, d := range batch {
 		for _, s := range d.lt.subs {
+			if s.c.phase != phaseOpen || d.f.seq <= s.after {
+				continue
+			}
+			if s.c.slow != nil {
+				l.conflate(s.c, d.lt, d.f)
+				continue
+			}
 			if s.c.npend == 0 {
 				l.dirty = append(l.dirty, s.c)
 			}
@@ -155,6 +183,9 @@ func (l *loop) writeBatch(batch []delivery) {
 	l.iov = l.iov[:total]
 	for _, d := range batch {
 		for _, s := range d.lt.subs {
+			if s.c.phase != phaseOpen || d.f.seq <= s.after || s.c.slow != nil {
+				continue // exactly what the first pass skipped
+			}
 			l.iov[s.c.off+s.c.npend] = d.f.b
 			s.c.npend++
 		}
@@ -170,22 +201,30 @@ func (l *loop) writeBatch(batch []delivery) {
 	}
 	l.dirty = l.dirty[:0]
 	clear(l.iov)
-	l.delivered.Add(n)
+	l.stats.delivered.Add(n)
 }
 
-// subscribe adds c to topic name on this loop; subscribing twice is a no-op.
-// The caller checks the per-connection topic limit.
-func (l *loop) subscribe(c *conn, name string) {
+// subscribe adds c to topic name on this loop and appends the catch-up
+// frames (snapshot, replay or reset) to l.catchUp; it returns the topic's
+// epoch. Subscribing twice is a no-op. The caller checks the topic limit.
+func (l *loop) subscribe(c *conn, name string, r resume) string {
 	lt := l.topics[name]
-	if lt == nil {
-		lt = l.node.hub.attach(name, l)
-		l.topics[name] = lt
-	} else if c.subscribedTo(lt) {
-		return
+	if lt != nil && c.subscribedTo(lt) {
+		return lt.topic.epoch
 	}
+	h := l.node.hub
+	h.mu.Lock()
+	if lt == nil {
+		lt = h.attachLocked(name, l)
+		l.topics[name] = lt
+	}
+	var after uint64
+	l.catchUp, after = h.catchUp(l, lt.topic, r, l.catchUp)
+	h.mu.Unlock()
 	c.subs = append(c.subs, subRef{lt: lt, pos: int32(len(lt.subs))})
-	lt.subs = append(lt.subs, subscriber{c: c, slot: int32(len(c.subs) - 1)})
+	lt.subs = append(lt.subs, subscriber{c: c, slot: int32(len(c.subs) - 1), after: after})
 	lt.count.Add(1)
+	return lt.topic.epoch
 }
 
 // unsubscribe removes c from topic name; it reports whether c was subscribed.
@@ -256,6 +295,7 @@ func (l *loop) closed(c *conn) {
 	c.phase = phaseClosed
 	l.removeConn(c)
 	c.releaseMessage()
+	l.leaveSlow(c)
 	l.dropSubs(c)
 }
 

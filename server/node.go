@@ -44,7 +44,7 @@ func NewNode(cfg Config) (*Node, error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, hub: newHub(), start: time.Now(), runErr: make(chan error, 1), done: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger, hub: newHub(retention{lastValuePatterns: cfg.LastValue, history: cfg.History, ttl: cfg.HistoryTTL}), start: time.Now(), runErr: make(chan error, 1), done: make(chan struct{})}
 	n.hub.interest = cfg.OnInterest
 	n.eng = newEngine(n)
 	return n, nil
@@ -203,20 +203,31 @@ func (n *Node) stopEngine(ctx context.Context) error {
 
 // Stats is a snapshot of the node's counters.
 type Stats struct {
-	Conns     int64  `json:"conns"`
-	Topics    int    `json:"topics"`
-	Published uint64 `json:"published"`
-	Delivered uint64 `json:"delivered"`
-	SlowClose uint64 `json:"slow_closed"`
-	Rejected  uint64 `json:"rejected"`
+	Conns      int64  `json:"conns"`
+	Topics     int    `json:"topics"`
+	Published  uint64 `json:"published"`
+	Delivered  uint64 `json:"delivered"`
+	SlowMode   uint64 `json:"slow_mode"`   // times a connection fell behind and was conflated
+	Conflated  uint64 `json:"conflated"`   // messages replaced by a newer one for a slow connection
+	SlowClosed uint64 `json:"slow_closed"` // slow connections closed with 1008
+	Snapshots  uint64 `json:"snapshots"`
+	Replays    uint64 `json:"replays"`
+	Resets     uint64 `json:"resets"`
+	Rejected   uint64 `json:"rejected"`
 }
 
 // Stats reads the counters. Any goroutine.
 func (n *Node) Stats() Stats {
 	s := Stats{Conns: n.conns.Load(), Topics: n.hub.topicCount(), Published: n.hub.published.Load(), Rejected: n.rejected.Load()}
 	for _, l := range n.eng.allLoops() {
-		s.Delivered += l.delivered.Load()
-		s.SlowClose += l.slow.Load()
+		st := &l.stats
+		s.Delivered += st.delivered.Load()
+		s.SlowMode += st.slowMode.Load()
+		s.Conflated += st.conflated.Load()
+		s.SlowClosed += st.slowClosed.Load()
+		s.Snapshots += st.snapshots.Load()
+		s.Replays += st.replays.Load()
+		s.Resets += st.resets.Load()
 	}
 	return s
 }

@@ -21,6 +21,7 @@ func (l *loop) execute(task gnet.Runnable) {
 // It walks backwards: closing conns[i] swaps an already-visited conn into i.
 func (l *loop) sweep() {
 	l.now = l.node.clock()
+	l.checkSlow()
 	cfg := &l.node.cfg
 	handshake := millis(cfg.HandshakeTimeout)
 	ping := millis(cfg.PingInterval)

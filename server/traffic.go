@@ -69,48 +69,62 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 	if herr == nil {
 		herr = req.Check()
 	}
-	var topics []string
+	var op wire.Op
 	if herr == nil {
-		topics, herr = l.urlTopics(req.Query)
+		op, herr = l.urlTopics(req.Query)
 	}
 	if herr != nil {
 		_, _ = c.gc.Write(codec.AppendHTTPError(l.out[:0], herr))
 		return n, gnet.Close
 	}
-	for _, t := range topics {
-		l.subscribe(c, t)
+	for _, t := range op.Topics {
+		l.subscribe(c, t, resumeFor(&op, t))
 	}
 	c.phase = phaseOpen
-	// The subscriptions are in effect before the 101 goes out.
-	_, _ = c.gc.Write(codec.AppendAcceptResponse(l.out[:0], req.Key))
+	// The subscriptions are in effect before the 101 goes out; their
+	// snapshots or replays follow it.
+	out := codec.AppendAcceptResponse(l.out[:0], req.Key)
+	out = append(out, l.catchUp...)
+	l.catchUp = l.catchUp[:0]
+	c.write(out)
 	return n, gnet.None
 }
 
-// urlTopics reads ?topics=a,b (repeatable) from the upgrade URL.
-func (l *loop) urlTopics(rawQuery []byte) ([]string, *codec.HTTPError) {
+// resumeFor is the resume point op asks for topic t.
+func resumeFor(op *wire.Op, t string) resume {
+	since, ok := op.Since[t]
+	return resume{since: since, has: ok, epoch: op.Epochs[t]}
+}
+
+// urlTopics reads ?topics=a,b (repeatable) and the resume points
+// ?since=a:41&epochs=a:E from the upgrade URL.
+func (l *loop) urlTopics(rawQuery []byte) (wire.Op, *codec.HTTPError) {
+	var op wire.Op
 	if len(rawQuery) == 0 {
-		return nil, nil
+		return op, nil
 	}
 	q, err := url.ParseQuery(string(rawQuery))
 	if err != nil {
-		return nil, &codec.HTTPError{Status: 400, Message: "bad query string: " + err.Error()}
+		return op, &codec.HTTPError{Status: 400, Message: "bad query string: " + err.Error()}
 	}
-	var topics []string
 	for _, v := range q["topics"] {
 		for _, t := range strings.Split(v, ",") {
 			if t == "" {
 				continue
 			}
 			if !wire.ValidTopic(t) {
-				return nil, &codec.HTTPError{Status: 400, Message: "invalid topic " + t + ": want 1-128 characters of [A-Za-z0-9_.:-]"}
+				return op, &codec.HTTPError{Status: 400, Message: "invalid topic " + t + ": want 1-128 characters of [A-Za-z0-9_.:-]"}
 			}
-			topics = append(topics, t)
+			op.Topics = append(op.Topics, t)
 		}
 	}
-	if len(topics) > l.node.cfg.MaxTopicsPerConn {
-		return nil, &codec.HTTPError{Status: 400, Message: "too many topics"}
+	if len(op.Topics) > l.node.cfg.MaxTopicsPerConn {
+		return op, &codec.HTTPError{Status: 400, Message: "too many topics"}
 	}
-	return topics, nil
+	if op.Since, op.Epochs, err = wire.ParseResume(q["since"], q["epochs"]); err != nil {
+		return op, &codec.HTTPError{Status: 400, Message: err.Error()}
+	}
+	return op, nil
 }
 
 // frames parses WebSocket frames from buf[off:] and returns how far it got.
@@ -186,15 +200,18 @@ func (l *loop) message(c *conn, op codec.OpCode, payload []byte) {
 				Message: "subscription limit reached: at most " + strconv.Itoa(l.node.cfg.MaxTopicsPerConn) + " topics per connection"})
 			return
 		}
-		for _, t := range req.Topics {
-			l.subscribe(c, t)
+		epochs := make([]string, len(req.Topics))
+		for i, t := range req.Topics {
+			epochs[i] = l.subscribe(c, t, resumeFor(&req, t))
 		}
-		l.out = appendTextFrame(l.out, func(b []byte) []byte { return wire.AppendAck(b, "subscribed", req.Topics) })
+		l.out = appendTextFrame(l.out, func(b []byte) []byte { return wire.AppendAck(b, "subscribed", req.Topics, epochs) })
+		l.out = append(l.out, l.catchUp...) // snapshots and replays follow the ack
+		l.catchUp = l.catchUp[:0]
 	case wire.OpUnsubscribe:
 		for _, t := range req.Topics {
 			l.unsubscribe(c, t)
 		}
-		l.out = appendTextFrame(l.out, func(b []byte) []byte { return wire.AppendAck(b, "unsubscribed", req.Topics) })
+		l.out = appendTextFrame(l.out, func(b []byte) []byte { return wire.AppendAck(b, "unsubscribed", req.Topics, nil) })
 	}
 }
 

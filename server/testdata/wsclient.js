@@ -84,7 +84,7 @@ async function subscribe(url, inband, count) {
   const { ws, next } = await open(url);
   ws.send(JSON.stringify({ op: 'subscribe', topics: [inband] }));
   const ack = JSON.parse((await next()).data.toString());
-  if (JSON.stringify(ack) !== JSON.stringify({ type: 'subscribed', topics: [inband] })) {
+  if (ack.type !== 'subscribed' || JSON.stringify(ack.topics) !== JSON.stringify([inband]) || !(ack.epochs && ack.epochs[inband])) {
     errors.push('in-band subscribe: unexpected ack ' + JSON.stringify(ack));
   }
   emit({ event: 'ready', ack });

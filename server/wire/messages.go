@@ -2,7 +2,9 @@ package wire
 
 import (
 	"encoding/json"
+	"fmt"
 	"strconv"
+	"strings"
 )
 
 // Client operations (client -> server text messages).
@@ -20,10 +22,13 @@ const (
 	CodeTooManyTopics = "too_many_topics"
 )
 
-// Op is a decoded client operation.
+// Op is a decoded client operation. Since and Epochs ask to resume topics:
+// deliveries after seq Since[t], if the topic is still in epoch Epochs[t].
 type Op struct {
-	Op     string   `json:"op"`
-	Topics []string `json:"topics"`
+	Op     string            `json:"op"`
+	Topics []string          `json:"topics"`
+	Since  map[string]uint64 `json:"since,omitempty"`
+	Epochs map[string]string `json:"epochs,omitempty"`
 }
 
 // OpError is a rejected client operation: the code and text sent back.
@@ -81,8 +86,9 @@ func decimalLen(v uint64) int {
 	return n
 }
 
-// AppendAck appends {"type":"subscribed"|"unsubscribed","topics":[...]}.
-func AppendAck(dst []byte, kind string, topics []string) []byte {
+// AppendAck appends {"type":"subscribed"|"unsubscribed","topics":[...]} and,
+// when epochs is not nil, "epochs":{"topic":"epoch",...} (epochs[i] is topics[i]'s).
+func AppendAck(dst []byte, kind string, topics, epochs []string) []byte {
 	dst = append(dst, `{"type":"`...)
 	dst = append(dst, kind...)
 	dst = append(dst, `","topics":[`...)
@@ -94,7 +100,83 @@ func AppendAck(dst []byte, kind string, topics []string) []byte {
 		dst = append(dst, t...)
 		dst = append(dst, '"')
 	}
+	dst = append(dst, ']')
+	if epochs != nil {
+		dst = append(dst, `,"epochs":{`...)
+		for i, t := range topics {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = append(dst, '"')
+			dst = append(dst, t...)
+			dst = append(dst, `":"`...)
+			dst = append(dst, epochs[i]...)
+			dst = append(dst, '"')
+		}
+		dst = append(dst, '}')
+	}
+	return append(dst, '}')
+}
+
+// AppendReset appends {"type":"reset","topic":T,"from":N,"epoch":E}: the
+// resume point is gone; deliveries continue from seq N.
+func AppendReset(dst []byte, topic string, from uint64, epoch string) []byte {
+	dst = append(dst, `{"type":"reset","topic":"`...)
+	dst = append(dst, topic...)
+	dst = append(dst, `","from":`...)
+	dst = strconv.AppendUint(dst, from, 10)
+	dst = append(dst, `,"epoch":"`...)
+	dst = append(dst, epoch...)
+	return append(dst, `"}`...)
+}
+
+// AppendSnapshotTail turns an envelope's closing '}' into ,"snapshot":true}.
+// Call it with the envelope minus its last byte.
+func AppendSnapshotTail(dst []byte) []byte {
+	return append(dst, `,"snapshot":true}`...)
+}
+
+// AppendConflatedTail closes an envelope as ,"conflated":true,"skipped":[a,b]}:
+// seqs a..b of the topic were replaced by this newer message.
+func AppendConflatedTail(dst []byte, first, last uint64) []byte {
+	dst = append(dst, `,"conflated":true,"skipped":[`...)
+	dst = strconv.AppendUint(dst, first, 10)
+	dst = append(dst, ',')
+	dst = strconv.AppendUint(dst, last, 10)
 	return append(dst, "]}"...)
+}
+
+// ParseResume reads the URL form of resume points: since=a:41,b:7 and
+// epochs=a:E1,b:E2 (each may repeat).
+func ParseResume(since, epochs []string) (map[string]uint64, map[string]string, error) {
+	var s map[string]uint64
+	var e map[string]string
+	for _, v := range since {
+		for _, item := range strings.Split(v, ",") {
+			name, num, ok := strings.Cut(item, ":")
+			seq, err := strconv.ParseUint(num, 10, 64)
+			if !ok || err != nil || !ValidTopic(name) {
+				return nil, nil, fmt.Errorf("bad since %q: want topic:seq", item)
+			}
+			if s == nil {
+				s = make(map[string]uint64)
+			}
+			s[name] = seq
+		}
+	}
+	for _, v := range epochs {
+		for _, item := range strings.Split(v, ",") {
+			name, epoch, ok := strings.Cut(item, ":")
+			if !ok || !ValidTopic(name) || epoch == "" {
+				return nil, nil, fmt.Errorf("bad epochs %q: want topic:epoch", item)
+			}
+			if e == nil {
+				e = make(map[string]string)
+			}
+			e[name] = epoch
+		}
+	}
+	return s, e, nil
 }
 
 // AppendError appends {"type":"error","code":C,"message":M}.

@@ -66,8 +66,12 @@ func TestParseOp(t *testing.T) {
 
 func TestRepliesAreJSON(t *testing.T) {
 	for _, b := range [][]byte{
-		AppendAck(nil, "subscribed", []string{"a", "b"}),
-		AppendAck(nil, "unsubscribed", nil),
+		AppendAck(nil, "subscribed", []string{"a", "b"}, nil),
+		AppendAck(nil, "subscribed", []string{"a", "b"}, []string{"e1", "e2"}),
+		AppendAck(nil, "unsubscribed", nil, nil),
+		AppendReset(nil, "a", 42, "e1"),
+		AppendSnapshotTail([]byte(`{"topic":"a","seq":1,"data":1`)),
+		AppendConflatedTail([]byte(`{"topic":"a","seq":9,"data":1`), 3, 8),
 		AppendError(nil, &OpError{CodeBadJSON, "bad \"quote\" \x01 é"}),
 	} {
 		if !json.Valid(b) {
@@ -82,5 +86,24 @@ func BenchmarkAppendEnvelope(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		buf = AppendEnvelope(buf[:0], "prices.BTC-USD", uint64(i), data)
+	}
+}
+
+func TestParseResume(t *testing.T) {
+	s, e, err := ParseResume([]string{"a:41,b:7"}, []string{"a:E1"})
+	if err != nil || s["a"] != 41 || s["b"] != 7 || e["a"] != "E1" {
+		t.Fatalf("got %v %v %v", s, e, err)
+	}
+	for _, bad := range []string{"a", "a:x", "bad topic:1", "a:-1"} {
+		if _, _, err := ParseResume([]string{bad}, nil); err == nil {
+			t.Errorf("since %q accepted", bad)
+		}
+	}
+	if _, _, err := ParseResume(nil, []string{"a:"}); err == nil {
+		t.Error("empty epoch accepted")
+	}
+	op, oerr := ParseOp([]byte(`{"op":"subscribe","topics":["a"],"since":{"a":41},"epochs":{"a":"E"}}`))
+	if oerr != nil || op.Since["a"] != 41 || op.Epochs["a"] != "E" {
+		t.Fatalf("ParseOp with since: %+v %v", op, oerr)
 	}
 }
