@@ -33,7 +33,8 @@ type loop struct {
 	parser   codec.ParserConfig
 	now      uint32 // loop clock in ms since node start; set on each traffic/tick
 
-	stats loopStats
+	stats    loopStats
+	openLeft atomic.Int64 // shutdown: open connections left to close; -1 = not counted yet
 
 	drainTask gnet.Runnable
 	sweepTask gnet.Runnable

@@ -175,9 +175,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	if n.httpSrv != nil {
 		_ = n.httpSrv.Shutdown(ctx)
 	}
-	for _, l := range n.eng.allLoops() {
-		l.execute(runnable(l.goingAway))
-	}
+	n.goAway(ctx)
 	wait := time.NewTicker(10 * time.Millisecond)
 	defer wait.Stop()
 	for n.conns.Load() > 0 {

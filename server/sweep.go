@@ -53,20 +53,4 @@ func (l *loop) sweep() {
 	}
 }
 
-// goingAway closes every connection with 1001; part of a graceful shutdown.
-func (l *loop) goingAway() {
-	for i := len(l.conns) - 1; i >= 0; i-- {
-		if i >= len(l.conns) {
-			continue
-		}
-		c := l.conns[i]
-		switch c.phase {
-		case phaseOpen:
-			c.fail(codec.CloseGoingAway, "server shutting down")
-		case phaseHandshake:
-			_ = l.el.Close(c.gc)
-		}
-	}
-}
-
 func millis(d time.Duration) uint32 { return uint32(d / time.Millisecond) }

@@ -61,6 +61,8 @@ func TestServeFlagsAllSet(t *testing.T) {
 		"--ping-interval", "2s", "--handshake-timeout", "750ms", "--max-handshake", "4KiB",
 		"--max-message", "2M", "--max-topics", "7", "--max-conns", "100", "--max-body", "512",
 		"--max-pending", "3MiB", "--loops", "4", "--log-level", "debug", "--log-format", "json",
+		"--flush-interval", "5ms", "--slow-grace", "3s", "--last-value", "a.*", "--history", "7",
+		"--history-ttl", "1m", "--drain-window", "2s", "--drain-rate", "500",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -69,6 +71,8 @@ func TestServeFlagsAllSet(t *testing.T) {
 		Listen: "0.0.0.0:9000", HTTPListen: "", Echo: true, PingInterval: 2 * time.Second,
 		HandshakeTimeout: 750 * time.Millisecond, MaxHandshake: 4 << 10, MaxMessage: 2 << 20,
 		MaxTopicsPerConn: 7, MaxConns: 100, MaxPublishBody: 512, MaxPending: 3 << 20, Loops: 4,
+		FlushInterval: 5 * time.Millisecond, SlowGrace: 3 * time.Second, LastValue: "a.*", History: 7,
+		HistoryTTL: time.Minute, DrainWindow: 2 * time.Second, DrainRate: 500,
 	}
 	if !reflect.DeepEqual(opts.cfg, want) {
 		t.Fatalf("config = %+v\nwant     %+v", opts.cfg, want)
@@ -103,7 +107,7 @@ func TestServeUsageListsEveryFlagWithDefault(t *testing.T) {
 	printServeUsage(&out)
 	usage := out.String()
 	documented := []string{"listen", "http", "echo", "demo", "ping-interval", "handshake-timeout",
-		"max-handshake", "max-message", "max-topics", "max-conns", "max-body", "max-pending",
+		"max-handshake", "max-message", "max-topics", "max-conns", "max-body", "max-pending", "slow-grace", "last-value", "history", "history-ttl", "drain-window", "drain-rate",
 		"loops", "flush-interval", "log-level", "log-format"}
 	fs, _, _ := newServeFlags(&serveOptions{})
 	n := 0
