@@ -25,6 +25,7 @@ type Config struct {
 	MaxPublishBody   int64                     // bytes of one publish request body (413 above it)
 	MaxPending       int                       // unsent bytes per connection before it is closed with 1008
 	Loops            int                       // event loops; default GOMAXPROCS
+	SendBuffer       int                       // kernel send buffer per socket (SO_SNDBUF); 0 = kernel default (autotuned)
 	FlushInterval    time.Duration             // 0: write each publish at once; >0: gather publishes this long, write them together
 	Page             func(wsURL string) []byte // renders the HTML served at GET / (nil: a plain index)
 	LastValue        string                    // comma-separated topic patterns ("prices.*") that keep their last message for new subscribers

@@ -69,6 +69,7 @@ func (n *Node) Start() error {
 			gnet.WithTCPNoDelay(gnet.TCPNoDelay),
 			gnet.WithTicker(true),
 			gnet.WithLogger(gnetLogger{n.log}),
+			gnet.WithSocketSendBuffer(n.cfg.SendBuffer), // caps the kernel's share of a slow client's backlog
 		)
 	}()
 	select {

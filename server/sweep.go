@@ -26,6 +26,7 @@ func (l *loop) sweep() {
 	handshake := millis(cfg.HandshakeTimeout)
 	ping := millis(cfg.PingInterval)
 	closing := millis(closeTimeout)
+	backlog := 4 * millis(cfg.SlowGrace)
 	for i := len(l.conns) - 1; i >= 0; i-- {
 		if i >= len(l.conns) {
 			continue
@@ -46,7 +47,9 @@ func (l *loop) sweep() {
 				c.write(codec.PingFrame)
 			}
 		case phaseClosing:
-			if age >= closing {
+			// A client still reading its backlog gets longer to reach our close
+			// frame and learn why it was closed; memory stays capped by MaxPending.
+			if age >= closing && (c.gc.OutboundBuffered() == 0 || age >= backlog) {
 				_ = l.el.Close(c.gc)
 			}
 		}

@@ -26,6 +26,11 @@ type serveOptions struct {
 	demo      bool
 	logLevel  slog.Level
 	logFormat string // "text" or "json"
+
+	// Scale-out (workers.go): --workers N supervises N worker processes.
+	workers int
+	natsURL string
+	args    []string // the serve arguments as given, passed on to workers
 }
 
 // newServeFlags defines the serve flags on a fresh FlagSet, bound to opts.
@@ -47,6 +52,7 @@ func newServeFlags(opts *serveOptions) (fs *flag.FlagSet, logLevel, logFormat *s
 	fs.IntVar(&c.MaxConns, "max-conns", 0, "max open connections, 0 = unlimited (HTTP 503 above it)")
 	sizeVar(fs, &c.MaxPublishBody, "max-body", d.MaxPublishBody, "max `size` of a publish request body (413 above it)")
 	sizeVar(fs, &c.MaxPending, "max-pending", d.MaxPending, "max unsent `size` per connection; above it deliveries are conflated (last-value topics) or the client is closed with 1008")
+	sizeVar(fs, &c.SendBuffer, "send-buffer", 0, "kernel send buffer `size` per connection (SO_SNDBUF); 0 = kernel default, autotuned up to net.ipv4.tcp_wmem")
 	fs.DurationVar(&c.SlowGrace, "slow-grace", d.SlowGrace, "a connection still over --max-pending after this long is closed with 1008")
 	fs.StringVar(&c.LastValue, "last-value", d.LastValue, "comma-separated topic `patterns` (path.Match, e.g. prices.*) whose last message new subscribers get first; \"\" = none")
 	fs.IntVar(&c.History, "history", d.History, "recent messages kept per topic for resume (since); 0 = none")
@@ -54,6 +60,9 @@ func newServeFlags(opts *serveOptions) (fs *flag.FlagSet, logLevel, logFormat *s
 	fs.DurationVar(&c.DrainWindow, "drain-window", d.DrainWindow, "on shutdown, reconnect-delay hints sent with close 1001 are spread over this window")
 	fs.IntVar(&c.DrainRate, "drain-rate", d.DrainRate, "on shutdown, connections closed per second")
 	fs.IntVar(&c.Loops, "loops", 0, "event loops, 0 = GOMAXPROCS")
+	// Scale-out (workers.go).
+	fs.IntVar(&opts.workers, "workers", 0, "run N worker processes sharing --listen (SO_REUSEPORT), supervised, publishing over NATS; 0 = one process, in-process fan-out")
+	fs.StringVar(&opts.natsURL, "nats", "", "with --workers: join this NATS `url` (JetStream enabled, e.g. nats://host:4222) to share topics with other nodes; \"\" = embedded NATS on 127.0.0.1")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 0, "gather publishes this long and write them to each connection together (fewer syscalls, more latency); 0 = write at once")
 	logLevel = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	logFormat = fs.String("log-format", "text", "log `format`: text or json")
@@ -79,6 +88,14 @@ func parseServeFlags(args []string) (serveOptions, error) {
 	// default, but an explicit --max-message always wins.
 	if opts.cfg.Echo && !set["max-message"] {
 		opts.cfg.MaxMessage = server.DefaultEchoMaxMessage
+	}
+	// Scale-out (workers.go).
+	opts.args = args
+	if opts.workers < 0 {
+		return opts, fmt.Errorf("--workers %d: want 0 (one process) or more", opts.workers)
+	}
+	if opts.natsURL != "" && opts.workers == 0 {
+		return opts, fmt.Errorf("--nats needs --workers 1 or more")
 	}
 	if opts.cfg.Loops < 0 {
 		return opts, fmt.Errorf("--loops %d: want 0 (GOMAXPROCS) or more", opts.cfg.Loops)
@@ -133,6 +150,13 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 // serve runs a node until ctx is done, then shuts it down. stopSignals is
 // called once shutdown begins so that a second Ctrl-C kills the process.
 func serve(ctx context.Context, opts serveOptions, log *slog.Logger, stopSignals func()) int {
+	// Scale-out (workers.go).
+	if workerID() > 0 {
+		return serveWorker(ctx, opts, log, stopSignals)
+	}
+	if opts.workers > 0 {
+		return superviseWorkers(ctx, opts, log, stopSignals)
+	}
 	cfg := opts.cfg
 	cfg.Logger = log
 	if cfg.HTTPListen != "" {

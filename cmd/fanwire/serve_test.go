@@ -107,8 +107,8 @@ func TestServeUsageListsEveryFlagWithDefault(t *testing.T) {
 	printServeUsage(&out)
 	usage := out.String()
 	documented := []string{"listen", "http", "echo", "demo", "ping-interval", "handshake-timeout",
-		"max-handshake", "max-message", "max-topics", "max-conns", "max-body", "max-pending", "slow-grace", "last-value", "history", "history-ttl", "drain-window", "drain-rate",
-		"loops", "flush-interval", "log-level", "log-format"}
+		"max-handshake", "max-message", "max-topics", "max-conns", "max-body", "max-pending", "send-buffer", "slow-grace", "last-value", "history", "history-ttl", "drain-window", "drain-rate",
+		"loops", "workers", "nats", "flush-interval", "log-level", "log-format"}
 	fs, _, _ := newServeFlags(&serveOptions{})
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })
