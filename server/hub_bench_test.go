@@ -35,8 +35,11 @@ func (f *fakeConn) OutboundBuffered() int { return 0 }
 // newFakeLoop builds a node with one loop and subs open connections
 // subscribed to topics (round robin). The loop has no gnet event loop, so
 // enqueue never wakes it: the benchmark calls drain itself.
-func newFakeLoop(tb testing.TB, subs int, topics []string) (*Node, *loop, []*fakeConn) {
+func newFakeLoop(tb testing.TB, subs int, topics []string, retain bool) (*Node, *loop, []*fakeConn) {
 	cfg := DefaultConfig()
+	if !retain {
+		cfg.History, cfg.LastValue = 0, ""
+	}
 	n, err := NewNode(cfg)
 	if err != nil {
 		tb.Fatal(err)
@@ -57,27 +60,32 @@ var benchData = []byte(`{"symbol":"BTC-USD","price":64012.25,"size":0.015,"side"
 // BenchmarkBroadcast publishes one ~100-byte message to 10k subscribers per
 // op and drains it: ns/delivery and allocs/op (per publish) are the figures.
 func BenchmarkBroadcast(b *testing.B) {
-	for _, batch := range []int{1, 10} {
-		b.Run(fmt.Sprintf("10k-subs/batch=%d", batch), func(b *testing.B) {
-			n, l, fakes := newFakeLoop(b, 10000, []string{"prices.BTC-USD"})
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if _, _, err := n.Publish("prices.BTC-USD", benchData); err != nil {
-					b.Fatal(err)
-				}
-				if (i+1)%batch == 0 {
-					l.drain()
-				}
-			}
+	for _, retain := range []bool{false, true} {
+		for _, batch := range []int{1, 10} {
+			name := fmt.Sprintf("10k-subs/batch=%d/history+last-value=%v", batch, retain)
+			b.Run(name, func(b *testing.B) { benchBroadcast(b, batch, retain) })
+		}
+	}
+}
+
+func benchBroadcast(b *testing.B, batch int, retain bool) {
+	n, l, fakes := newFakeLoop(b, 10000, []string{"prices.BTC-USD"}, retain)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, _, err := n.Publish("prices.BTC-USD", benchData); err != nil {
+			b.Fatal(err)
+		}
+		if (i+1)%batch == 0 {
 			l.drain()
-			b.StopTimer()
-			deliveries := float64(b.N) * float64(len(fakes))
-			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
-			if fakes[0].frames != b.N || fakes[len(fakes)-1].frames != b.N {
-				b.Fatalf("frames: got %d and %d, want %d", fakes[0].frames, fakes[len(fakes)-1].frames, b.N)
-			}
-		})
+		}
+	}
+	l.drain()
+	b.StopTimer()
+	deliveries := float64(b.N) * float64(len(fakes))
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
+	if fakes[0].frames != b.N || fakes[len(fakes)-1].frames != b.N {
+		b.Fatalf("frames: got %d and %d, want %d", fakes[0].frames, fakes[len(fakes)-1].frames, b.N)
 	}
 }
 
@@ -88,7 +96,7 @@ func BenchmarkBroadcastTopics(b *testing.B) {
 	for i := range topics {
 		topics[i] = fmt.Sprintf("t.%d", i)
 	}
-	n, l, _ := newFakeLoop(b, 10000, topics)
+	n, l, _ := newFakeLoop(b, 10000, topics, true)
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
