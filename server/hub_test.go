@@ -15,15 +15,7 @@ func TestDeliverKeepsBusSeq(t *testing.T) {
 			events = append(events, "-"+topic)
 		}
 	}
-	n, err := NewNode(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := newLoop(n, nil)
-	f := &fakeConn{}
-	c := &conn{gc: f, loop: l, phase: phaseOpen}
-	l.addConn(c)
-	l.subscribe(c, "a", resume{})
+	n, l, c, f := newOneSubscriber(t, cfg, "a")
 
 	for _, seq := range []uint64{5, 5, 3, 6, 9} { // duplicate 5 and stale 3 are dropped
 		if _, err := n.Deliver("a", seq, []byte(`1`)); err != nil {
@@ -49,15 +41,7 @@ func TestDeliverKeepsBusSeq(t *testing.T) {
 func TestFlushIntervalGathersPublishes(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.FlushInterval = time.Hour // never ticks in this test: enqueue alone must not wake the loop
-	n, err := NewNode(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := newLoop(n, nil)
-	f := &fakeConn{}
-	c := &conn{gc: f, loop: l, phase: phaseOpen}
-	l.addConn(c)
-	l.subscribe(c, "a", resume{})
+	n, l, _, f := newOneSubscriber(t, cfg, "a")
 	for i := 0; i < 3; i++ {
 		_, _, _ = n.Publish("a", []byte(`1`))
 	}
@@ -68,4 +52,20 @@ func TestFlushIntervalGathersPublishes(t *testing.T) {
 	if f.frames != 3 {
 		t.Fatalf("frames written: %d, want 3", f.frames)
 	}
+}
+
+// newOneSubscriber builds a node with one fake loop and one open connection
+// subscribed to topic.
+func newOneSubscriber(t *testing.T, cfg Config, topic string) (*Node, *loop, *conn, *fakeConn) {
+	t.Helper()
+	n, err := NewNode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLoop(n, nil)
+	f := &fakeConn{}
+	c := &conn{gc: f, loop: l, phase: phaseOpen}
+	l.addConn(c)
+	l.subscribe(c, topic, resume{})
+	return n, l, c, f
 }
