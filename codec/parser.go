@@ -1,12 +1,16 @@
 package codec
 
-import "encoding/binary"
+import (
+	"encoding/binary"
+	"math"
+)
 
 // ParserConfig is shared by all parsers of one kind (e.g. per event loop).
 type ParserConfig struct {
 	// MaxMessage is the largest message (all fragments together) accepted,
 	// checked from frame headers before any payload is delivered (=> 1009).
-	// 0 means no limit.
+	// 0 means no limit. Limits of 4 GiB or more are not enforced exactly
+	// (the running length is kept in 32 bits to keep Parser small).
 	MaxMessage int
 	// Client is true when we are the client: frames from the server must be
 	// unmasked. When false (server), frames must be masked.
@@ -45,7 +49,7 @@ type Frame struct {
 // and a message; bytes are never copied.
 type Parser struct {
 	remaining uint64    // payload bytes of the current data frame not yet delivered
-	msgLen    uint64    // bytes of the current message announced so far (for MaxMessage)
+	msgLen    uint32    // bytes of the current message announced so far, saturating (for MaxMessage < 4 GiB)
 	mask      [4]byte   // mask key of the current data frame (zero when unmasked)
 	utf8      UTF8State // validator state of the current text message
 	maskPos   uint8     // key offset of the next payload byte
@@ -140,7 +144,7 @@ func (p *Parser) Next(in []byte, cfg *ParserConfig) (f Frame, n int, err *Error)
 	}
 
 	// A data frame: enforce the message limit before delivering anything.
-	msgLen := p.msgLen
+	msgLen := uint64(p.msgLen)
 	if op != OpContinuation {
 		msgLen = 0
 	}
@@ -166,7 +170,7 @@ func (p *Parser) Next(in []byte, cfg *ParserConfig) (f Frame, n int, err *Error)
 		p.first = true
 		p.utf8 = UTF8Accept
 	}
-	p.msgLen = msgLen
+	p.msgLen = uint32(min(msgLen, math.MaxUint32))
 	p.remaining = length
 	p.mask = key
 	p.maskPos = 0
