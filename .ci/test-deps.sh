@@ -50,3 +50,13 @@ if ! command -v chromium >/dev/null; then
 		{ "${sudo_cmd[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq chromium >/dev/null; }
 fi
 echo "test-deps: $(chromium --version 2>/dev/null || echo 'chromium missing')"
+
+# --- nats-server (issue 5: scale-out tests, server/supervisor) -------------
+# An external NATS shared by two supervisors; JetStream is started by the
+# test itself (nats-server -js). Idempotent: skipped when already installed.
+if ! command -v nats-server >/dev/null; then
+	echo "test-deps: installing nats-server"
+	DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq nats-server >/dev/null ||
+		{ "${sudo_cmd[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq nats-server >/dev/null; }
+fi
+echo "test-deps: $(nats-server --version 2>/dev/null || echo 'nats-server missing')"

@@ -28,9 +28,10 @@ type serveOptions struct {
 	logFormat string // "text" or "json"
 
 	// Scale-out (workers.go): --workers N supervises N worker processes.
-	workers int
-	natsURL string
-	args    []string // the serve arguments as given, passed on to workers
+	workers  int
+	natsURL  string
+	natsPort int      // embedded NATS port; 0 = a free port
+	args     []string // the serve arguments as given, passed on to workers
 }
 
 // newServeFlags defines the serve flags on a fresh FlagSet, bound to opts.
@@ -62,6 +63,7 @@ func newServeFlags(opts *serveOptions) (fs *flag.FlagSet, logLevel, logFormat *s
 	fs.IntVar(&c.Loops, "loops", 0, "event loops, 0 = GOMAXPROCS")
 	// Scale-out (workers.go).
 	fs.IntVar(&opts.workers, "workers", 0, "run N worker processes sharing --listen (SO_REUSEPORT), supervised, publishing over NATS; 0 = one process, in-process fan-out")
+	fs.IntVar(&opts.natsPort, "nats-port", 0, "with --workers and no --nats: the embedded NATS server's `port` on 127.0.0.1; 0 = a free port")
 	fs.StringVar(&opts.natsURL, "nats", "", "with --workers: join this NATS `url` (JetStream enabled, e.g. nats://host:4222) to share topics with other nodes; \"\" = embedded NATS on 127.0.0.1")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 0, "gather publishes this long and write them to each connection together (fewer syscalls, more latency); 0 = write at once")
 	logLevel = fs.String("log-level", "info", "log `level`: debug, info, warn or error")

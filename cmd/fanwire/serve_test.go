@@ -108,7 +108,7 @@ func TestServeUsageListsEveryFlagWithDefault(t *testing.T) {
 	usage := out.String()
 	documented := []string{"listen", "http", "echo", "demo", "ping-interval", "handshake-timeout",
 		"max-handshake", "max-message", "max-topics", "max-conns", "max-body", "max-pending", "send-buffer", "slow-grace", "last-value", "history", "history-ttl", "drain-window", "drain-rate",
-		"loops", "workers", "nats", "flush-interval", "log-level", "log-format"}
+		"loops", "workers", "nats", "nats-port", "flush-interval", "log-level", "log-format"}
 	fs, _, _ := newServeFlags(&serveOptions{})
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })

@@ -1,0 +1,172 @@
+package bus
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/fanwire/fanwire/server/wire"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// publishTimeout bounds one JetStream round trip; a publish that cannot get
+// an answer in time reports ErrUnavailable (HTTP 503) rather than hanging.
+const publishTimeout = 3 * time.Second
+
+// maxCASAttempts bounds retries when other nodes keep winning the same topic.
+const maxCASAttempts = 8
+
+// Sequencer assigns each publish its per-topic seq through the FANWIRE
+// stream (see the package comment) and hands it to NATS for fan-out. It
+// implements api.Publisher. Safe for concurrent use; publishes of one topic
+// through one Sequencer are serialized, different topics run in parallel.
+type Sequencer struct {
+	nc *nats.Conn
+	js jetstream.JetStream
+
+	mu     sync.Mutex
+	stream jetstream.Stream       // nil until ensured
+	topics map[string]*topicState // guarded by mu
+}
+
+// topicState caches what this process last saw of a topic in the stream, so
+// a publish normally costs one round trip. It is only a guess: the stream's
+// CAS is what makes the seq right.
+type topicState struct {
+	mu        sync.Mutex
+	known     bool
+	seq       uint64 // last fanwire seq of the topic
+	streamSeq uint64 // its stream sequence, for Nats-Expected-Last-Subject-Sequence
+}
+
+// NewSequencer publishes over nc (see Connect).
+func NewSequencer(nc *nats.Conn) (*Sequencer, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, err
+	}
+	return &Sequencer{nc: nc, js: js, topics: make(map[string]*topicState)}, nil
+}
+
+// StreamConfig is the FANWIRE stream every node creates or updates to the
+// same settings. File storage, so seqs survive a NATS restart (a reset seq
+// would look like duplicates to nodes that saw the old ones).
+func StreamConfig() jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:              StreamName,
+		Description:       "fanwire per-topic sequencing: last message of every topic",
+		Subjects:          []string{InPrefix + ">"},
+		Storage:           jetstream.FileStorage,
+		MaxMsgsPerSubject: 1,
+		Discard:           jetstream.DiscardOld,
+		Replicas:          1,
+		RePublish:         &jetstream.RePublish{Source: InPrefix + ">", Destination: OutPrefix + ">"},
+	}
+}
+
+// Ensure creates or updates the stream. Publish calls it lazily, so a node
+// may start before NATS does; calling it at start surfaces errors early
+// (JetStream not enabled on the server).
+func (s *Sequencer) Ensure(ctx context.Context) error {
+	_, err := s.ensure(ctx)
+	return err
+}
+
+func (s *Sequencer) ensure(ctx context.Context) (jetstream.Stream, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stream != nil {
+		return s.stream, nil
+	}
+	st, err := s.js.CreateOrUpdateStream(ctx, StreamConfig())
+	if err != nil {
+		return nil, fmt.Errorf("%w: jetstream stream %s: %v", ErrUnavailable, StreamName, err)
+	}
+	s.stream = st
+	return st, nil
+}
+
+func (s *Sequencer) topic(name string) *topicState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	t := s.topics[name]
+	if t == nil {
+		t = &topicState{}
+		s.topics[name] = t
+	}
+	return t
+}
+
+// Publish assigns the topic's next seq and publishes data (a JSON value).
+// subscribers is always 0: the supervisor cannot see the workers' clients
+// without another round trip per publish.
+func (s *Sequencer) Publish(topic string, data []byte) (seq uint64, subscribers int, err error) {
+	if !wire.ValidTopic(topic) {
+		return 0, 0, wire.ErrInvalidTopic
+	}
+	if !s.nc.IsConnected() {
+		return 0, 0, fmt.Errorf("%w: not connected to nats (%s)", ErrUnavailable, s.nc.Status())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	st, err := s.ensure(ctx)
+	if err != nil {
+		return 0, 0, err
+	}
+	t := s.topic(topic)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for range maxCASAttempts {
+		if !t.known {
+			if err := t.load(ctx, st, topic); err != nil {
+				return 0, 0, err
+			}
+		}
+		msg := nats.NewMsg(InSubject(topic))
+		msg.Header.Set(SeqHeader, strconv.FormatUint(t.seq+1, 10))
+		msg.Data = data
+		ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(t.streamSeq))
+		if err == nil {
+			t.seq, t.streamSeq = t.seq+1, ack.Sequence
+			return t.seq, 0, nil
+		}
+		t.known = false
+		if !isWrongLastSeq(err) {
+			return 0, 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+		}
+		// Another publisher took this seq: re-read and try the next one.
+	}
+	return 0, 0, fmt.Errorf("%w: topic %q: too much contention from other publishers", ErrUnavailable, topic)
+}
+
+// load reads the topic's last message from the stream (none: seq 0).
+func (t *topicState) load(ctx context.Context, st jetstream.Stream, topic string) error {
+	m, err := st.GetLastMsgForSubject(ctx, InSubject(topic))
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		t.seq, t.streamSeq = 0, 0
+	case err != nil:
+		return fmt.Errorf("%w: reading last seq of %q: %v", ErrUnavailable, topic, err)
+	default:
+		seq, perr := strconv.ParseUint(m.Header.Get(SeqHeader), 10, 64)
+		if perr != nil {
+			return fmt.Errorf("%w: last message of %q has no valid %s header", ErrUnavailable, topic, SeqHeader)
+		}
+		t.seq, t.streamSeq = seq, m.Sequence
+	}
+	t.known = true
+	return nil
+}
+
+func isWrongLastSeq(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) {
+		return false
+	}
+	return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
+}

@@ -1,0 +1,170 @@
+package bus
+
+import (
+	"context"
+	"log/slog"
+	"strconv"
+	"sync"
+
+	"github.com/nats-io/nats.go"
+)
+
+// Handler receives one message for a topic this process is interested in.
+// Calls come from one goroutine, in the order NATS delivered them.
+type Handler func(topic string, seq uint64, data []byte)
+
+// inboxSize is how many messages may wait for the handler; beyond it NATS
+// drops them (slow consumer) and clients see a gap in seq.
+const inboxSize = 16 << 10
+
+// Subscriber follows fanwire.t.<topic> for exactly the topics it is told
+// local clients watch (interest-based): Interest is cheap and never blocks,
+// so it can be a node's OnInterest hook. Subscriptions are made on a
+// goroutine of their own and restored by nats.go after a reconnect.
+type Subscriber struct {
+	nc     *nats.Conn
+	handle Handler
+	log    *slog.Logger
+	inbox  chan *nats.Msg // shared by all subscriptions: no goroutine per topic
+	wake   chan struct{}
+	done   chan struct{}
+	wg     sync.WaitGroup
+
+	mu      sync.Mutex
+	pending map[string]bool // topic -> wanted, not applied yet
+	settles []chan struct{} // closed once pending is applied and flushed
+	closed  bool
+
+	subs map[string]*nats.Subscription // owned by the interest goroutine
+}
+
+// NewSubscriber starts delivering to h. Close stops it.
+func NewSubscriber(nc *nats.Conn, h Handler, log *slog.Logger) *Subscriber {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Subscriber{
+		nc: nc, handle: h, log: log,
+		inbox:   make(chan *nats.Msg, inboxSize),
+		wake:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		pending: make(map[string]bool),
+		subs:    make(map[string]*nats.Subscription),
+	}
+	s.wg.Add(2)
+	go s.applyInterest()
+	go s.deliver()
+	return s
+}
+
+// Interest records that local clients do (true) or no longer do (false)
+// watch topic. Coalesces: only the last word per topic counts.
+func (s *Subscriber) Interest(topic string, interested bool) {
+	s.mu.Lock()
+	s.pending[topic] = interested
+	s.mu.Unlock()
+	s.poke()
+}
+
+func (s *Subscriber) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Settle waits until every Interest call made before it is in effect on the
+// NATS server (subscribed and flushed). For tests and orderly start-up.
+func (s *Subscriber) Settle(ctx context.Context) error {
+	ch := make(chan struct{})
+	s.mu.Lock()
+	s.settles = append(s.settles, ch)
+	s.mu.Unlock()
+	s.poke()
+	select {
+	case <-ch:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Subscriber) applyInterest() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.done:
+			return
+		case <-s.wake:
+		}
+		s.mu.Lock()
+		changes, settles := s.pending, s.settles
+		s.pending, s.settles = make(map[string]bool, len(changes)), nil
+		s.mu.Unlock()
+		for topic, want := range changes {
+			s.apply(topic, want)
+		}
+		if len(settles) > 0 {
+			if err := s.nc.Flush(); err != nil {
+				s.log.Warn("bus: flush after subscribing", "err", err)
+			}
+			for _, ch := range settles {
+				close(ch)
+			}
+		}
+	}
+}
+
+func (s *Subscriber) apply(topic string, want bool) {
+	sub, have := s.subs[topic]
+	switch {
+	case want && !have:
+		sub, err := s.nc.ChanSubscribe(OutSubject(topic), s.inbox)
+		if err != nil {
+			// Only fails on a closed connection or a bad subject; both final.
+			s.log.Error("bus: subscribe", "topic", topic, "err", err)
+			return
+		}
+		s.subs[topic] = sub
+	case !want && have:
+		if err := sub.Unsubscribe(); err != nil {
+			s.log.Warn("bus: unsubscribe", "topic", topic, "err", err)
+		}
+		delete(s.subs, topic)
+	}
+}
+
+func (s *Subscriber) deliver() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.done:
+			return
+		case m := <-s.inbox:
+			topic := topicOf(m.Subject)
+			seq, err := strconv.ParseUint(m.Header.Get(SeqHeader), 10, 64)
+			if topic == "" || err != nil || seq == 0 {
+				s.log.Warn("bus: dropping message without topic or seq", "subject", m.Subject)
+				continue
+			}
+			s.handle(topic, seq, m.Data)
+		}
+	}
+}
+
+// Close stops delivery and unsubscribes everything. It does not close nc.
+func (s *Subscriber) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.mu.Unlock()
+	close(s.done)
+	s.wg.Wait()
+	for topic, sub := range s.subs {
+		sub.Unsubscribe() //nolint:errcheck // closing anyway
+		delete(s.subs, topic)
+	}
+}

@@ -1,0 +1,104 @@
+package supervisor
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/fanwire/fanwire/server"
+	"github.com/fanwire/fanwire/server/bus"
+	"github.com/nats-io/nats.go"
+)
+
+// A worker is this same binary re-executed by the supervisor; it learns its
+// part from the environment rather than from flags, so `fanwire serve
+// --help` stays about what users set.
+const (
+	envID      = "FANWIRE_WORKER_ID"      // 1..N; unset in every other process
+	envNATS    = "FANWIRE_WORKER_NATS"    // bus URL
+	envControl = "FANWIRE_WORKER_CONTROL" // NATS subject answered with the node's stats
+	// readyFD is where a worker writes one line once its node listens; until
+	// then the supervisor counts it as not ready (/healthz 503).
+	readyFD = 3
+)
+
+// WorkerEnv is a worker's part in a supervised node.
+type WorkerEnv struct {
+	ID      int
+	NATSURL string
+	Control string
+}
+
+// WorkerFromEnv reports whether this process was started as a worker.
+func WorkerFromEnv() (WorkerEnv, bool) {
+	id, err := strconv.Atoi(os.Getenv(envID))
+	if err != nil || id < 1 {
+		return WorkerEnv{}, false
+	}
+	return WorkerEnv{ID: id, NATSURL: os.Getenv(envNATS), Control: os.Getenv(envControl)}, true
+}
+
+// workerReport is the answer on the control subject.
+type workerReport struct {
+	PID   int          `json:"pid"`
+	Bus   string       `json:"bus"`
+	Stats server.Stats `json:"stats"`
+}
+
+// workerDrainTimeout leaves the supervisor's StopTimeout some slack before
+// it resorts to SIGKILL.
+const workerDrainTimeout = DefaultStopTimeout - 3*time.Second
+
+// RunWorker runs one worker's node until ctx is done, then drains it
+// (Node.Shutdown: every client gets 1001). cfg is the node config from the
+// command line; the control API is always off in a worker.
+func RunWorker(ctx context.Context, cfg server.Config, env WorkerEnv, log *slog.Logger) error {
+	log = log.With("worker", env.ID)
+	nc, err := bus.Connect(env.NATSURL, fmt.Sprintf("fanwire-worker-%d", env.ID), log.With("component", "bus"))
+	if err != nil {
+		return fmt.Errorf("nats %s: %w", env.NATSURL, err)
+	}
+	defer nc.Close()
+
+	var node *server.Node // set before Start; the bus only calls after interest
+	sub := bus.NewSubscriber(nc, func(topic string, seq uint64, data []byte) {
+		if _, err := node.Deliver(topic, seq, data); err != nil {
+			log.Warn("deliver", "topic", topic, "seq", seq, "err", err)
+		}
+	}, log.With("component", "bus"))
+	defer sub.Close()
+
+	cfg.Logger, cfg.HTTPListen, cfg.OnInterest = log, "", sub.Interest
+	if node, err = server.NewNode(cfg); err != nil {
+		return err
+	}
+	if err := node.Start(); err != nil {
+		return err
+	}
+	if env.Control != "" {
+		ctl, err := nc.Subscribe(env.Control, func(m *nats.Msg) {
+			b, _ := json.Marshal(workerReport{PID: os.Getpid(), Bus: nc.Status().String(), Stats: node.Stats()})
+			_ = m.Respond(b)
+		})
+		if err != nil {
+			log.Warn("control subject", "err", err)
+		} else {
+			defer ctl.Unsubscribe() //nolint:errcheck // closing anyway
+		}
+	}
+	if ready := os.NewFile(readyFD, "ready"); ready != nil {
+		fmt.Fprintln(ready, os.Getpid())
+		ready.Close()
+	}
+	log.Info("worker listening", "ws", node.WSAddr(), "pid", os.Getpid(), "loops", cfg.Loops)
+
+	<-ctx.Done()
+	log.Info("worker draining: closing connections with 1001")
+	shutCtx, cancel := context.WithTimeout(context.Background(), workerDrainTimeout)
+	defer cancel()
+	return node.Shutdown(shutCtx)
+}
