@@ -25,6 +25,7 @@ type Config struct {
 	CloseTimeout   time.Duration `json:"close_timeout"`
 	MaxLoss        float64       `json:"max_loss"` // allowed lost fraction of expected deliveries
 	MeasureMemory  bool          `json:"measure_memory"`
+	Track          bool          `json:"track"` // connect: check seq and record latency of deliveries (e.g. a broadcast during --hold)
 
 	// fanout
 	Topics      int           `json:"topics,omitempty"`

@@ -20,7 +20,8 @@ type Report struct {
 	ElapsedSec  float64   `json:"elapsed_s"`
 	Processes   int       `json:"processes"` // 1 = no worker processes
 	Connections Counters  `json:"connections"`
-	ConnectUs   Latency   `json:"connect_latency_us"` // TCP connect start to 101
+	ConnectUs   Latency   `json:"connect_latency_us"`           // TCP connect start to 101
+	TrackedUs   *Latency  `json:"tracked_latency_us,omitempty"` // connect --track: send time ("t") to arrival of deliveries
 	Delivery    *Delivery `json:"delivery,omitempty"`
 	Memory      *MemFig   `json:"memory,omitempty"`
 	Timeline    []Sample  `json:"timeline"`
@@ -195,6 +196,9 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  churned:     %d closes+reconnects (%.0f/s over --duration)\n", c.Churned, float64(c.Churned)/max(r.Settings.Duration.Seconds(), 1e-9))
 	}
 	fmt.Fprintf(w, "  connect latency: %s\n", r.ConnectUs)
+	if r.TrackedUs != nil {
+		fmt.Fprintf(w, "  delivered: %d messages, gaps %d, dups %d; latency: %s\n", r.Connections.Messages, r.Connections.Gaps, r.Connections.Dups, *r.TrackedUs)
+	}
 	if d := r.Delivery; d != nil {
 		fmt.Fprintf(w, "  published:   %d (%.0f/s), errors %d; POST round trip %s\n", d.Published, d.PublishRate, d.PublishErrors, d.PublishRTTUs)
 		fmt.Fprintf(w, "  delivered:   %d of %d expected (%.0f/s), lost %d (%.4g%%), gaps %d, dups %d\n",

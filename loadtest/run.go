@@ -45,6 +45,10 @@ func Run(ctx context.Context, cfg Config, progressOut io.Writer, quiet bool) (*R
 	r.Connections = m.counters
 	r.ConnectUs = summarize(m.connect)
 	r.Timeline = run.st.timeline
+	if cfg.Track && cfg.Mode == "connect" {
+		l := summarize(m.latency)
+		r.TrackedUs = &l
+	}
 	r.Errors = m.errors
 	if m.memory != nil && m.memory.Conns > 0 {
 		heap, rss := m.memory.PerConn()
@@ -90,6 +94,7 @@ func basePlan(cfg *Config) (Plan, []string, []int64, error) {
 		ConnectTimeout: cfg.ConnectTimeout,
 		CloseTimeout:   cfg.CloseTimeout,
 		MeasureMemory:  cfg.MeasureMemory,
+		TrackSeq:       cfg.Track,
 	}
 	for _, a := range addrs {
 		p.Sources = append(p.Sources, a.String())

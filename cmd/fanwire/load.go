@@ -83,6 +83,7 @@ func loadFlags(mode string, cfg *loadtest.Config, quiet *bool) *flag.FlagSet {
 		fs.DurationVar(&cfg.Duration, "duration", cfg.Duration, "cap on ramp plus hold")
 		cfg.MeasureMemory = true
 		fs.BoolVar(&cfg.MeasureMemory, "measure-memory", cfg.MeasureMemory, "report the load generator's heap and RSS per idle connection")
+		fs.BoolVar(&cfg.Track, "track", false, "count deliveries during --hold and record their latency from a {\"t\":<unix ns>} payload (broadcast timing)")
 	case "fanout":
 		fs.StringVar(&cfg.API, "api", cfg.API, "control API base URL of the node")
 		fs.IntVar(&cfg.Topics, "topics", cfg.Topics, "number of topics")
