@@ -6,7 +6,7 @@ BIN     := bin/fanwire
 PKGS    := ./...
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run test build deps bench fuzz vet load clean
+.PHONY: run test build deps bench bench-density fuzz vet load clean
 
 build: $(BIN)
 
@@ -37,6 +37,12 @@ load: build
 # Micro-benchmarks: codec, hub fan-out (allocations per delivery), handshake.
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./codec/ ./server/...
+
+# Idle connections at 10k … 1M over worker processes, memory per connection,
+# one broadcast to all (minutes; sets kernel parameters, needs root).
+# DENSITY_POINTS="10000 100000" for a shorter run. Writes bench/results/density.json.
+bench-density: build
+	bash bench/scripts/density.sh | tee bench/results/density.md
 
 # Short fuzzing pass over the codec (the corpus lives in codec/testdata/fuzz).
 fuzz:

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# `make bench-density`: how many idle WebSocket connections one box holds, and
+# what they cost. For each point N (default 10k 100k 250k 500k 1M) it starts
+# `fanwire serve --workers W` (W = N/16,000 rounded up: each process stays
+# under a 20,000 open-files limit), drives it with `fanwire load connect` to N
+# connections, measures the node's user-space memory (RSS summed over the
+# supervisor and its workers) and the kernel's (Slab in /proc/meminfo), then
+# broadcasts one message and counts who received it and how fast.
+#
+#   DENSITY_POINTS="10000 100000"  DENSITY_RATE=20000  DENSITY_OUT=bench/results
+# Needs root for the sysctls (it prints each one it sets). Loopback only.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+FANWIRE=${FANWIRE:-bin/fanwire}
+POINTS=${DENSITY_POINTS:-"10000 100000 250000 500000 1000000"}
+RATE=${DENSITY_RATE:-10000}
+OUT=${DENSITY_OUT:-bench/results}
+PER_WORKER=${DENSITY_PER_WORKER:-16000}
+WS=127.0.0.1:18480
+API=127.0.0.1:18481
+TOPIC=density
+mkdir -p "$OUT"
+go build -o "$FANWIRE" ./cmd/fanwire
+
+say() { echo "density: $*" >&2; }
+
+tune() { # name value
+	local old
+	old=$(sysctl -n "$1" 2>/dev/null || echo "?")
+	if sysctl -qw "$1=$2" 2>/dev/null; then
+		say "sysctl $1: $old -> $2"
+	else
+		say "sysctl $1: could not set (now $old)"
+	fi
+}
+tune net.ipv4.ip_local_port_range "1024 65535"
+tune net.core.somaxconn 65535
+tune net.ipv4.tcp_max_syn_backlog 65535
+tune fs.file-max 4000000
+
+slab_kb() { awk '/^Slab:/ {print $2}' /proc/meminfo; }
+rss_kb() { # sum over the supervisor and its children
+	local pids
+	pids="$1 $(pgrep -P "$1" | tr '\n' ' ')"
+	for p in $pids; do awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null; done | awk '{s+=$1} END {print s+0}'
+}
+node_sum() { # field of the workers' node stats, summed
+	curl -fsS -m 5 "http://$API/stats" | python3 -c "import json,sys; print(sum(w['node']['stats']['$1'] for w in json.load(sys.stdin)['workers'] if w.get('node')))"
+}
+
+lines=()
+for n in $POINTS; do
+	workers=$(( (n + PER_WORKER - 1) / PER_WORKER ))
+	say "== $n connections, $workers worker processes"
+	sync
+	slab0=$(slab_kb)
+	"$FANWIRE" serve --workers "$workers" --loops 1 --listen "$WS" --http "$API" \
+		--ping-interval 10m --handshake-timeout 60s --log-level warn &
+	node=$!
+	for _ in $(seq 100); do curl -fsS -m 1 "http://$API/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+	rss0=$(rss_kb "$node")
+	t0=$(date +%s.%N)
+	"$FANWIRE" load connect --url "ws://$WS/ws?topics=$TOPIC" --conns "$n" --rate "$RATE" \
+		--hold 20m --duration 30m --track --quiet --measure-memory=false --close-timeout 30s \
+		--json "$OUT/tmp-load-$n.json" >"$OUT/tmp-load-$n.log" 2>&1 &
+	load=$!
+	conns=0 best=0 still=0
+	for _ in $(seq 1200); do
+		conns=$(node_sum conns)
+		[ "$conns" -ge "$n" ] && break
+		kill -0 "$load" 2>/dev/null || break
+		if [ "$conns" -gt "$best" ]; then best=$conns still=0; else still=$((still + 1)); fi
+		[ "$still" -ge 30 ] && break # 15 s without a new connection: the ramp is over
+		sleep 0.5
+	done
+	t1=$(date +%s.%N)
+	say "$conns connections up in $(echo "$t1 - $t0" | bc) s; settling"
+	sleep 5
+	rss1=$(rss_kb "$node")
+	slab1=$(slab_kb)
+	conns=$(node_sum conns)
+	pub=$(curl -fsS -d "{\"t\":$(date +%s%N)}" "http://$API/publish/$TOPIC")
+	tp=$(date +%s.%N)
+	delivered=0
+	for _ in $(seq 600); do
+		delivered=$(node_sum delivered)
+		[ "$delivered" -ge "$conns" ] && break
+		sleep 0.1
+	done
+	td=$(date +%s.%N)
+	say "broadcast: delivered $delivered of $conns in $(echo "$td - $tp" | bc) s (server side)"
+	kill -INT "$load"
+	wait "$load" || true
+	received=$(python3 -c "import json; print(json.load(open('$OUT/tmp-load-$n.json'))['connections']['messages'])")
+	lastms=$(python3 -c "import json; r=json.load(open('$OUT/tmp-load-$n.json')); print(r['tracked_latency_us']['max']/1000 if r.get('tracked_latency_us') else -1)")
+	kill -TERM "$node"
+	wait "$node" || true
+	line=$(python3 - "$n" "$workers" "$conns" "$rss0" "$rss1" "$slab0" "$slab1" "$t0" "$t1" "$received" "$lastms" <<'PY'
+import json, sys
+n, w, conns, rss0, rss1, slab0, slab1 = (int(x) for x in sys.argv[1:8])
+t0, t1 = float(sys.argv[8]), float(sys.argv[9])
+received, lastms = int(sys.argv[10]), float(sys.argv[11])
+print(json.dumps({
+    "target": n, "worker_processes": w, "connections": conns,
+    "user_rss_bytes_per_conn": round((rss1 - rss0) * 1024 / max(conns, 1)),
+    "kernel_slab_bytes_per_conn_both_ends": round((slab1 - slab0) * 1024 / max(conns, 1)),
+    "node_rss_mib": round(rss1 / 1024, 1),
+    "connect_seconds": round(t1 - t0, 1),
+    "broadcast_received": received,
+    "broadcast_last_delivery_ms": lastms,
+}))
+PY
+)
+	say "$line"
+	lines+=("$line")
+	rm -f "$OUT/tmp-load-$n.json" "$OUT/tmp-load-$n.log"
+	sleep 3
+done
+
+python3 - "$OUT" "${lines[@]}" <<'PY'
+import json, os, platform, sys, datetime
+out, points = sys.argv[1], [json.loads(x) for x in sys.argv[2:]]
+doc = {
+    "scenario": "density-scale",
+    "date": datetime.date.today().isoformat(),
+    "machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
+                "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
+    "how": "fanwire serve --workers ceil(N/16000) --loops 1; fanwire load connect --track to N idle connections on one topic; one broadcast",
+    "points": points,
+}
+json.dump(doc, open(os.path.join(out, "density.json"), "w"), indent=2)
+print("| connections | worker processes | user RSS / conn | kernel slab / conn (both ends) | connect time | broadcast received | last delivery |")
+print("|---:|---:|---:|---:|---:|---:|---:|")
+for p in points:
+    print(f"| {p['connections']:,} | {p['worker_processes']} | {p['user_rss_bytes_per_conn']:,} B | {p['kernel_slab_bytes_per_conn_both_ends']:,} B | {p['connect_seconds']} s | {p['broadcast_received']:,} | {p['broadcast_last_delivery_ms']:.0f} ms |")
+PY
+go run ./bench/cmd/densityplot "$OUT/density.json" >"$OUT/density.svg"
+say "wrote $OUT/density.json and $OUT/density.svg"
