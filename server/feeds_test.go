@@ -218,14 +218,18 @@ func TestFeedsSlowConsumer(t *testing.T) {
 	stalled := dialFeed(t, n, "?topics=prices.fast", 4096) // stops reading for 10 s
 	paused := dialFeed(t, n, "?topics=prices.fast", 4096)  // stops reading for 1.5 s (< grace)
 
-	const rate, seconds = 10000, 10
+	rate, seconds := 10000, 10
+	if raceEnabled {
+		rate = 2000 // the race detector makes the clients' reading several times slower
+	}
+	perTick := rate / 100
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		pad := strings.Repeat("x", 60)
 		for i := 1; i <= rate*seconds; i++ {
 			_, _, _ = n.Publish("prices.fast", []byte(`{"i":`+strconv.Itoa(i)+`,"pad":"`+pad+`"}`))
-			if i%100 == 0 {
+			if i%perTick == 0 {
 				time.Sleep(10 * time.Millisecond)
 			}
 		}
@@ -237,7 +241,7 @@ func TestFeedsSlowConsumer(t *testing.T) {
 	go func() { // every message, in order, for the healthy subscriber
 		defer wg.Done()
 		var prev uint64
-		for prev < rate*seconds {
+		for prev < uint64(rate*seconds) {
 			_ = healthy.SetReadDeadline(time.Now().Add(15 * time.Second))
 			_, b, err := healthy.ReadMessage()
 			if err != nil {
@@ -258,7 +262,7 @@ func TestFeedsSlowConsumer(t *testing.T) {
 		time.Sleep(1500 * time.Millisecond)
 		var prev uint64
 		sawConflated := false
-		for prev < rate*seconds {
+		for prev < uint64(rate*seconds) {
 			_ = paused.SetReadDeadline(time.Now().Add(15 * time.Second))
 			_, b, err := paused.ReadMessage()
 			if err != nil {
@@ -281,7 +285,7 @@ func TestFeedsSlowConsumer(t *testing.T) {
 		}
 	}()
 
-	time.Sleep(seconds * time.Second)
+	time.Sleep(time.Duration(seconds) * time.Second)
 	s := n.Stats()
 	// The stalled client reads again: the backlog it was sent, then close 1008.
 	var closeErr *websocket.CloseError

@@ -62,7 +62,7 @@ for n in $POINTS; do
 	rss0=$(rss_kb "$node")
 	t0=$(date +%s.%N)
 	"$FANWIRE" load connect --url "ws://$WS/ws?topics=$TOPIC" --conns "$n" --rate "$RATE" \
-		--hold 20m --duration 30m --track --quiet --measure-memory=false --close-timeout 30s \
+		--hold 20m --duration 30m --track --quiet --measure-memory=false --close-timeout 30s --connect-timeout 60s \
 		--json "$OUT/tmp-load-$n.json" >"$OUT/tmp-load-$n.log" 2>&1 &
 	load=$!
 	conns=0 best=0 still=0
