@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"strings"
@@ -18,6 +19,14 @@ type DensityConfig struct {
 	Workers   int           // concurrent dialers
 	Settle    time.Duration // pause before each sample so the server goes quiet
 	Start     time.Duration // how long a server may take to listen
+	// Scenario names the result ("density", "density-max").
+	Scenario string
+	// Loader, when set, is the fanwire binary whose `load connect` holds
+	// the connections in ClientProcs worker processes (one run per step)
+	// instead of the harness: needed above one process's open-files limit.
+	Loader      string
+	ClientProcs int
+	LoadRate    float64 // connects per second of the load runs
 }
 
 // DefaultDensity is the 10k run.
@@ -54,7 +63,7 @@ var DensityMetrics = []Metric{
 // result; a server that fails gets its error recorded and the run goes on.
 func RunDensity(ctx context.Context, servers []Server, cfg DensityConfig, logf func(string, ...any)) *Result {
 	r := &Result{
-		Scenario: "density",
+		Scenario: cmp.Or(cfg.Scenario, "density"),
 		Date:     time.Now(),
 		Host:     ThisHost(),
 		Baseline: "fanwire",
@@ -62,6 +71,7 @@ func RunDensity(ctx context.Context, servers []Server, cfg DensityConfig, logf f
 		Settings: map[string]any{
 			"conns": cfg.Conns, "steps": cfg.Steps, "path": cfg.Path, "source_ips": cfg.SourceIPs,
 			"workers": cfg.Workers, "settle": cfg.Settle.String(),
+			"client_processes": max(cfg.ClientProcs, 1),
 		},
 		Notes: []string{
 			"RSS/conn = (server VmRSS after N idle upgraded conns - VmRSS before any) / N, read from /proc before anything forces a GC.",
@@ -69,6 +79,9 @@ func RunDensity(ctx context.Context, servers []Server, cfg DensityConfig, logf f
 			"Kernel socket slab/conn = delta of sum(active_objs*objsize) over /proc/slabinfo caches " + strings.Join(SocketSlabCaches, ", ") + ", / N. On loopback it holds BOTH ends of each connection (the client's are raw blocking sockets: no epoll item, so the epoll part is the server's). System-wide, so other work on the machine adds noise.",
 			"All slab/conn = /proc/meminfo Slab delta / N: includes dentries and file-system caches, which other work on a shared machine moves by tens of MB; only meaningful on a quiet machine.",
 		},
+	}
+	if cfg.Loader != "" {
+		r.Notes = append(r.Notes, fmt.Sprintf("The idle connections are held by `fanwire load connect` split over %d worker processes (one run per step; the open-files limit is per process), not by the harness: their sockets are epoll-registered and answer pings, so the kernel socket slab also holds the client side's epoll items.", max(cfg.ClientProcs, 1)))
 	}
 	for _, s := range servers {
 		logf("density: %s", s.Name)
@@ -85,7 +98,12 @@ func densityOne(ctx context.Context, s Server, cfg DensityConfig, logf func(stri
 		sr.Error = err.Error()
 		return sr
 	}
-	var clients IdleClients
+	clients, err := idleClientsFor(p, cfg)
+	if err != nil {
+		sr.Error = err.Error()
+		p.Kill()
+		return sr
+	}
 	defer func() {
 		clients.Close()
 		if !p.Stop(5 * time.Second) {
@@ -110,13 +128,12 @@ func densityOne(ctx context.Context, s Server, cfg DensityConfig, logf func(stri
 	rssSeries := Series{Name: MetricRSSPerConn, XLabel: "idle connections", YLabel: "server RSS per connection (B)"}
 	slabSeries := Series{Name: MetricSlabPerConn, XLabel: "idle connections", YLabel: "all slab per connection (B)"}
 	sockSeries := Series{Name: MetricSockPerConn, XLabel: "idle connections", YLabel: "kernel socket slab per connection, both ends (B)"}
-	icfg := IdleConfig{Addr: p.WSAddr, Path: cfg.Path, SourceIPs: cfg.SourceIPs, Workers: cfg.Workers}
 	steps := max(cfg.Steps, 1)
 	var openTime time.Duration
 	for i := 1; i <= steps; i++ {
 		target := cfg.Conns * i / steps
 		t0 := time.Now()
-		if err := clients.Open(ctx, icfg, target-clients.Len()); err != nil {
+		if err := clients.Add(ctx, target-clients.Len()); err != nil {
 			sr.Error = fmt.Sprintf("opening connection %d: %v", clients.Len()+1, err)
 			break
 		}
@@ -181,6 +198,15 @@ func SeriesChart(r *Result, name, title string) Chart {
 		}
 	}
 	return c
+}
+
+// idleClientsFor picks where the idle connections live: the harness, or
+// `fanwire load connect` processes when cfg.Loader is set.
+func idleClientsFor(p *Process, cfg DensityConfig) (idleSet, error) {
+	if cfg.Loader == "" {
+		return &rawIdle{cfg: IdleConfig{Addr: p.WSAddr, Path: cfg.Path, SourceIPs: cfg.SourceIPs, Workers: cfg.Workers}}, nil
+	}
+	return newLoadIdle(cfg.Loader, "ws://"+p.WSAddr+cfg.Path, cfg.ClientProcs, cmp.Or(cfg.LoadRate, 3000), p.PID())
 }
 
 func sleep(ctx context.Context, d time.Duration) {

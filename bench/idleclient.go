@@ -27,6 +27,7 @@ type IdleConfig struct {
 	Path      string // e.g. "/ws?topics=idle"
 	SourceIPs int    // spread over 127.0.0.2 .. 127.0.0.(1+SourceIPs) to stay clear of port limits
 	Workers   int    // concurrent dialers
+	RcvBuf    int    // SO_RCVBUF before connect, 0 = kernel default (slow consumers: small, so the server's buffers fill)
 }
 
 // Len is the number of open connections.
@@ -52,7 +53,7 @@ func (c *IdleClients) Open(ctx context.Context, cfg IdleConfig, n int) error {
 		wg.Go(func() {
 			for i := range next {
 				src := [4]byte{127, 0, 0, byte(2 + i%ips)}
-				fd, err := dialUpgrade(src, dst, req)
+				fd, err := dialUpgrade(src, dst, req, cfg.RcvBuf)
 				if err != nil {
 					errs <- err
 					return
@@ -123,7 +124,7 @@ const ipBindAddressNoPort = 24
 // dialUpgrade connects from src, sends the upgrade request and checks the
 // 101 and its Sec-WebSocket-Accept. The socket stays blocking with 5 s
 // send/receive timeouts.
-func dialUpgrade(src [4]byte, dst netip.AddrPort, req []byte) (int, error) {
+func dialUpgrade(src [4]byte, dst netip.AddrPort, req []byte, rcvBuf int) (int, error) {
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("bench: socket: %w", err)
@@ -136,6 +137,9 @@ func dialUpgrade(src [4]byte, dst netip.AddrPort, req []byte) (int, error) {
 	_ = syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_RCVTIMEO, &tv)
 	_ = syscall.SetsockoptTimeval(fd, syscall.SOL_SOCKET, syscall.SO_SNDTIMEO, &tv)
 	_ = syscall.SetsockoptInt(fd, syscall.SOL_IP, ipBindAddressNoPort, 1)
+	if rcvBuf > 0 {
+		_ = syscall.SetsockoptInt(fd, syscall.SOL_SOCKET, syscall.SO_RCVBUF, rcvBuf)
+	}
 	if err := syscall.Bind(fd, &syscall.SockaddrInet4{Addr: src}); err != nil {
 		return fail("bind", err)
 	}
@@ -247,3 +251,21 @@ func waitConnected(fd int) error {
 		return nil
 	}
 }
+
+// Established counts connections in TCP state ESTABLISHED. Unlike Alive it
+// is right for sockets that never read: a server's close behind unread
+// data moves the socket to CLOSE_WAIT (or CLOSE after a reset).
+func (c *IdleClients) Established() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, fd := range c.fds {
+		info, err := unix.GetsockoptTCPInfo(fd, unix.IPPROTO_TCP, unix.TCP_INFO)
+		if err == nil && info.State == tcpEstablished {
+			n++
+		}
+	}
+	return n
+}
+
+const tcpEstablished = 1

@@ -28,6 +28,9 @@ func WriteAll(r *Result, charts map[string]Chart, dir string) ([]string, error) 
 	fmt.Fprintf(&md, "## %s (%s)\n\n", r.Scenario, r.Date.UTC().Format("2006-01-02"))
 	md.WriteString(Markdown(r))
 	md.WriteString("\n")
+	if st := StepMarkdown(r); st != "" {
+		md.WriteString("Per step:\n\n" + st + "\n")
+	}
 	for _, n := range r.Notes {
 		md.WriteString("- " + n + "\n")
 	}

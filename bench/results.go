@@ -21,6 +21,10 @@ type Result struct {
 	Metrics  []Metric       `json:"metrics"`  // the figures, in table order
 	Servers  []ServerResult `json:"servers"`
 	Notes    []string       `json:"notes,omitempty"`
+	// StepColumns, when set, add a second table: one row per step (the X
+	// of the servers' series, e.g. a publish rate) and server.
+	StepColumns []StepColumn `json:"step_columns,omitempty"`
+	StepLabel   string       `json:"step_label,omitempty"` // header of the step column
 }
 
 // Metric describes one figure every server reports.

@@ -31,6 +31,7 @@ func commands() []command {
 	return []command{
 		{"serve", "run a node: WebSocket listener, control HTTP API, optional demo feed", runServe, printServeUsage},
 		{"load", "load generator: connect, fanout or churn against a node", func(a []string, _, _ io.Writer) int { return loadMain(a) }, printLoadUsage},
+		{"bench", "benchmarks against peer servers: density, fan-out, handshakes, slow consumers", func(a []string, _, _ io.Writer) int { return benchMain(a) }, nil},
 		{"version", "print the version and exit", runVersion, nil},
 		{"help", "print help for fanwire or for one command", runHelp, nil},
 	}

@@ -142,7 +142,7 @@ func AckReply(op wire.Op) []byte {
 	if op.Op == wire.OpUnsubscribe {
 		kind = "unsubscribed"
 	}
-	return wire.AppendAck(nil, kind, op.Topics)
+	return wire.AppendAck(nil, kind, op.Topics, nil) // no epochs: peers have no history
 }
 
 // TooManyTopics is the error for a subscribe over MaxTopics.

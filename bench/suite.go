@@ -1,0 +1,127 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// Scenarios are the names `fanwire bench --scenario` accepts, in run order.
+var Scenarios = []string{"density", "density-max", "fanout", "fanout-1000-topics", "handshake", "slow-consumers"}
+
+// Options is one `fanwire bench` invocation.
+type Options struct {
+	Quick   bool
+	Out     string   // results directory
+	Servers []Server // in table order, fanwire first
+	Loader  string   // the fanwire binary (for `load connect` worker processes)
+	Logf    func(string, ...any)
+}
+
+// ParseScenarios turns "all" or a comma-separated list into scenario names.
+func ParseScenarios(s string) ([]string, error) {
+	if s == "" || s == "all" {
+		return Scenarios, nil
+	}
+	var out []string
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		ok := false
+		for _, k := range Scenarios {
+			ok = ok || k == name
+		}
+		if !ok {
+			return nil, fmt.Errorf("unknown scenario %q (have %s, all)", name, strings.Join(Scenarios, ", "))
+		}
+		out = append(out, name)
+	}
+	return out, nil
+}
+
+// RunScenario runs one scenario for every server and writes its files.
+func RunScenario(ctx context.Context, name string, o Options) (*Result, []string, error) {
+	logf := o.Logf
+	if logf == nil {
+		logf = func(string, ...any) {}
+	}
+	var (
+		r      *Result
+		charts map[string]Chart
+	)
+	switch name {
+	case "density", "density-max":
+		d := DefaultDensity()
+		d.Scenario = name
+		if o.Quick {
+			d.Conns, d.Steps, d.Settle = 1000, 2, 500*time.Millisecond
+		}
+		if name == "density-max" {
+			// The largest count every server gets here: 19k (the
+			// open-files limit is 20,000 per process), clients in 2 processes.
+			d.Conns, d.Steps, d.Loader, d.ClientProcs = 19000, 1, o.Loader, 2
+			if o.Quick {
+				d.Conns = 2000
+			}
+		}
+		r, charts = RunDensity(ctx, o.Servers, d, logf), nil
+		charts = DensityCharts(r)
+	case "fanout":
+		r = RunFanout(ctx, o.Servers, DefaultFanout(o.Quick), logf)
+		charts = FanoutCharts(r)
+	case "fanout-1000-topics":
+		r = RunFanout(ctx, o.Servers, DefaultFanoutTopics(o.Quick), logf)
+		charts = FanoutCharts(r)
+	case "handshake":
+		r = RunHandshake(ctx, o.Servers, DefaultHandshake(o.Quick), logf)
+	case "slow-consumers":
+		r = RunSlow(ctx, o.Servers, DefaultSlow(o.Quick), logf)
+		charts = SlowCharts(r)
+	default:
+		return nil, nil, fmt.Errorf("unknown scenario %q", name)
+	}
+	if o.Quick {
+		r.Scenario += "-quick"
+		r.Settings["quick"] = true
+	}
+	paths, err := WriteAll(r, charts, o.Out)
+	return r, paths, err
+}
+
+// BuildPeers compiles every peer of the bench/peers module at src into a
+// new temporary directory and returns it (the caller removes it).
+func BuildPeers(ctx context.Context, src string) (string, error) {
+	dir, err := os.MkdirTemp("", "fanwire-bench-peers-")
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, "go", "build", "-o", dir+string(filepath.Separator), "./...")
+	cmd.Dir = src
+	if out, err := cmd.CombinedOutput(); err != nil {
+		os.RemoveAll(dir)
+		return "", fmt.Errorf("building peers in %s: %v\n%s", src, err, out)
+	}
+	return dir, nil
+}
+
+// PeerNames are the peers under bench/peers, in table order.
+var PeerNames = []string{"gorillahub", "nbiohub", "coderhub"}
+
+// ServerList makes the servers to run: fanwire from its binary, peers from
+// peerDir. No server pings during a run (idle and never-reading clients).
+func ServerList(names []string, fanwire, peerDir string) []Server {
+	common := []string{"--ping-interval", "10m"}
+	var list []Server
+	for _, name := range names {
+		s := Server{Name: name, Path: filepath.Join(peerDir, name), Args: common}
+		if name == "fanwire" {
+			s.Path, s.Subcommand = fanwire, "serve"
+			s.Args = append([]string{"--log-level", "warn"}, common...)
+		}
+		list = append(list, s)
+	}
+	return list
+}

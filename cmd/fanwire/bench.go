@@ -1,0 +1,135 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/fanwire/fanwire/bench"
+)
+
+// benchOptions are the flags of `fanwire bench`.
+type benchOptions struct {
+	quick     bool
+	scenarios []string
+	out       string
+	servers   []string
+	peersSrc  string // bench/peers module, built into a temp dir
+	peersBin  string // prebuilt peer binaries (skips the build)
+	fanwire   string // server binary; default: this executable
+}
+
+// parseBenchArgs reads the flags; flag.ErrHelp for -h.
+func parseBenchArgs(args []string, stderr io.Writer) (benchOptions, error) {
+	var o benchOptions
+	fs := flag.NewFlagSet("fanwire bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.BoolVar(&o.quick, "quick", false, "CI-sized runs (seconds per scenario and server); results get a -quick suffix")
+	scen := fs.String("scenario", "all", "scenario `name`s, comma-separated: "+strings.Join(bench.Scenarios, ", ")+", or all")
+	fs.StringVar(&o.out, "out", "bench/results", "results `dir`ectory (<date>-<scenario>.json, .md, -<plot>.svg)")
+	servers := fs.String("servers", "fanwire,"+strings.Join(bench.PeerNames, ","), "servers to compare, in table order (fanwire is the baseline of the ratios)")
+	fs.StringVar(&o.peersSrc, "peers-src", "bench/peers", "the peers' Go module, built with go build into a temp dir")
+	fs.StringVar(&o.peersBin, "peers-bin", "", "`dir`ectory with prebuilt peer binaries (skips the build)")
+	fs.StringVar(&o.fanwire, "fanwire", "", "fanwire `binary` to measure (default: this executable)")
+	fs.Usage = func() { printBenchUsage(fs.Output(), fs) }
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	if fs.NArg() > 0 {
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var err error
+	if o.scenarios, err = bench.ParseScenarios(*scen); err != nil {
+		return o, err
+	}
+	for _, s := range strings.Split(*servers, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			o.servers = append(o.servers, s)
+		}
+	}
+	if len(o.servers) == 0 {
+		return o, errors.New("--servers is empty")
+	}
+	return o, nil
+}
+
+func printBenchUsage(w io.Writer, fs *flag.FlagSet) {
+	fmt.Fprint(w, "Usage: fanwire bench [--quick] [--scenario name|all] [--out dir]\n\n"+
+		"Run fanwire and its peers (bench/peers: gorilla hub, nbio, coder/websocket) one at a time\n"+
+		"under the same load generator and write results JSON, markdown tables with fanwire/peer\n"+
+		"ratios and SVG plots. Run from the repository root, as root (kernel slab figures).\n\nFlags:\n")
+	printFlags(w, fs)
+}
+
+// benchMain runs `fanwire bench`. Exit codes: 0 ok, 1 a run failed, 2 usage.
+func benchMain(args []string) int {
+	o, err := parseBenchArgs(args, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fanwire bench:", err)
+		return 2
+	}
+	logf := func(f string, a ...any) { fmt.Fprintf(os.Stderr, time.Now().Format("15:04:05 ")+f+"\n", a...) }
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	self, err := os.Executable()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fanwire bench:", err)
+		return 1
+	}
+	if o.fanwire == "" {
+		o.fanwire = self
+	}
+	peers := o.peersBin
+	if peers == "" && needsPeers(o.servers) {
+		logf("building peers from %s", o.peersSrc)
+		if peers, err = bench.BuildPeers(ctx, o.peersSrc); err != nil {
+			fmt.Fprintln(os.Stderr, "fanwire bench:", err)
+			return 1
+		}
+		defer os.RemoveAll(peers)
+	}
+	opts := bench.Options{Quick: o.quick, Out: o.out, Servers: bench.ServerList(o.servers, o.fanwire, peers), Loader: self, Logf: logf}
+	code := 0
+	for _, name := range o.scenarios {
+		if ctx.Err() != nil {
+			return 1
+		}
+		r, paths, err := bench.RunScenario(ctx, name, opts)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "fanwire bench:", err)
+			return 1
+		}
+		fmt.Printf("\n## %s\n\n%s\n", r.Scenario, bench.Markdown(r))
+		if st := bench.StepMarkdown(r); st != "" {
+			fmt.Print(st, "\n")
+		}
+		for _, p := range paths {
+			fmt.Println("wrote", p)
+		}
+		for _, s := range r.Servers {
+			if s.Error != "" {
+				code = 1
+			}
+		}
+	}
+	return code
+}
+
+func needsPeers(servers []string) bool {
+	for _, s := range servers {
+		if s != "fanwire" {
+			return true
+		}
+	}
+	return false
+}
