@@ -23,7 +23,7 @@ type Config struct {
 	MaxTopicsPerConn int                       // subscriptions per connection
 	MaxConns         int                       // 0 = unlimited; above it new connections get HTTP 503
 	MaxPublishBody   int64                     // bytes of one publish request body (413 above it)
-	MaxPending       int                       // unsent bytes per connection before it is closed with 1008
+	MaxPending       int                       // unsent bytes per connection before it is slow: conflated (last-value topics) or closed with 1008; also caps a resume's replay
 	Loops            int                       // event loops; default GOMAXPROCS
 	SendBuffer       int                       // kernel send buffer per socket (SO_SNDBUF); 0 = kernel default (autotuned)
 	FlushInterval    time.Duration             // 0: write each publish at once; >0: gather publishes this long, write them together

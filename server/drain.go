@@ -22,19 +22,24 @@ func (n *Node) goAway(ctx context.Context) {
 	if len(loops) == 0 {
 		return
 	}
-	perStep := n.cfg.DrainRate * int(drainStep/time.Millisecond) / 1000 / len(loops)
-	perStep = max(perStep, 1)
+	// Closes earned per step, across loops; the fraction carries over, so
+	// rates below one close per loop and step are kept too.
+	perStep := float64(n.cfg.DrainRate) * drainStep.Seconds()
+	credit := 0.0
 	for _, l := range loops {
 		l.openLeft.Store(-1) // unknown until the loop has looked
 	}
 	tick := time.NewTicker(drainStep)
 	defer tick.Stop()
 	for {
+		credit += perStep
+		k := int(credit) / len(loops)
+		credit -= float64(k * len(loops))
 		done := true
 		for _, l := range loops {
 			if l.openLeft.Load() != 0 {
 				done = false
-				l.execute(runnable(func() { l.closeSome(perStep) }))
+				l.execute(runnable(func() { l.closeSome(k) }))
 			}
 		}
 		if done {

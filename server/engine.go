@@ -88,10 +88,15 @@ func (e *engine) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	return gnet.None
 }
 
+// expirePerTick bounds how many topics' history one tick checks for age,
+// and so how long that tick holds the hub lock.
+const expirePerTick = 4096
+
 // OnTick runs on gnet's ticker goroutine; each loop sweeps its own conns.
 func (e *engine) OnTick() (time.Duration, gnet.Action) {
 	for _, l := range e.allLoops() {
 		l.execute(l.sweepTask)
 	}
+	e.node.hub.expireSome(expirePerTick)
 	return e.tick, gnet.None
 }

@@ -81,6 +81,54 @@ func (h *hub) keep(t *topic, f *sharedFrame) {
 		f.refs.Add(1)
 		t.history.push(f, h.retain.history)
 		t.history.trim(f.at - int64(h.retain.ttl))
+		h.aging.add(t)
+	}
+}
+
+// agingList lists the topics that hold history. Publishes and resumes trim
+// expired entries of their own topic only; expireSome visits the rest, so an
+// idle topic's frames are released after --history-ttl too. Guarded by hub.mu.
+type agingList struct {
+	topics []*topic
+	next   int // where the next expireSome call starts
+}
+
+func (a *agingList) add(t *topic) {
+	if t.agingPos == 0 {
+		a.topics = append(a.topics, t)
+		t.agingPos = len(a.topics)
+	}
+}
+
+func (a *agingList) remove(t *topic) {
+	i, last := t.agingPos-1, len(a.topics)-1
+	a.topics[i] = a.topics[last]
+	a.topics[i].agingPos = i + 1
+	a.topics[last] = nil
+	a.topics = a.topics[:last]
+	t.agingPos = 0
+}
+
+// expireSome drops expired history entries of up to k topics, continuing
+// where the previous call stopped; it holds hub.mu for k topics at most.
+func (h *hub) expireSome(k int) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	a := &h.aging
+	if len(a.topics) == 0 {
+		return
+	}
+	cutoff := time.Now().UnixNano() - int64(h.retain.ttl)
+	for k = min(k, len(a.topics)); k > 0; k-- {
+		if a.next >= len(a.topics) {
+			a.next = 0
+		}
+		t := a.topics[a.next]
+		if t.history.trim(cutoff); t.history.n == 0 {
+			a.remove(t) // the last entry moves into a.next: visit it next
+		} else {
+			a.next++
+		}
 	}
 }
 
@@ -96,11 +144,16 @@ type resume struct {
 // under hub.mu together with the subscriber's registration, so nothing is
 // missed or sent twice between the catch-up and the live stream.
 //   - no resume point: the last value as a snapshot (last-value topics);
-//   - resume point still held: the missed messages since+1..seq;
+//   - resume point still held: the missed messages since+1..seq (from
+//     history, or the last value when it is the only one missed);
 //   - otherwise: {"type":"reset"}, then the current value as a snapshot
 //     (from = its seq) or, without a last value, whatever history holds
 //     (from = the oldest held seq), or nothing (from = next seq).
-func (h *hub) catchUp(l *loop, t *topic, r resume, out []byte) ([]byte, uint64) {
+//
+// Replayed history is limited to budget bytes (what the connection may have
+// pending): a longer replay counts as not held, and a reset carries only the
+// newest messages that fit.
+func (h *hub) catchUp(l *loop, t *topic, r resume, budget int, out []byte) ([]byte, uint64) {
 	now := t.seq
 	if !r.has {
 		if t.last != nil {
@@ -109,17 +162,26 @@ func (h *hub) catchUp(l *loop, t *topic, r resume, out []byte) ([]byte, uint64) 
 		}
 		return out, now
 	}
-	t.history.trim(time.Now().UnixNano() - int64(h.retain.ttl))
+	hist := &t.history
+	hist.trim(time.Now().UnixNano() - int64(h.retain.ttl))
+	fit := hist.newestWithin(budget) // hist.at(fit..n-1) fit in budget
 	sameEpoch := r.epoch == "" || r.epoch == t.epoch
 	if sameEpoch && r.since == now {
 		return out, now
 	}
-	if sameEpoch && r.since < now && t.history.n > 0 && r.since+1 >= t.history.at(0).seq {
-		for i := 0; i < t.history.n; i++ {
-			if f := t.history.at(i); f.seq > r.since {
+	if sameEpoch && r.since < now && fit < hist.n && r.since+1 >= hist.at(fit).seq {
+		for i := fit; i < hist.n; i++ {
+			if f := hist.at(i); f.seq > r.since {
 				out = append(out, f.b...)
 			}
 		}
+		l.stats.replays.Add(1)
+		return out, now
+	}
+	// The last value is a history of one (--history 0, or older than the TTL):
+	// a client that missed only it gets it as a normal delivery, not a reset.
+	if sameEpoch && t.last != nil && r.since+1 == t.last.seq {
+		out = append(out, t.last.b...)
 		l.stats.replays.Add(1)
 		return out, now
 	}
@@ -128,15 +190,26 @@ func (h *hub) catchUp(l *loop, t *topic, r resume, out []byte) ([]byte, uint64) 
 	case t.last != nil:
 		out = appendTextFrame(out, func(b []byte) []byte { return wire.AppendReset(b, t.name, t.last.seq, t.epoch) })
 		out = appendSnapshot(out, t.last)
-	case t.history.n > 0:
-		out = appendTextFrame(out, func(b []byte) []byte { return wire.AppendReset(b, t.name, t.history.at(0).seq, t.epoch) })
-		for i := 0; i < t.history.n; i++ {
-			out = append(out, t.history.at(i).b...)
+	case fit < hist.n:
+		out = appendTextFrame(out, func(b []byte) []byte { return wire.AppendReset(b, t.name, hist.at(fit).seq, t.epoch) })
+		for i := fit; i < hist.n; i++ {
+			out = append(out, hist.at(i).b...)
 		}
 	default:
 		out = appendTextFrame(out, func(b []byte) []byte { return wire.AppendReset(b, t.name, now+1, t.epoch) })
 	}
 	return out, now
+}
+
+// newestWithin is the index from which the newest entries total at most
+// budget bytes (n: not even the newest fits).
+func (h *history) newestWithin(budget int) int {
+	i := h.n
+	for i > 0 && len(h.at(i-1).b) <= budget {
+		budget -= len(h.at(i - 1).b)
+		i--
+	}
+	return i
 }
 
 // appendSnapshot re-encodes f's envelope with "snapshot":true.

@@ -21,6 +21,7 @@ type hub struct {
 	interest func(topic string, interested bool)
 	retain   retention // what topics keep for late and returning subscribers
 	epochs   epochMaker
+	aging    agingList // topics holding history, visited a few at a time to drop expired entries
 
 	published atomic.Uint64
 }
@@ -35,6 +36,7 @@ type topic struct {
 	loops     []*loopTopic
 	last      *sharedFrame // newest message (last-value topics), one ref held
 	history   history      // recent messages for resume
+	agingPos  int          // 1 + index in hub.aging; 0 = not listed
 }
 
 // loopTopic is one loop's subscriber list for one topic. subs is owned by the

@@ -20,18 +20,19 @@ type loop struct {
 	scheduled bool       // a drain is queued on the loop, or frames wait for the flush tick; guarded by mu
 	batched   bool       // --flush-interval > 0: the flusher, not enqueue, wakes the loop
 
-	spare    []delivery // the other half of the double-buffered queue
-	conns    []*conn    // every connection of this loop, for sweeps
-	topics   map[string]*loopTopic
-	draining bool    // inside drain: subscriber lists must not change
-	deferred []*conn // conns closed while draining; unsubscribed after it
-	dirty    []*conn // conns with frames in the current drain pass
-	iov      [][]byte
-	out      []byte  // replies built during one OnTraffic, written once
-	catchUp  []byte  // snapshot/replay frames of new subscriptions, written after the ack
-	slowList []*conn // conns in slow (conflating) mode
-	parser   codec.ParserConfig
-	now      uint32 // loop clock in ms since node start; set on each traffic/tick
+	spare      []delivery // the other half of the double-buffered queue
+	conns      []*conn    // every connection of this loop, for sweeps
+	topics     map[string]*loopTopic
+	draining   bool    // inside drain: subscriber lists must not change
+	deferred   []*conn // conns closed while draining; unsubscribed after it
+	dirty      []*conn // conns with frames in the current drain pass
+	iov        [][]byte
+	out        []byte    // replies built during one OnTraffic, written once
+	catchUp    []byte    // snapshot/replay frames of new subscriptions, written after the ack
+	slowList   []*conn   // conns in slow (conflating) mode
+	slowStates sync.Pool // *slowState: borrowed only while a conn is behind
+	parser     codec.ParserConfig
+	now        uint32 // loop clock in ms since node start; set on each traffic/tick
 
 	stats    loopStats
 	openLeft atomic.Int64 // shutdown: open connections left to close; -1 = not counted yet
@@ -220,7 +221,8 @@ func (l *loop) subscribe(c *conn, name string, r resume) string {
 		l.topics[name] = lt
 	}
 	var after uint64
-	l.catchUp, after = h.catchUp(l, lt.topic, r, l.catchUp)
+	budget := l.node.cfg.MaxPending - len(l.catchUp) // shared by the topics of one request
+	l.catchUp, after = h.catchUp(l, lt.topic, r, budget, l.catchUp)
 	h.mu.Unlock()
 	c.subs = append(c.subs, subRef{lt: lt, pos: int32(len(lt.subs))})
 	lt.subs = append(lt.subs, subscriber{c: c, slot: int32(len(c.subs) - 1), after: after})
@@ -251,6 +253,9 @@ func (l *loop) unsubscribeAll(c *conn) {
 func (l *loop) removeSub(c *conn, i int) {
 	ref := c.subs[i]
 	lt := ref.lt
+	if c.slow != nil {
+		l.dropPending(c, lt)
+	}
 
 	last := len(lt.subs) - 1
 	moved := lt.subs[last]

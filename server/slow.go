@@ -2,7 +2,6 @@ package server
 
 import (
 	"strconv"
-	"sync"
 
 	"github.com/fanwire/fanwire/codec"
 )
@@ -23,10 +22,11 @@ type pendingFrame struct {
 	first, last uint64       // seqs replaced by f (0, 0: none)
 }
 
-var slowPool = sync.Pool{New: func() any { return new(slowState) }}
-
 func (l *loop) enterSlow(c *conn) {
-	st := slowPool.Get().(*slowState)
+	st, _ := l.slowStates.Get().(*slowState)
+	if st == nil {
+		st = new(slowState)
+	}
 	st.since = l.now
 	c.slow = st
 	l.slowList = append(l.slowList, c)
@@ -117,7 +117,7 @@ func (l *loop) leaveSlow(c *conn) {
 		st.pending[i] = pendingFrame{}
 	}
 	st.pending = st.pending[:0]
-	slowPool.Put(st)
+	l.slowStates.Put(st)
 	for i, x := range l.slowList {
 		if x == c {
 			last := len(l.slowList) - 1
@@ -126,5 +126,23 @@ func (l *loop) leaveSlow(c *conn) {
 			l.slowList = l.slowList[:last]
 			break
 		}
+	}
+}
+
+// dropPending forgets c's waiting message for lt when c unsubscribes from it,
+// so a later subscription to the same topic never gets a stale frame after
+// its own snapshot or replay.
+func (l *loop) dropPending(c *conn, lt *loopTopic) {
+	st := c.slow
+	for i := range st.pending {
+		if st.pending[i].lt != lt {
+			continue
+		}
+		st.pending[i].f.release()
+		last := len(st.pending) - 1
+		st.pending[i] = st.pending[last]
+		st.pending[last] = pendingFrame{}
+		st.pending = st.pending[:last]
+		return
 	}
 }

@@ -53,6 +53,9 @@ func (l *loop) onTraffic(c *conn) gnet.Action {
 	if cap(l.out) > 1<<20 {
 		l.out = nil // an echo of a huge message: don't keep its buffer
 	}
+	if cap(l.catchUp) > 1<<20 {
+		l.catchUp = nil // a large replay: don't keep its buffer either
+	}
 	return action
 }
 
