@@ -71,6 +71,7 @@ const (
 	SeriesP99       = "p99_ms"
 	SeriesP999      = "p99_9_ms"
 	SeriesServerCPU = "server_cpu_pct"
+	SeriesKernel    = "server_kernel_pct"
 	SeriesGenCPU    = "generator_cpu_pct"
 	SeriesPubRate   = "publish_rate_achieved"
 )
@@ -97,6 +98,7 @@ var fanoutSteps = []StepColumn{
 	{Series: SeriesP99, Label: "p99", Unit: "ms", Ratio: true, LowerIsBetter: true},
 	{Series: SeriesP999, Label: "p99.9", Unit: "ms"},
 	{Series: SeriesServerCPU, Label: "server CPU", Unit: "% of 1 core"},
+	{Series: SeriesKernel, Label: "server CPU in kernel (stime)", Unit: "%"},
 	{Series: SeriesGenCPU, Label: "generator+publisher CPU", Unit: "% of 1 core"},
 }
 
@@ -172,6 +174,7 @@ func fanoutOne(ctx context.Context, s Server, cfg FanoutConfig, logf func(string
 		add(SeriesP99, rate, st.lat.P99)
 		add(SeriesP999, rate, st.lat.P999)
 		add(SeriesServerCPU, rate, 100*st.serverCPU/st.wall)
+		add(SeriesKernel, rate, 100*st.serverSys/math.Max(st.serverCPU, 1.0/ClockTicks))
 		add(SeriesGenCPU, rate, 100*st.genCPU/st.wall)
 		logf("%s: %s %5.0f msg/s: %.0f deliveries/s, %.0f / server CPU-s, delivered %.2f%%, p50 %.1f ms p99 %.1f ms p99.9 %.1f ms, CPU server %.0f%% generator %.0f%%",
 			cfg.Name, s.Name, rate, st.perSecond, st.perCPU, 100*st.ratio, st.lat.P50, st.lat.P99, st.lat.P999,
@@ -205,6 +208,7 @@ type stepFigures struct {
 	perSecond, perCPU, ratio float64
 	pubRate                  float64
 	serverCPU, genCPU, wall  float64
+	serverSys                float64 // the kernel (stime) part of serverCPU
 	lat                      LatencyMs
 }
 
@@ -234,6 +238,7 @@ func fanoutStep(ctx context.Context, p *Process, fleet fleetView, pub *Publisher
 	if err != nil {
 		return f, err
 	}
+	f.serverSys = cpu.serverSys
 	h1, _ := fleet.Histograms()
 	n := delivered()
 	f.lat = latencyMs(latencySince(h0, h1))

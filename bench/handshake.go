@@ -31,6 +31,7 @@ const (
 	MetricUpgradesPerCPU = "upgrades_per_cpu_s"
 	MetricUpgradesPerSec = "upgrades_per_s"
 	MetricServerCPUPct   = "server_cpu_pct"
+	MetricServerKernel   = "server_kernel_pct"
 	MetricGenCPUPct      = "generator_cpu_pct"
 	MetricConnectP50     = "connect_p50_ms"
 	MetricConnectP99     = "connect_p99_ms"
@@ -41,6 +42,7 @@ var handshakeMetrics = []Metric{
 	{Key: MetricUpgradesPerCPU, Label: "upgrades / server CPU-s"},
 	{Key: MetricUpgradesPerSec, Label: "upgrades/s (wall, 2 shared cores)"},
 	{Key: MetricServerCPUPct, Label: "server CPU", Unit: "% of 1 core", NoRatio: true},
+	{Key: MetricServerKernel, Label: "server CPU in kernel (stime)", Unit: "%", NoRatio: true},
 	{Key: MetricGenCPUPct, Label: "generator CPU", Unit: "% of 1 core", NoRatio: true},
 	{Key: MetricConnectP50, Label: "connect→101 p50", Unit: "ms", LowerIsBetter: true},
 	{Key: MetricConnectP99, Label: "connect→101 p99", Unit: "ms", LowerIsBetter: true},
@@ -72,7 +74,7 @@ func handshakeOne(ctx context.Context, s Server, cfg HandshakeConfig, logf func(
 		return sr
 	}
 	defer p.Stop(5 * time.Second)
-	var upgrades, srvCPU, genCPU, wall, p50, p99 float64
+	var upgrades, srvCPU, srvSys, genCPU, wall, p50, p99 float64
 	for round := range max(cfg.Rounds, 1) {
 		sleep(ctx, time.Second)
 		cpu, err := startCPU(p.PID())
@@ -94,7 +96,7 @@ func handshakeOne(ctx context.Context, s Server, cfg HandshakeConfig, logf func(
 			break
 		}
 		upgrades += float64(cfg.Conns)
-		srvCPU, genCPU, wall = srvCPU+sc, genCPU+g, wall+w
+		srvCPU, srvSys, genCPU, wall = srvCPU+sc, srvSys+cpu.serverSys, genCPU+g, wall+w
 		l := latencyMs(con)
 		p50, p99 = math.Max(p50, l.P50), math.Max(p99, l.P99)
 		logf("handshake: %s round %d: %d upgrades in %.2fs wall, server CPU %.2fs (%.0f upgrades/CPU-s), generator CPU %.2fs, connect p50 %.1f ms p99 %.1f ms",
@@ -104,6 +106,7 @@ func handshakeOne(ctx context.Context, s Server, cfg HandshakeConfig, logf func(
 		sr.Figures[MetricUpgradesPerCPU] = upgrades / math.Max(srvCPU, 1.0/ClockTicks)
 		sr.Figures[MetricUpgradesPerSec] = upgrades / wall
 		sr.Figures[MetricServerCPUPct] = 100 * srvCPU / wall
+		sr.Figures[MetricServerKernel] = 100 * srvSys / math.Max(srvCPU, 1.0/ClockTicks)
 		sr.Figures[MetricGenCPUPct] = 100 * genCPU / wall
 		sr.Figures[MetricConnectP50] = p50
 		sr.Figures[MetricConnectP99] = p99

@@ -17,31 +17,44 @@ const ClockTicks = 100
 
 // CPUSeconds is utime+stime of pid in seconds.
 func CPUSeconds(pid int) (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	return parseStatCPU(b)
+	user, sys, err := CPUTimes(pid)
+	return user + sys, err
 }
 
-// parseStatCPU reads utime and stime (fields 14 and 15) from a stat line.
+// CPUTimes is utime and stime of pid in seconds: the kernel share says how
+// much of a server's CPU went to system calls and the TCP stack.
+func CPUTimes(pid int) (user, sys float64, err error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, 0, err
+	}
+	return parseStatTimes(b)
+}
+
+// parseStatCPU is utime+stime of a stat line in seconds.
+func parseStatCPU(stat []byte) (float64, error) {
+	user, sys, err := parseStatTimes(stat)
+	return user + sys, err
+}
+
+// parseStatTimes reads utime and stime (fields 14 and 15) from a stat line.
 // The command name (field 2) may contain spaces and parentheses, so fields
 // are counted from the last ')'.
-func parseStatCPU(stat []byte) (float64, error) {
+func parseStatTimes(stat []byte) (user, sys float64, err error) {
 	end := bytes.LastIndexByte(stat, ')')
 	if end < 0 {
-		return 0, fmt.Errorf("bench: malformed /proc stat line")
+		return 0, 0, fmt.Errorf("bench: malformed /proc stat line")
 	}
 	f := strings.Fields(string(stat[end+1:])) // f[0] is field 3 (state)
 	if len(f) < 13 {
-		return 0, fmt.Errorf("bench: short /proc stat line")
+		return 0, 0, fmt.Errorf("bench: short /proc stat line")
 	}
 	utime, err1 := strconv.ParseUint(f[11], 10, 64)
 	stime, err2 := strconv.ParseUint(f[12], 10, 64)
 	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("bench: bad utime/stime in /proc stat line")
+		return 0, 0, fmt.Errorf("bench: bad utime/stime in /proc stat line")
 	}
-	return float64(utime+stime) / ClockTicks, nil
+	return float64(utime) / ClockTicks, float64(stime) / ClockTicks, nil
 }
 
 // RSS is the summed resident set size (VmRSS) of pids in bytes, for servers

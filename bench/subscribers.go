@@ -108,15 +108,18 @@ func latencyMs(h *hdrhistogram.Histogram) LatencyMs {
 // cpuMeter reads the CPU time of the server and of this process (the load
 // generator and publisher) so a window's CPU can be charged to each.
 type cpuMeter struct {
-	server      int
-	srv0, self0 float64
-	wall0       time.Time
+	server             int
+	srv0, srvSys0      float64
+	self0              float64
+	wall0              time.Time
+	serverSys, srvUsr0 float64 // set by since: the server's stime over the window
 }
 
 func startCPU(serverPID int) (*cpuMeter, error) {
 	m := &cpuMeter{server: serverPID}
 	var err1, err2 error
-	m.srv0, err1 = CPUSeconds(serverPID)
+	m.srvUsr0, m.srvSys0, err1 = CPUTimes(serverPID)
+	m.srv0 = m.srvUsr0 + m.srvSys0
 	m.self0, err2 = CPUSeconds(os.Getpid())
 	m.wall0 = time.Now()
 	return m, firstError(err1, err2)
@@ -125,9 +128,10 @@ func startCPU(serverPID int) (*cpuMeter, error) {
 // since returns server CPU-seconds, this process's CPU-seconds and wall
 // seconds since startCPU.
 func (m *cpuMeter) since() (server, self, wall float64, err error) {
-	s, err1 := CPUSeconds(m.server)
+	u, k, err1 := CPUTimes(m.server)
 	g, err2 := CPUSeconds(os.Getpid())
-	return s - m.srv0, g - m.self0, time.Since(m.wall0).Seconds(), firstError(err1, err2)
+	m.serverSys = k - m.srvSys0
+	return u + k - m.srv0, g - m.self0, time.Since(m.wall0).Seconds(), firstError(err1, err2)
 }
 
 // fleetView is what a step reads from the subscribers (a loadtest.Fleet).

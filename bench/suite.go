@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 )
@@ -52,6 +53,7 @@ func RunScenario(ctx context.Context, name string, o Options) (*Result, []string
 		r      *Result
 		charts map[string]Chart
 	)
+	o.Servers = serversFor(name, o.Servers)
 	switch name {
 	case "density", "density-max":
 		d := DefaultDensity()
@@ -110,18 +112,72 @@ func BuildPeers(ctx context.Context, src string) (string, error) {
 // PeerNames are the peers under bench/peers, in table order.
 var PeerNames = []string{"gorillahub", "nbiohub", "coderhub"}
 
-// ServerList makes the servers to run: fanwire from its binary, peers from
-// peerDir. No server pings during a run (idle and never-reading clients).
+// flushPrefix names fanwire run with --flush-interval: "fanwire-flush5ms".
+const flushPrefix = "fanwire-flush"
+
+// DefaultServers is what `fanwire bench` compares: fanwire writing each
+// publish at once, fanwire gathering publishes for 5 ms, then the peers.
+var DefaultServers = append([]string{"fanwire", flushPrefix + "5ms"}, PeerNames...)
+
+// IsFanwire says whether name is fanwire itself or one of its flag variants.
+func IsFanwire(name string) bool {
+	return name == "fanwire" || strings.HasPrefix(name, flushPrefix)
+}
+
+// flushInterval is the --flush-interval of a "fanwire-flush<duration>" name.
+func flushInterval(name string) (time.Duration, bool) {
+	if !strings.HasPrefix(name, flushPrefix) {
+		return 0, false
+	}
+	d, err := time.ParseDuration(strings.TrimPrefix(name, flushPrefix))
+	return d, err == nil && d > 0
+}
+
+// CheckServerName rejects a name ServerList cannot start.
+func CheckServerName(name string) error {
+	if name == "fanwire" || slices.Contains(PeerNames, name) {
+		return nil
+	}
+	if _, ok := flushInterval(name); ok {
+		return nil
+	}
+	return fmt.Errorf("unknown server %q (have fanwire, %s<duration>, %s)", name, flushPrefix, strings.Join(PeerNames, ", "))
+}
+
+// ServerList makes the servers to run: fanwire (and its flush variants) from
+// its binary, peers from peerDir. No server pings during a run (idle and
+// never-reading clients).
 func ServerList(names []string, fanwire, peerDir string) []Server {
 	common := []string{"--ping-interval", "10m"}
 	var list []Server
 	for _, name := range names {
 		s := Server{Name: name, Path: filepath.Join(peerDir, name), Args: common}
-		if name == "fanwire" {
+		if IsFanwire(name) {
 			s.Path, s.Subcommand = fanwire, "serve"
 			s.Args = append([]string{"--log-level", "warn"}, common...)
+			if d, ok := flushInterval(name); ok {
+				s.Args = append(s.Args, "--flush-interval", d.String())
+			}
 		}
 		list = append(list, s)
 	}
 	return list
+}
+
+// serversFor drops the flush variants from scenarios where gathering
+// publishes changes nothing (idle connections, handshakes): same binary,
+// same figures, twice the run time.
+func serversFor(scenario string, all []Server) []Server {
+	switch scenario {
+	case "density", "density-max", "handshake":
+	default:
+		return all
+	}
+	var out []Server
+	for _, s := range all {
+		if _, ok := flushInterval(s.Name); !ok {
+			out = append(out, s)
+		}
+	}
+	return out
 }

@@ -26,19 +26,27 @@ type benchOptions struct {
 	fanwire   string // server binary; default: this executable
 }
 
-// parseBenchArgs reads the flags; flag.ErrHelp for -h.
-func parseBenchArgs(args []string, stderr io.Writer) (benchOptions, error) {
-	var o benchOptions
-	fs := flag.NewFlagSet("fanwire bench", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// newBenchFlags declares the flags of `fanwire bench` on a new flag set;
+// scen and servers are the raw comma-separated lists.
+func newBenchFlags(o *benchOptions) (fs *flag.FlagSet, scen, servers *string) {
+	fs = flag.NewFlagSet("fanwire bench", flag.ContinueOnError)
 	fs.BoolVar(&o.quick, "quick", false, "CI-sized runs (seconds per scenario and server); results get a -quick suffix")
-	scen := fs.String("scenario", "all", "scenario `name`s, comma-separated: "+strings.Join(bench.Scenarios, ", ")+", or all")
+	scen = fs.String("scenario", "all", "scenario `name`s, comma-separated: "+strings.Join(bench.Scenarios, ", ")+", or all")
 	fs.StringVar(&o.out, "out", "bench/results", "results `dir`ectory (<date>-<scenario>.json, .md, -<plot>.svg)")
-	servers := fs.String("servers", "fanwire,"+strings.Join(bench.PeerNames, ","), "servers to compare, in table order (fanwire is the baseline of the ratios)")
+	servers = fs.String("servers", strings.Join(bench.DefaultServers, ","), "servers to compare, in table order (the first is the baseline of the ratios); "+
+		"fanwire-flush<duration> is fanwire with --flush-interval <duration> (fan-out and slow-consumer scenarios only)")
 	fs.StringVar(&o.peersSrc, "peers-src", "bench/peers", "the peers' Go module, built with go build into a temp dir")
 	fs.StringVar(&o.peersBin, "peers-bin", "", "`dir`ectory with prebuilt peer binaries (skips the build)")
 	fs.StringVar(&o.fanwire, "fanwire", "", "fanwire `binary` to measure (default: this executable)")
-	fs.Usage = func() { printBenchUsage(fs.Output(), fs) }
+	return fs, scen, servers
+}
+
+// parseBenchArgs reads the flags; flag.ErrHelp for -h.
+func parseBenchArgs(args []string, stderr io.Writer) (benchOptions, error) {
+	var o benchOptions
+	fs, scen, servers := newBenchFlags(&o)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { printBenchUsage(fs.Output()) }
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -51,6 +59,9 @@ func parseBenchArgs(args []string, stderr io.Writer) (benchOptions, error) {
 	}
 	for _, s := range strings.Split(*servers, ",") {
 		if s = strings.TrimSpace(s); s != "" {
+			if err := bench.CheckServerName(s); err != nil {
+				return o, err
+			}
 			o.servers = append(o.servers, s)
 		}
 	}
@@ -60,7 +71,10 @@ func parseBenchArgs(args []string, stderr io.Writer) (benchOptions, error) {
 	return o, nil
 }
 
-func printBenchUsage(w io.Writer, fs *flag.FlagSet) {
+// printBenchUsage writes the help of `fanwire bench`.
+func printBenchUsage(w io.Writer) {
+	var o benchOptions
+	fs, _, _ := newBenchFlags(&o)
 	fmt.Fprint(w, "Usage: fanwire bench [--quick] [--scenario name|all] [--out dir]\n\n"+
 		"Run fanwire and its peers (bench/peers: gorilla hub, nbio, coder/websocket) one at a time\n"+
 		"under the same load generator and write results JSON, markdown tables with fanwire/peer\n"+
@@ -127,7 +141,7 @@ func benchMain(args []string) int {
 
 func needsPeers(servers []string) bool {
 	for _, s := range servers {
-		if s != "fanwire" {
+		if !bench.IsFanwire(s) {
 			return true
 		}
 	}

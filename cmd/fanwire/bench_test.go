@@ -17,7 +17,7 @@ func TestBenchArgsDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if o.quick || o.out != "bench/results" || o.peersSrc != "bench/peers" || o.fanwire != "" ||
-		!reflect.DeepEqual(o.scenarios, bench.Scenarios) || !reflect.DeepEqual(o.servers, []string{"fanwire", "gorillahub", "nbiohub", "coderhub"}) {
+		!reflect.DeepEqual(o.scenarios, bench.Scenarios) || !reflect.DeepEqual(o.servers, bench.DefaultServers) {
 		t.Fatalf("defaults: %+v", o)
 	}
 }
@@ -36,7 +36,7 @@ func TestBenchArgs(t *testing.T) {
 }
 
 func TestBenchArgsErrorsAndHelp(t *testing.T) {
-	for _, args := range [][]string{{"--scenario", "nope"}, {"--servers", ","}, {"extra"}, {"--no-such-flag"}} {
+	for _, args := range [][]string{{"--scenario", "nope"}, {"--servers", ","}, {"--servers", "fanwire,nginx"}, {"extra"}, {"--no-such-flag"}} {
 		if _, err := parseBenchArgs(args, &bytes.Buffer{}); err == nil {
 			t.Errorf("%v: no error", args)
 		}
@@ -50,6 +50,11 @@ func TestBenchArgsErrorsAndHelp(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("usage lacks %q:\n%s", want, out.String())
 		}
+	}
+	out.Reset()
+	printBenchUsage(&out)
+	if !strings.Contains(out.String(), "fanwire-flush") || !strings.Contains(out.String(), "--servers") {
+		t.Errorf("printBenchUsage:\n%s", out.String())
 	}
 	if code := benchMain([]string{"--scenario", "nope"}); code != 2 {
 		t.Errorf("bad usage exit code %d, want 2", code)
