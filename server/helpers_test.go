@@ -267,10 +267,22 @@ func frameKey(b0 byte, payload []byte, key [4]byte, masked bool) []byte {
 	out = append(out, key[:]...)
 	start := len(out)
 	out = append(out, payload...)
-	for i := range payload {
-		out[start+i] ^= key[i&3]
-	}
+	maskBytes(out[start:], key)
 	return out
+}
+
+// maskBytes XORs b with the repeated key, 8 bytes at a time (multi-MiB
+// payloads are slow byte by byte under the race detector).
+func maskBytes(b []byte, key [4]byte) {
+	k := uint64(binary.LittleEndian.Uint32(key[:]))
+	k |= k << 32
+	i := 0
+	for ; i+8 <= len(b); i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], binary.LittleEndian.Uint64(b[i:])^k)
+	}
+	for ; i < len(b); i++ {
+		b[i] ^= key[i&3]
+	}
 }
 
 // Shorthands for the common frames.
