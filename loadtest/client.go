@@ -280,7 +280,8 @@ func (l *loop) flush(slot int32) bool {
 func (l *loop) connError(slot int32, err error) {
 	switch l.conns[slot].state {
 	case stConnecting, stHandshake:
-		l.stats.fail(causeOf(err))
+		l.failConn(slot, causeOf(err))
+		return
 	case stOpen:
 		l.stats.closedByServerAs(causeOf(err))
 	case stClosing:
@@ -292,16 +293,12 @@ func (l *loop) connError(slot int32, err error) {
 func (l *loop) connEOF(slot int32) {
 	switch l.conns[slot].state {
 	case stConnecting, stHandshake:
-		l.stats.fail(CauseReset)
+		l.failConn(slot, CauseReset)
+		return
 	case stOpen:
 		l.stats.closedByServerAs("eof")
 	case stClosing:
 		l.stats.closedNoReply.Add(1)
 	}
-	l.closeConn(slot)
-}
-
-func (l *loop) failConn(slot int32, cause string) {
-	l.stats.fail(cause)
 	l.closeConn(slot)
 }

@@ -22,6 +22,7 @@ type Config struct {
 	Loops          int           `json:"loops"`   // event loops per process
 	SourceIPs      string        `json:"source_ips"`
 	ConnectTimeout time.Duration `json:"connect_timeout"`
+	Retries        int           `json:"retries"` // re-dials of a connection whose connect or handshake failed
 	CloseTimeout   time.Duration `json:"close_timeout"`
 	MaxLoss        float64       `json:"max_loss"` // allowed lost fraction of expected deliveries
 	MeasureMemory  bool          `json:"measure_memory"`
@@ -53,6 +54,7 @@ func DefaultConfig(mode string) Config {
 		Loops:          min(runtime.GOMAXPROCS(0), 4),
 		SourceIPs:      "auto",
 		ConnectTimeout: 10 * time.Second,
+		Retries:        3,
 		CloseTimeout:   5 * time.Second,
 	}
 	switch mode {
@@ -86,6 +88,8 @@ func (c *Config) validate() error {
 		return errors.New("--rate must be > 0")
 	case c.Duration <= 0:
 		return errors.New("--duration must be > 0")
+	case c.Retries < 0 || c.Retries > 255:
+		return errors.New("--retries must be 0..255")
 	case c.MaxLoss < 0 || c.MaxLoss > 1:
 		return errors.New("--max-loss is a fraction between 0 and 1")
 	}

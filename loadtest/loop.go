@@ -35,11 +35,12 @@ type loop struct {
 	rng     *rand.Rand
 	pcfg    codec.ParserConfig
 
-	conns []conn  // slots, by value: no pointer per connection for the GC
-	free  []int32 // free slot indexes
-	buf   []byte  // read buffer shared by all connections of the loop
-	wbuf  []byte  // scratch for outgoing frames
-	pool  bufPool
+	conns   []conn   // slots, by value: no pointer per connection for the GC
+	free    []int32  // free slot indexes
+	redials []redial // failed attempts to dial again, oldest first
+	buf     []byte   // read buffer shared by all connections of the loop
+	wbuf    []byte   // scratch for outgoing frames
+	pool    bufPool
 
 	planned   int // connections to open (churn: to keep open)
 	dialed    int
@@ -112,7 +113,7 @@ func (l *loop) run() {
 			l.sweep(now)
 			lastSweep = now
 		}
-		if !l.rampDone.Load() && l.dialed >= l.planned && l.inflight == 0 {
+		if !l.rampDone.Load() && l.dialed >= l.planned && l.inflight == 0 && len(l.redials) == 0 {
 			l.rampDone.Store(true)
 		}
 		if l.stopping && l.live == 0 {
@@ -122,9 +123,12 @@ func (l *loop) run() {
 }
 
 // wantDial says whether another connection should be started now.
-func (l *loop) wantDial() bool {
+func (l *loop) wantDial(now int64) bool {
 	if l.inflight >= l.plan.MaxInflight {
 		return false
+	}
+	if len(l.redials) > 0 && l.redials[0].at <= now {
+		return true
 	}
 	if l.plan.ChurnRate > 0 && l.rampDone.Load() {
 		return l.openLocal+l.inflight < l.planned
@@ -139,15 +143,26 @@ func (l *loop) dial(now int64) {
 	if burst := max(2, rate/5); l.tokens > burst {
 		l.tokens = burst
 	}
-	for l.tokens >= 1 && l.wantDial() {
+	for l.tokens >= 1 && l.wantDial(now) {
 		l.tokens--
 		l.dialOne(now)
 	}
 }
 
 func (l *loop) dialOne(now int64) {
-	global := l.plan.Offset + l.id + l.dialed*l.plan.Loops
-	l.dialed++
+	var path uint32
+	var tries uint8
+	if len(l.redials) > 0 && l.redials[0].at <= now {
+		r := l.redials[0]
+		l.redials = l.redials[1:]
+		path, tries = r.path, r.tries
+	} else {
+		global := l.plan.Offset + l.id + l.dialed*l.plan.Loops
+		l.dialed++
+		if len(l.paths) > 0 {
+			path = uint32(global % len(l.paths))
+		}
+	}
 	l.stats.attempted.Add(1)
 	var src netip.Addr
 	if len(l.sources) > 0 {
@@ -156,14 +171,14 @@ func (l *loop) dialOne(now int64) {
 	}
 	fd, err := dialNonBlocking(src, &l.dst)
 	if err != nil {
-		l.stats.fail(causeOf(err))
+		l.failAttempt(path, tries, causeOf(err))
 		return
 	}
 	slot := l.allocSlot()
 	if err := l.p.add(fd, slot); err != nil {
 		unix.Close(fd)
 		l.free = append(l.free, slot)
-		l.stats.fail(causeOf(err))
+		l.failAttempt(path, tries, causeOf(err))
 		return
 	}
 	l.live++
@@ -172,9 +187,8 @@ func (l *loop) dialOne(now int64) {
 	c.fd = int32(fd)
 	c.state = stConnecting
 	c.since = now
-	if len(l.paths) > 0 {
-		c.path = uint32(global % len(l.paths))
-	}
+	c.path = path
+	c.tries = tries
 	var raw [16]byte
 	for i := 0; i < 16; i += 8 {
 		v := l.rng.Uint64()
@@ -183,6 +197,36 @@ func (l *loop) dialOne(now int64) {
 		}
 	}
 	copy(c.key[:], codec.NewKey(raw[:]))
+}
+
+// redial is a connection attempt owed after a failure (see Plan.Retries).
+type redial struct {
+	at    int64 // unix nanos: not before
+	path  uint32
+	tries uint8
+}
+
+// failAttempt records a failed connect or handshake. While the connection
+// has retries left (and the run is ramping, not stopping or churning) it is
+// queued to be dialed again after a jittered exponential backoff, so an
+// overloaded server sees fewer, later retries rather than a storm.
+func (l *loop) failAttempt(path uint32, tries uint8, cause string) {
+	retry := int(tries) < l.plan.Retries && !l.stopping && !(l.plan.ChurnRate > 0 && l.rampDone.Load())
+	l.stats.fail(cause, retry)
+	if !retry {
+		return
+	}
+	backoff := int64(100*time.Millisecond) << min(tries, 6)
+	backoff += l.rng.Int64N(backoff)
+	l.redials = append(l.redials, redial{at: l.lastTick + backoff, path: path, tries: tries + 1})
+}
+
+// failConn ends a connection whose connect or handshake failed.
+func (l *loop) failConn(slot int32, cause string) {
+	c := &l.conns[slot]
+	path, tries := c.path, c.tries
+	l.closeConn(slot)
+	l.failAttempt(path, tries, cause)
 }
 
 func (l *loop) allocSlot() int32 {
@@ -238,6 +282,8 @@ func (l *loop) beginStop(now int64) {
 	l.stopping = true
 	l.tokens = 1
 	l.cursor = 0
+	l.stats.aborted.Add(int64(len(l.redials)))
+	l.redials = nil
 	for i := range l.conns {
 		switch l.conns[i].state {
 		case stConnecting, stHandshake:
@@ -274,8 +320,7 @@ func (l *loop) sweep(now int64) {
 		switch c.state {
 		case stConnecting, stHandshake:
 			if c.since < connectDeadline {
-				l.stats.fail(CauseTimeout)
-				l.closeConn(int32(i))
+				l.failConn(int32(i), CauseTimeout)
 			}
 		case stClosing:
 			if c.since < closeDeadline {

@@ -55,6 +55,9 @@ func (s *status) sample(p Progress, phase string) {
 	s.prev, s.prevAt, s.lastLine = p, now, now
 	line := fmt.Sprintf("[%6.1fs %-8s] open %d  est %d (%.0f/s)  failed %d  srv-closed %d",
 		t, phase, p.Open, p.Established, connRate, p.Failed, p.ClosedByServer)
+	if p.Retried > 0 {
+		line += fmt.Sprintf("  retried %d", p.Retried)
+	}
 	if p.Churned > 0 {
 		line += fmt.Sprintf("  churned %d", p.Churned)
 	}

@@ -182,12 +182,12 @@ func (r *Report) WriteJSON(path string) error {
 func (r *Report) WriteText(w io.Writer) {
 	c := r.Connections
 	fmt.Fprintf(w, "fanwire load %s: %s in %.1fs, %d process(es)\n", r.Mode, r.Settings.URL, r.ElapsedSec, r.Processes)
-	fmt.Fprintf(w, "  connections: attempted %d, established %d, failed %d, closed by server %d\n",
-		c.Attempted, c.Established, c.Failed, c.ClosedByServer)
+	fmt.Fprintf(w, "  connections: attempted %d, established %d, failed %d (after %d retries), closed by server %d\n",
+		c.Attempted, c.Established, c.Failed, c.Retried, c.ClosedByServer)
 	fmt.Fprintf(w, "  closing:     clean %d, no close frame %d, close timeout %d, aborted while connecting %d\n",
 		c.ClosedClean, c.ClosedNoReply, c.CloseTimeout, c.Aborted)
 	if len(c.FailedBy) > 0 {
-		fmt.Fprintf(w, "  failed by:   %s\n", formatMap(c.FailedBy))
+		fmt.Fprintf(w, "  failed attempts by cause: %s\n", formatMap(c.FailedBy))
 	}
 	if len(c.ClosedBy) > 0 {
 		fmt.Fprintf(w, "  closed by:   %s\n", formatMap(c.ClosedBy))

@@ -92,6 +92,7 @@ func basePlan(cfg *Config) (Plan, []string, []int64, error) {
 		Rate:           cfg.Rate,
 		Loops:          cfg.Loops,
 		ConnectTimeout: cfg.ConnectTimeout,
+		Retries:        cfg.Retries,
 		CloseTimeout:   cfg.CloseTimeout,
 		MeasureMemory:  cfg.MeasureMemory,
 		TrackSeq:       cfg.Track,

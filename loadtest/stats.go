@@ -11,12 +11,13 @@ import (
 // unit that loops, processes and workers sum up (see Add), and it is what
 // travels from a worker to its parent as JSON.
 type Counters struct {
-	Attempted      int64            `json:"attempted"`   // connects started
-	Established    int64            `json:"established"` // 101 received and accept key valid
-	Open           int64            `json:"open"`        // open right now
-	Failed         int64            `json:"failed"`      // attempts that never got to open
-	FailedBy       map[string]int64 `json:"failed_by,omitempty"`
-	ClosedByServer int64            `json:"closed_by_server"` // open conns the server (or network) ended
+	Attempted      int64            `json:"attempted"`           // connects started
+	Established    int64            `json:"established"`         // 101 received and accept key valid
+	Open           int64            `json:"open"`                // open right now
+	Failed         int64            `json:"failed"`              // connections given up: every attempt failed
+	Retried        int64            `json:"retried"`             // failed attempts that were dialed again
+	FailedBy       map[string]int64 `json:"failed_by,omitempty"` // causes of all failed attempts, retried or not
+	ClosedByServer int64            `json:"closed_by_server"`    // open conns the server (or network) ended
 	ClosedBy       map[string]int64 `json:"closed_by,omitempty"`
 	ClosedClean    int64            `json:"closed_clean"`    // our close answered by the server's close
 	ClosedNoReply  int64            `json:"closed_no_reply"` // our close answered by EOF without a close frame
@@ -36,6 +37,7 @@ func (c *Counters) Add(o Counters) {
 	c.Established += o.Established
 	c.Open += o.Open
 	c.Failed += o.Failed
+	c.Retried += o.Retried
 	c.FailedBy = addMap(c.FailedBy, o.FailedBy)
 	c.ClosedByServer += o.ClosedByServer
 	c.ClosedBy = addMap(c.ClosedBy, o.ClosedBy)
@@ -86,6 +88,7 @@ func recordClamped(h *hdrhistogram.Histogram, v int64) {
 // Hot counters are atomics; rare cause maps and histograms sit behind mu.
 type loopStats struct {
 	attempted, established, open, failed       atomic.Int64
+	retried                                    atomic.Int64
 	closedByServer, closedClean, closedNoReply atomic.Int64
 	closeTimeout, aborted, churned             atomic.Int64
 	messages, bytes, gaps, dups, pings         atomic.Int64
@@ -111,8 +114,13 @@ func newLoopStats(trackLatency bool) *loopStats {
 	return s
 }
 
-func (s *loopStats) fail(cause string) {
-	s.failed.Add(1)
+// fail records a failed attempt; retry says it will be dialed again.
+func (s *loopStats) fail(cause string, retry bool) {
+	if retry {
+		s.retried.Add(1)
+	} else {
+		s.failed.Add(1)
+	}
 	s.mu.Lock()
 	s.failedBy[cause]++
 	s.mu.Unlock()
@@ -143,6 +151,7 @@ func (s *loopStats) counters() Counters {
 		Established:    s.established.Load(),
 		Open:           s.open.Load(),
 		Failed:         s.failed.Load(),
+		Retried:        s.retried.Load(),
 		ClosedByServer: s.closedByServer.Load(),
 		ClosedClean:    s.closedClean.Load(),
 		ClosedNoReply:  s.closedNoReply.Load(),

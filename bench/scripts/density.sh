@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench-density`: how many idle WebSocket connections one box holds, and
 # what they cost. For each point N (default 10k 100k 250k 500k 1M) it starts
-# `fanwire serve --workers W` (W = N/16,000 rounded up: each process stays
+# `fanwire serve --workers W` (W = N/18,000 rounded up: each process stays
 # under a 20,000 open-files limit), drives it with `fanwire load connect` to N
 # connections, measures the node's user-space memory (RSS summed over the
 # supervisor and its workers) and the kernel's (Slab in /proc/meminfo), then
@@ -16,7 +16,7 @@ FANWIRE=${FANWIRE:-bin/fanwire}
 POINTS=${DENSITY_POINTS:-"10000 100000 250000 500000 1000000"}
 RATE=${DENSITY_RATE:-10000}
 OUT=${DENSITY_OUT:-bench/results}
-PER_WORKER=${DENSITY_PER_WORKER:-16000}
+PER_WORKER=${DENSITY_PER_WORKER:-18000}
 WS=127.0.0.1:18480
 API=127.0.0.1:18481
 TOPIC=density
@@ -62,7 +62,7 @@ for n in $POINTS; do
 	rss0=$(rss_kb "$node")
 	t0=$(date +%s.%N)
 	"$FANWIRE" load connect --url "ws://$WS/ws?topics=$TOPIC" --conns "$n" --rate "$RATE" \
-		--hold 20m --duration 30m --track --quiet --measure-memory=false --close-timeout 30s --connect-timeout 60s \
+		--hold 20m --duration 30m --track --quiet --measure-memory=false --close-timeout 30s --connect-timeout 60s --retries 8 \
 		--json "$OUT/tmp-load-$n.json" >"$OUT/tmp-load-$n.log" 2>&1 &
 	load=$!
 	conns=0 best=0 still=0
@@ -126,7 +126,7 @@ doc = {
     "date": datetime.date.today().isoformat(),
     "machine": {"cpus": os.cpu_count(), "kernel": platform.release(),
                 "mem_gib": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)},
-    "how": "fanwire serve --workers ceil(N/16000) --loops 1; fanwire load connect --track to N idle connections on one topic; one broadcast",
+    "how": "fanwire serve --workers ceil(N/18000) --loops 1; fanwire load connect --track to N idle connections on one topic; one broadcast",
     "points": points,
 }
 json.dump(doc, open(os.path.join(out, "density.json"), "w"), indent=2)
