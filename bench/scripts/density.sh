@@ -93,20 +93,23 @@ for n in $POINTS; do
 	kill -INT "$load"
 	wait "$load" || true
 	received=$(python3 -c "import json; print(json.load(open('$OUT/tmp-load-$n.json'))['connections']['messages'])")
+	retried=$(python3 -c "import json; c=json.load(open('$OUT/tmp-load-$n.json'))['connections']; print(c.get('retried', 0), c.get('failed', 0))")
 	lastms=$(python3 -c "import json; r=json.load(open('$OUT/tmp-load-$n.json')); print(r['tracked_latency_us']['max']/1000 if r.get('tracked_latency_us') else -1)")
 	kill -TERM "$node"
 	wait "$node" || true
-	line=$(python3 - "$n" "$workers" "$conns" "$rss0" "$rss1" "$slab0" "$slab1" "$t0" "$t1" "$received" "$lastms" <<'PY'
+	line=$(python3 - "$n" "$workers" "$conns" "$rss0" "$rss1" "$slab0" "$slab1" "$t0" "$t1" "$received" "$lastms" $retried <<'PY'
 import json, sys
 n, w, conns, rss0, rss1, slab0, slab1 = (int(x) for x in sys.argv[1:8])
 t0, t1 = float(sys.argv[8]), float(sys.argv[9])
 received, lastms = int(sys.argv[10]), float(sys.argv[11])
+retried, failed = int(sys.argv[12]), int(sys.argv[13])
 print(json.dumps({
     "target": n, "worker_processes": w, "connections": conns,
     "user_rss_bytes_per_conn": round((rss1 - rss0) * 1024 / max(conns, 1)),
     "kernel_slab_bytes_per_conn_both_ends": round((slab1 - slab0) * 1024 / max(conns, 1)),
     "node_rss_mib": round(rss1 / 1024, 1),
     "connect_seconds": round(t1 - t0, 1),
+    "connect_attempts_retried": retried, "connections_given_up": failed,
     "broadcast_received": received,
     "broadcast_last_delivery_ms": lastms,
 }))
