@@ -39,6 +39,15 @@ type Config struct {
 	// loses its last (false) subscriber of a topic, so a bus can subscribe
 	// only to what local clients watch. It must not block or call the node.
 	OnInterest func(topic string, interested bool)
+	// AwaitPrime (worker mode): a topic this node starts to follow is not
+	// served until Prime reports that the bus subscription is live and gives
+	// the newest stored message. Subscriptions wait for it (one bus round
+	// trip), so their ack, snapshot and resume reflect the topic's real state.
+	AwaitPrime bool
+	// Epoch, if set, is every topic's epoch instead of one per node and topic
+	// (worker mode: the bus stream's, since seqs are the stream's too, so a
+	// client can resume on any worker or node).
+	Epoch string
 }
 
 // Defaults of the wire contract.

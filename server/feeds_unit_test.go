@@ -71,7 +71,7 @@ func addBacklogConn(l *loop, topic string, r resume) (*conn, *backlogConn) {
 	b := &backlogConn{}
 	c := &conn{gc: b, loop: l, phase: phaseOpen}
 	l.addConn(c)
-	l.subscribe(c, topic, r)
+	l.subscribe(c, topic, r, false)
 	return c, b
 }
 

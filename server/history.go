@@ -20,8 +20,9 @@ func (r retention) lastValue(topic string) bool { return matchesAny(r.lastValueP
 // epochMaker names topic epochs: node start time plus a counter, so a topic
 // recreated here, or on a restarted node, never reuses an epoch.
 type epochMaker struct {
-	base string
-	n    uint64 // guarded by hub.mu
+	base  string
+	n     uint64 // guarded by hub.mu
+	fixed string // Config.Epoch: the same epoch for every topic
 }
 
 func newEpochMaker() epochMaker {
@@ -29,6 +30,9 @@ func newEpochMaker() epochMaker {
 }
 
 func (e *epochMaker) next() string {
+	if e.fixed != "" {
+		return e.fixed
+	}
 	e.n++
 	return e.base + "-" + strconv.FormatUint(e.n, 36)
 }

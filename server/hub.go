@@ -1,6 +1,8 @@
 package server
 
 import (
+	"math"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -19,9 +21,12 @@ type hub struct {
 	// interest, if set, hears when the node gains its first or loses its last
 	// subscriber of a topic. Called with mu held: it must not block.
 	interest func(topic string, interested bool)
-	retain   retention // what topics keep for late and returning subscribers
-	epochs   epochMaker
-	aging    agingList // topics holding history, visited a few at a time to drop expired entries
+	// awaitPrime: topics start unprimed when the node starts to follow them
+	// (see Config.AwaitPrime and prime).
+	awaitPrime bool
+	retain     retention // what topics keep for late and returning subscribers
+	epochs     epochMaker
+	aging      agingList // topics holding history, visited a few at a time to drop expired entries
 
 	published atomic.Uint64
 }
@@ -33,6 +38,7 @@ type topic struct {
 	epoch     string // names this run of seqs: a client never resumes across epochs
 	lastValue bool   // keeps its newest message for new subscribers; may be conflated
 	seq       uint64 // last seq assigned
+	primed    bool   // followed on the bus and caught up: subscriptions are served (always true without AwaitPrime)
 	loops     []*loopTopic
 	last      *sharedFrame // newest message (last-value topics), one ref held
 	history   history      // recent messages for resume
@@ -46,6 +52,16 @@ type loopTopic struct {
 	loop  *loop
 	subs  []subscriber
 	count atomic.Int32
+	// parked are subscriptions waiting for the topic to be primed; owned by
+	// the loop goroutine. The loopTopic stays attached while any wait.
+	parked []parkedSub
+}
+
+// parkedSub is a subscription made before its topic was primed.
+type parkedSub struct {
+	c   *conn
+	r   resume
+	ack bool // answer with a "subscribed" ack once served (op, not URL, subscriptions)
 }
 
 // subscriber is one entry of loopTopic.subs; slot is the index of the matching
@@ -126,7 +142,7 @@ func (h *hub) deliver(name string, seq uint64, data []byte) (subscribers int, er
 func (h *hub) topic(name string) *topic {
 	t := h.topics[name]
 	if t == nil {
-		t = &topic{name: name, epoch: h.epochs.next(), lastValue: h.retain.lastValue(name)}
+		t = &topic{name: name, epoch: h.epochs.next(), lastValue: h.retain.lastValue(name), primed: !h.awaitPrime}
 		h.topics[name] = t
 	}
 	return t
@@ -166,10 +182,56 @@ func (h *hub) attachLocked(name string, l *loop) *loopTopic {
 	t := h.topic(name)
 	lt := &loopTopic{topic: t, loop: l}
 	t.loops = append(t.loops, lt)
-	if len(t.loops) == 1 && h.interest != nil {
-		h.interest(name, true)
+	if len(t.loops) == 1 {
+		if h.awaitPrime {
+			h.unprime(t)
+		}
+		if h.interest != nil {
+			h.interest(name, true)
+		}
 	}
 	return lt
+}
+
+// unprime readies t to be followed again: what it kept while nobody here
+// watched it is stale (the bus subscription was off), so it is dropped and
+// subscriptions wait for prime. Caller holds mu.
+func (h *hub) unprime(t *topic) {
+	t.primed = false
+	if t.last != nil {
+		t.last.release()
+		t.last = nil
+	}
+	t.history.trim(math.MaxInt64)
+	if t.agingPos != 0 {
+		h.aging.remove(t)
+	}
+}
+
+// prime is told by the bus that it now follows topic name and that seq/data
+// is the newest message stored before (seq 0: none, or the bus could not
+// say). The message is taken like a delivery, and every loop serves the
+// subscriptions that waited (resolveParked).
+func (h *hub) prime(name string, seq uint64, data []byte) {
+	h.mu.Lock()
+	t := h.topics[name]
+	if t == nil {
+		h.mu.Unlock()
+		return
+	}
+	if t.primed { // already followed: the live stream is authoritative
+		h.mu.Unlock()
+		return
+	}
+	if seq > t.seq {
+		h.fanout(t, seq, data) // nobody here is served yet: it becomes the last value and history
+	}
+	t.primed = true
+	waiting := slices.Clone(t.loops)
+	h.mu.Unlock()
+	for _, lt := range waiting {
+		lt.loop.execute(runnable(func() { lt.loop.resolveParked(lt) }))
+	}
 }
 
 // detach removes a loop's empty subscriber list from its topic.

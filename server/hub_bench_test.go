@@ -50,7 +50,7 @@ func newFakeLoop(tb testing.TB, subs int, topics []string, retain bool) (*Node, 
 		fakes[i] = &fakeConn{}
 		c := &conn{gc: fakes[i], loop: l, phase: phaseOpen}
 		l.addConn(c)
-		l.subscribe(c, topics[i%len(topics)], resume{})
+		l.subscribe(c, topics[i%len(topics)], resume{}, false)
 	}
 	return n, l, fakes
 }

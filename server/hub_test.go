@@ -66,6 +66,6 @@ func newOneSubscriber(t *testing.T, cfg Config, topic string) (*Node, *loop, *co
 	f := &fakeConn{}
 	c := &conn{gc: f, loop: l, phase: phaseOpen}
 	l.addConn(c)
-	l.subscribe(c, topic, resume{})
+	l.subscribe(c, topic, resume{}, false)
 	return n, l, c, f
 }

@@ -2,10 +2,12 @@ package server
 
 import (
 	"context"
+	"slices"
 	"sync"
 	"sync/atomic"
 
 	"github.com/fanwire/fanwire/codec"
+	"github.com/fanwire/fanwire/server/wire"
 	"github.com/panjf2000/gnet/v2"
 )
 
@@ -208,17 +210,27 @@ func (l *loop) writeBatch(batch []delivery) {
 
 // subscribe adds c to topic name on this loop and appends the catch-up
 // frames (snapshot, replay or reset) to l.catchUp; it returns the topic's
-// epoch. Subscribing twice is a no-op. The caller checks the topic limit.
-func (l *loop) subscribe(c *conn, name string, r resume) string {
+// epoch, and ready=false when the subscription waits for the topic to be
+// primed (AwaitPrime): resolveParked serves it, with its ack if ack is set.
+// Subscribing twice is a no-op. The caller checks the topic limit.
+func (l *loop) subscribe(c *conn, name string, r resume, ack bool) (epoch string, ready bool) {
 	lt := l.topics[name]
 	if lt != nil && c.subscribedTo(lt) {
-		return lt.topic.epoch
+		return lt.topic.epoch, true
+	}
+	if lt != nil && lt.parkedIndex(c) >= 0 {
+		return lt.topic.epoch, false
 	}
 	h := l.node.hub
 	h.mu.Lock()
 	if lt == nil {
 		lt = h.attachLocked(name, l)
 		l.topics[name] = lt
+	}
+	if !lt.topic.primed {
+		h.mu.Unlock()
+		lt.parked = append(lt.parked, parkedSub{c: c, r: r, ack: ack})
+		return lt.topic.epoch, false
 	}
 	var after uint64
 	budget := l.node.cfg.MaxPending - len(l.catchUp) // shared by the topics of one request
@@ -227,14 +239,65 @@ func (l *loop) subscribe(c *conn, name string, r resume) string {
 	c.subs = append(c.subs, subRef{lt: lt, pos: int32(len(lt.subs))})
 	lt.subs = append(lt.subs, subscriber{c: c, slot: int32(len(c.subs) - 1), after: after})
 	lt.count.Add(1)
-	return lt.topic.epoch
+	return lt.topic.epoch, true
 }
 
-// unsubscribe removes c from topic name; it reports whether c was subscribed.
+// resolveParked serves the subscriptions that waited for lt's topic to be
+// primed: each subscribes now, like any other, and gets its ack (op
+// subscriptions) and catch-up frames. Loop goroutine.
+func (l *loop) resolveParked(lt *loopTopic) {
+	if l.topics[lt.topic.name] != lt {
+		return
+	}
+	parked := lt.parked
+	lt.parked = nil
+	name := lt.topic.name
+	for _, p := range parked {
+		if p.c.phase != phaseOpen {
+			continue // gone (or closing) while it waited
+		}
+		epoch, ready := l.subscribe(p.c, name, p.r, p.ack)
+		if !ready {
+			continue // unprimed again: waits for the next prime
+		}
+		out := l.out[:0]
+		if p.ack {
+			out = appendTextFrame(out, func(b []byte) []byte {
+				return wire.AppendAck(b, "subscribed", []string{name}, []string{epoch})
+			})
+		}
+		out = append(out, l.catchUp...)
+		l.catchUp = l.catchUp[:0]
+		if len(out) > 0 {
+			p.c.write(out)
+		}
+		l.out = out[:0]
+	}
+	l.dropIfUnused(lt)
+}
+
+// parkedIndex is the position of c's waiting subscription, or -1.
+func (lt *loopTopic) parkedIndex(c *conn) int {
+	for i, p := range lt.parked {
+		if p.c == c {
+			return i
+		}
+	}
+	return -1
+}
+
+// unsubscribe removes c from topic name; it reports whether c was subscribed
+// (or waiting to be).
 func (l *loop) unsubscribe(c *conn, name string) bool {
 	for i, ref := range c.subs {
 		if ref.lt.topic.name == name {
 			l.removeSub(c, i)
+			return true
+		}
+	}
+	if lt := l.topics[name]; lt != nil {
+		if i := lt.parkedIndex(c); i >= 0 {
+			lt.parked = slices.Delete(lt.parked, i, i+1) // resolveParked detaches lt if it ends up unused
 			return true
 		}
 	}
@@ -274,7 +337,12 @@ func (l *loop) removeSub(c *conn, i int) {
 	c.subs[lastRef] = subRef{}
 	c.subs = c.subs[:lastRef]
 
-	if len(lt.subs) == 0 {
+	l.dropIfUnused(lt)
+}
+
+// dropIfUnused detaches lt from its topic once no subscriber has or waits for it.
+func (l *loop) dropIfUnused(lt *loopTopic) {
+	if len(lt.subs) == 0 && len(lt.parked) == 0 {
 		delete(l.topics, lt.topic.name)
 		l.node.hub.detach(lt)
 		lt.subs = nil

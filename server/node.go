@@ -46,6 +46,8 @@ func NewNode(cfg Config) (*Node, error) {
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger, hub: newHub(retention{lastValuePatterns: cfg.LastValue, history: cfg.History, ttl: cfg.HistoryTTL}), start: time.Now(), runErr: make(chan error, 1), done: make(chan struct{})}
 	n.hub.interest = cfg.OnInterest
+	n.hub.awaitPrime = cfg.AwaitPrime
+	n.hub.epochs.fixed = cfg.Epoch
 	n.eng = newEngine(n)
 	return n, nil
 }
@@ -167,6 +169,14 @@ func (n *Node) health() error {
 // not above the topic's last one is dropped as a duplicate. Any goroutine.
 func (n *Node) Deliver(topic string, seq uint64, data []byte) (subscribers int, err error) {
 	return n.hub.deliver(topic, seq, data)
+}
+
+// Prime tells a node started with AwaitPrime that the bus now follows topic
+// and that seq/data is the newest message stored before that (seq 0: none
+// or unknown); subscriptions waiting for the topic are then served. Safe
+// from any goroutine.
+func (n *Node) Prime(topic string, seq uint64, data []byte) {
+	n.hub.prime(topic, seq, data)
 }
 
 // Shutdown closes every WebSocket connection with 1001, waits for them to

@@ -81,7 +81,7 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 		return n, gnet.Close
 	}
 	for _, t := range op.Topics {
-		l.subscribe(c, t, resumeFor(&op, t))
+		l.subscribe(c, t, resumeFor(&op, t), false)
 	}
 	c.phase = phaseOpen
 	// The subscriptions are in effect before the 101 goes out; their
@@ -203,11 +203,17 @@ func (l *loop) message(c *conn, op codec.OpCode, payload []byte) {
 				Message: "subscription limit reached: at most " + strconv.Itoa(l.node.cfg.MaxTopicsPerConn) + " topics per connection"})
 			return
 		}
-		epochs := make([]string, len(req.Topics))
-		for i, t := range req.Topics {
-			epochs[i] = l.subscribe(c, t, resumeFor(&req, t))
+		// Topics waiting to be primed (worker mode) are acknowledged on
+		// their own once served; the rest now.
+		topics, epochs := make([]string, 0, len(req.Topics)), make([]string, 0, len(req.Topics))
+		for _, t := range req.Topics {
+			if epoch, ready := l.subscribe(c, t, resumeFor(&req, t), true); ready {
+				topics, epochs = append(topics, t), append(epochs, epoch)
+			}
 		}
-		l.out = appendTextFrame(l.out, func(b []byte) []byte { return wire.AppendAck(b, "subscribed", req.Topics, epochs) })
+		if len(topics) > 0 || len(req.Topics) == 0 {
+			l.out = appendTextFrame(l.out, func(b []byte) []byte { return wire.AppendAck(b, "subscribed", topics, epochs) })
+		}
 		l.out = append(l.out, l.catchUp...) // snapshots and replays follow the ack
 		l.catchUp = l.catchUp[:0]
 	case wire.OpUnsubscribe:

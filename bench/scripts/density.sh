@@ -133,6 +133,10 @@ doc = {
     "points": points,
 }
 json.dump(doc, open(os.path.join(out, "density.json"), "w"), indent=2)
+m = doc["machine"]
+print(f"# Density at scale, {doc['date']}\n")
+print(f"Machine: {m['cpus']} cores, {m['mem_gib']} GiB, Linux {m['kernel']}, loopback only, 20,000 open files per process.")
+print(f"How: {doc['how']} (`make bench-density`).\n")
 print("| connections | worker processes | user RSS / conn | kernel slab / conn (both ends) | connect time | broadcast received | last delivery |")
 print("|---:|---:|---:|---:|---:|---:|---:|")
 for p in points:

@@ -104,7 +104,7 @@ func TestPublishReachesInterestedSubscriber(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := newRecorder()
-	sub := NewSubscriber(connect(t, e.URL()), rec.handle, nil)
+	sub := NewSubscriber(connect(t, e.URL()), rec.handle, nil, nil)
 	defer sub.Close()
 	sub.Interest("prices.BTC-USD", true)
 	settle(t, sub)
@@ -127,7 +127,7 @@ func TestInterestOnOff(t *testing.T) {
 	defer e.Shutdown()
 	seqr, _ := NewSequencer(connect(t, e.URL()))
 	rec := newRecorder()
-	sub := NewSubscriber(connect(t, e.URL()), rec.handle, nil)
+	sub := NewSubscriber(connect(t, e.URL()), rec.handle, nil, nil)
 	defer sub.Close()
 
 	// Not interested yet: nothing arrives. "b" is the marker that proves
@@ -167,7 +167,7 @@ func TestTwoSequencersShareOneSeq(t *testing.T) {
 	a, _ := NewSequencer(connect(t, e.URL()))
 	b, _ := NewSequencer(connect(t, e.URL()))
 	rec := newRecorder()
-	sub := NewSubscriber(connect(t, e.URL()), rec.handle, nil)
+	sub := NewSubscriber(connect(t, e.URL()), rec.handle, nil, nil)
 	defer sub.Close()
 	sub.Interest("shared", true)
 	settle(t, sub)
@@ -242,7 +242,7 @@ func TestReconnectCarriesOn(t *testing.T) {
 	seqr, _ := NewSequencer(connect(t, e.URL()))
 	rec := newRecorder()
 	subConn := connect(t, e.URL())
-	sub := NewSubscriber(subConn, rec.handle, nil)
+	sub := NewSubscriber(subConn, rec.handle, nil, nil)
 	defer sub.Close()
 	sub.Interest("r", true)
 	settle(t, sub)

@@ -170,3 +170,19 @@ func isWrongLastSeq(err error) bool {
 	return apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
 		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
 }
+
+// Epoch names the FANWIRE stream's run of seqs after its creation time
+// (creating the stream if needed). Workers use it as every topic's epoch, so
+// a client can resume on any worker or node; a recreated stream, whose seqs
+// start again, gets a new one.
+func Epoch(ctx context.Context, nc *nats.Conn) (string, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return "", err
+	}
+	st, err := js.CreateOrUpdateStream(ctx, StreamConfig())
+	if err != nil {
+		return "", fmt.Errorf("%w: jetstream stream %s: %v", ErrUnavailable, StreamName, err)
+	}
+	return "s" + strconv.FormatInt(st.CachedInfo().Created.UnixNano(), 36), nil
+}

@@ -2,16 +2,25 @@ package bus
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"strconv"
 	"sync"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Handler receives one message for a topic this process is interested in.
 // Calls come from one goroutine, in the order NATS delivered them.
 type Handler func(topic string, seq uint64, data []byte)
+
+// Primer hears, once a topic's subscription is live on the NATS server, the
+// newest message the stream stored for it (seq 0: none, or it could not be
+// read). Everything newer reaches the Handler. Calls come from another
+// goroutine than the Handler's, so the two may overlap: the receiver drops
+// seqs it already has.
+type Primer func(topic string, seq uint64, data []byte)
 
 // inboxSize is how many messages may wait for the handler; beyond it NATS
 // drops them (slow consumer) and clients see a gap in seq.
@@ -23,7 +32,9 @@ const inboxSize = 16 << 10
 // goroutine of their own and restored by nats.go after a reconnect.
 type Subscriber struct {
 	nc     *nats.Conn
+	js     jetstream.JetStream
 	handle Handler
+	prime  Primer // may be nil
 	log    *slog.Logger
 	inbox  chan *nats.Msg // shared by all subscriptions: no goroutine per topic
 	wake   chan struct{}
@@ -35,16 +46,22 @@ type Subscriber struct {
 	settles []chan struct{} // closed once pending is applied and flushed
 	closed  bool
 
-	subs map[string]*nats.Subscription // owned by the interest goroutine
+	subs   map[string]*nats.Subscription // owned by the interest goroutine
+	stream jetstream.Stream              // owned by the interest goroutine; nil until found
 }
 
-// NewSubscriber starts delivering to h. Close stops it.
-func NewSubscriber(nc *nats.Conn, h Handler, log *slog.Logger) *Subscriber {
+// NewSubscriber starts delivering to h; prime (optional) hears each newly
+// followed topic's stored last message. Close stops it.
+func NewSubscriber(nc *nats.Conn, h Handler, prime Primer, log *slog.Logger) *Subscriber {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		log.Warn("bus: jetstream context; topics will be primed empty", "err", err)
+	}
 	s := &Subscriber{
-		nc: nc, handle: h, log: log,
+		nc: nc, js: js, handle: h, prime: prime, log: log,
 		inbox:   make(chan *nats.Msg, inboxSize),
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
@@ -101,18 +118,63 @@ func (s *Subscriber) applyInterest() {
 		changes, settles := s.pending, s.settles
 		s.pending, s.settles = make(map[string]bool, len(changes)), nil
 		s.mu.Unlock()
+		var wanted []string
 		for topic, want := range changes {
 			s.apply(topic, want)
+			if want {
+				wanted = append(wanted, topic)
+			}
 		}
-		if len(settles) > 0 {
+		if len(settles) > 0 || len(wanted) > 0 && s.prime != nil {
+			// After the flush the server has our subscriptions: whatever the
+			// stream stores from now on reaches us, so its current last
+			// message is all a newly followed topic needs to catch up.
 			if err := s.nc.Flush(); err != nil {
 				s.log.Warn("bus: flush after subscribing", "err", err)
 			}
-			for _, ch := range settles {
-				close(ch)
+		}
+		if s.prime != nil {
+			for _, topic := range wanted {
+				seq, data := s.lastStored(topic)
+				s.prime(topic, seq, data)
 			}
 		}
+		for _, ch := range settles {
+			close(ch)
+		}
 	}
+}
+
+// lastStored reads the newest message of topic from the stream (0 if none
+// or unreadable: the topic is then served from the live stream only).
+func (s *Subscriber) lastStored(topic string) (uint64, []byte) {
+	if s.js == nil {
+		return 0, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	if s.stream == nil {
+		st, err := s.js.Stream(ctx, StreamName)
+		if err != nil {
+			if !errors.Is(err, jetstream.ErrStreamNotFound) {
+				s.log.Warn("bus: stream for priming", "err", err)
+			}
+			return 0, nil
+		}
+		s.stream = st
+	}
+	m, err := s.stream.GetLastMsgForSubject(ctx, InSubject(topic))
+	if err != nil {
+		if !errors.Is(err, jetstream.ErrMsgNotFound) {
+			s.log.Warn("bus: last message for priming", "topic", topic, "err", err)
+		}
+		return 0, nil
+	}
+	seq, err := strconv.ParseUint(m.Header.Get(SeqHeader), 10, 64)
+	if err != nil {
+		return 0, nil
+	}
+	return seq, m.Data
 }
 
 func (s *Subscriber) apply(topic string, want bool) {

@@ -69,10 +69,21 @@ func RunWorker(ctx context.Context, cfg server.Config, env WorkerEnv, log *slog.
 		if _, err := node.Deliver(topic, seq, data); err != nil {
 			log.Warn("deliver", "topic", topic, "seq", seq, "err", err)
 		}
+	}, func(topic string, seq uint64, data []byte) {
+		node.Prime(topic, seq, data)
 	}, log.With("component", "bus"))
 	defer sub.Close()
 
+	// Seqs come from the stream, so its epoch is every topic's, on every
+	// worker and node: a client that reconnects elsewhere can resume.
+	epochCtx, cancelEpoch := context.WithTimeout(ctx, 10*time.Second)
+	epoch, err := bus.Epoch(epochCtx, nc)
+	cancelEpoch()
+	if err != nil {
+		log.Warn("no shared epoch: resume works only on the same worker", "err", err)
+	}
 	cfg.Logger, cfg.HTTPListen, cfg.OnInterest = log, "", sub.Interest
+	cfg.AwaitPrime, cfg.Epoch = true, epoch
 	if node, err = server.NewNode(cfg); err != nil {
 		return err
 	}
