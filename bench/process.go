@@ -22,6 +22,8 @@ type Server struct {
 	Args []string // extra arguments; --listen and --http are added
 	// Subcommand goes before the flags (fanwire needs "serve"; peers none).
 	Subcommand string
+	// CPUs, if set, pins the server to these CPUs (taskset -c list).
+	CPUs string
 }
 
 // Process is a started server with the addresses it listens on.
@@ -52,6 +54,9 @@ func Start(ctx context.Context, s Server, timeout time.Duration) (*Process, erro
 	args = append(args, "--listen", ws, "--http", ctl)
 	args = append(args, s.Args...)
 	cmd := exec.Command(s.Path, args...)
+	if s.CPUs != "" {
+		cmd = exec.Command("taskset", append([]string{"-c", s.CPUs, s.Path}, args...)...) // execs in place: same PID
+	}
 	tail := &tailBuffer{max: 4096}
 	cmd.Stdout, cmd.Stderr = tail, tail
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the harness

@@ -20,6 +20,7 @@ type Options struct {
 	Out     string   // results directory
 	Servers []Server // in table order, fanwire first
 	Loader  string   // the fanwire binary (for `load connect` worker processes)
+	Pinned  bool     // servers run on their own CPUs (Server.CPUs); results get a -pinned suffix
 	Logf    func(string, ...any)
 }
 
@@ -84,6 +85,10 @@ func RunScenario(ctx context.Context, name string, o Options) (*Result, []string
 		charts = SlowCharts(r)
 	default:
 		return nil, nil, fmt.Errorf("unknown scenario %q", name)
+	}
+	if o.Pinned {
+		r.Scenario += "-pinned"
+		r.Settings["server_cpus"] = o.Servers[0].CPUs
 	}
 	if o.Quick {
 		r.Scenario += "-quick"

@@ -24,6 +24,7 @@ type benchOptions struct {
 	peersSrc  string // bench/peers module, built into a temp dir
 	peersBin  string // prebuilt peer binaries (skips the build)
 	fanwire   string // server binary; default: this executable
+	cpus      string // pin servers to these CPUs, the harness to the others
 }
 
 // newBenchFlags declares the flags of `fanwire bench` on a new flag set;
@@ -38,6 +39,7 @@ func newBenchFlags(o *benchOptions) (fs *flag.FlagSet, scen, servers *string) {
 	fs.StringVar(&o.peersSrc, "peers-src", "bench/peers", "the peers' Go module, built with go build into a temp dir")
 	fs.StringVar(&o.peersBin, "peers-bin", "", "`dir`ectory with prebuilt peer binaries (skips the build)")
 	fs.StringVar(&o.fanwire, "fanwire", "", "fanwire `binary` to measure (default: this executable)")
+	fs.StringVar(&o.cpus, "server-cpus", "", "pin every server to these `CPUs` (e.g. 0) and the load generator and publisher to the others, so they stop competing; results get a -pinned suffix")
 	return fs, scen, servers
 }
 
@@ -67,6 +69,11 @@ func parseBenchArgs(args []string, stderr io.Writer) (benchOptions, error) {
 	}
 	if len(o.servers) == 0 {
 		return o, errors.New("--servers is empty")
+	}
+	if o.cpus != "" {
+		if _, err := bench.ParseCPUs(o.cpus); err != nil {
+			return o, fmt.Errorf("--server-cpus: %w", err)
+		}
 	}
 	return o, nil
 }
@@ -113,6 +120,18 @@ func benchMain(args []string) int {
 		defer os.RemoveAll(peers)
 	}
 	opts := bench.Options{Quick: o.quick, Out: o.out, Servers: bench.ServerList(o.servers, o.fanwire, peers), Loader: self, Logf: logf}
+	if o.cpus != "" {
+		set, _ := bench.ParseCPUs(o.cpus) // checked by parseBenchArgs
+		if err := bench.PinHarnessAway(set); err != nil {
+			fmt.Fprintln(os.Stderr, "fanwire bench: --server-cpus:", err)
+			return 1
+		}
+		opts.Pinned = true
+		for i := range opts.Servers {
+			opts.Servers[i].CPUs = o.cpus
+		}
+		logf("servers pinned to CPUs %s, load generator and publisher to the others", o.cpus)
+	}
 	code := 0
 	for _, name := range o.scenarios {
 		if ctx.Err() != nil {

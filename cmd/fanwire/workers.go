@@ -38,6 +38,10 @@ func superviseWorkers(ctx context.Context, opts serveOptions, log *slog.Logger, 
 	// and no demo feed, and never supervises in turn.
 	command := append([]string{exe, "serve"}, opts.args...)
 	command = append(command, "--listen="+listen, "--http=", "--demo=false", "--workers=0", "--nats=")
+	// --drain-rate is the node's: each worker closes its share.
+	if opts.cfg.DrainRate > 0 {
+		command = append(command, "--drain-rate="+strconv.Itoa(max(1, (opts.cfg.DrainRate+opts.workers-1)/opts.workers)))
+	}
 	sup, err := supervisor.New(supervisor.Config{
 		Workers:    opts.workers,
 		Command:    command,

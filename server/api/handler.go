@@ -106,6 +106,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		} else {
 			serveHeap(w)
 		}
+	case strings.HasPrefix(path, "/debug/pprof/"):
+		servePprof(w, r) // CPU and heap profiles, like /debug/heap a trusted-interface tool
 	case path == "/":
 		if !isGet(r) {
 			methodNotAllowed(w, r, "GET, HEAD")

@@ -20,3 +20,12 @@ func TestStatsAndHeap(t *testing.T) {
 	decodeError(t, do(t, h, http.MethodPost, "/stats", nil), http.StatusMethodNotAllowed, CodeMethodNotAllowed)
 	decodeError(t, do(t, NewHandler(&fakePublisher{}, Options{}), http.MethodGet, "/stats", nil), http.StatusNotFound, CodeNotFound)
 }
+
+func TestPprofIndexAndProfiles(t *testing.T) {
+	h := NewHandler(nil, Options{})
+	for _, path := range []string{"/debug/pprof/", "/debug/pprof/heap", "/debug/pprof/cmdline"} {
+		if rec := do(t, h, http.MethodGet, path, nil); rec.Code != http.StatusOK {
+			t.Fatalf("%s: %d %s", path, rec.Code, rec.Body.String())
+		}
+	}
+}

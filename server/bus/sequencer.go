@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"strconv"
 	"sync"
 	"time"
@@ -17,8 +18,10 @@ import (
 // an answer in time reports ErrUnavailable (HTTP 503) rather than hanging.
 const publishTimeout = 3 * time.Second
 
-// maxCASAttempts bounds retries when other nodes keep winning the same topic.
-const maxCASAttempts = 8
+// maxCASAttempts bounds retries when other nodes keep winning the same topic;
+// each retry waits a random moment (growing with the attempt) so that two
+// publishers of one hot topic stop colliding in lockstep.
+const maxCASAttempts = 16
 
 // Sequencer assigns each publish its per-topic seq through the FANWIRE
 // stream (see the package comment) and hands it to NATS for fan-out. It
@@ -120,7 +123,10 @@ func (s *Sequencer) Publish(topic string, data []byte) (seq uint64, subscribers 
 	t := s.topic(topic)
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for range maxCASAttempts {
+	for attempt := range maxCASAttempts {
+		if attempt > 0 {
+			time.Sleep(rand.N(time.Duration(attempt) * 200 * time.Microsecond))
+		}
 		if !t.known {
 			if err := t.load(ctx, st, topic); err != nil {
 				return 0, 0, err
