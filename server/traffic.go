@@ -84,7 +84,8 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 		l.subscribe(c, t, resumeFor(&op, t), false)
 	}
 	c.phase = phaseOpen
-	// The subscriptions are in effect before the 101 goes out; their
+	// The subscriptions are in effect before the 101 goes out (in worker
+	// mode, a topic the worker does not follow yet once it is primed); their
 	// snapshots or replays follow it.
 	out := codec.AppendAcceptResponse(l.out[:0], req.Key)
 	out = append(out, l.catchUp...)
