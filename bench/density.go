@@ -92,10 +92,8 @@ func RunDensity(ctx context.Context, servers []Server, cfg DensityConfig, logf f
 }
 
 func densityOne(ctx context.Context, s Server, cfg DensityConfig, logf func(string, ...any)) ServerResult {
-	sr := ServerResult{Name: s.Name, Figures: map[string]float64{}}
-	p, err := Start(ctx, s, cfg.Start)
-	if err != nil {
-		sr.Error = err.Error()
+	p, sr, ok := startMeasured(ctx, s, cfg.Start)
+	if !ok {
 		return sr
 	}
 	clients, err := idleClientsFor(p, cfg)

@@ -127,10 +127,8 @@ func RunFanout(ctx context.Context, servers []Server, cfg FanoutConfig, logf fun
 }
 
 func fanoutOne(ctx context.Context, s Server, cfg FanoutConfig, logf func(string, ...any)) ServerResult {
-	sr := ServerResult{Name: s.Name, Figures: map[string]float64{}}
-	p, err := Start(ctx, s, cfg.Start)
-	if err != nil {
-		sr.Error = err.Error()
+	p, sr, ok := startMeasured(ctx, s, cfg.Start)
+	if !ok {
 		return sr
 	}
 	defer p.Stop(5 * time.Second)

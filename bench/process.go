@@ -72,6 +72,18 @@ func Start(ctx context.Context, s Server, timeout time.Duration) (*Process, erro
 	return p, nil
 }
 
+// startMeasured starts s for one scenario's measurement: the result to fill
+// in, or (ok false) one that carries the start error.
+func startMeasured(ctx context.Context, s Server, timeout time.Duration) (p *Process, sr ServerResult, ok bool) {
+	sr = ServerResult{Name: s.Name, Figures: map[string]float64{}}
+	p, err := Start(ctx, s, timeout)
+	if err != nil {
+		sr.Error = err.Error()
+		return nil, sr, false
+	}
+	return p, sr, true
+}
+
 // PID is the server's process id.
 func (p *Process) PID() int { return p.cmd.Process.Pid }
 

@@ -81,10 +81,8 @@ func RunSlow(ctx context.Context, servers []Server, cfg SlowConfig, logf func(st
 }
 
 func slowOne(ctx context.Context, s Server, cfg SlowConfig, slow int, logf func(string, ...any)) ServerResult {
-	sr := ServerResult{Name: s.Name, Figures: map[string]float64{}}
-	p, err := Start(ctx, s, cfg.Start)
-	if err != nil {
-		sr.Error = err.Error()
+	p, sr, ok := startMeasured(ctx, s, cfg.Start)
+	if !ok {
 		return sr
 	}
 	defer p.Stop(5 * time.Second)
