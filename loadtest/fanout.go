@@ -5,7 +5,8 @@ import "time"
 // fanout: connect the subscribers, publish at --pub-rate for --duration
 // through the control API, then wait (at most --drain) until every
 // expected delivery has arrived. Loss, gaps and duplicates are counted by
-// the subscribers; the expected count comes from the publish responses.
+// the subscribers; the expected count comes from the publish responses, or
+// from the plan when the node does not count subscribers (worker mode).
 func (r *runner) fanout(cfg Config, topics []string, topicSubs []int64) *Delivery {
 	d := &Delivery{}
 	p := r.watch("connect", rampTimeout(cfg), rampDone, nil)
@@ -29,7 +30,7 @@ func (r *runner) fanout(cfg Config, topics []string, topicSubs []int64) *Deliver
 	}
 	d.PublishRate = float64(ps.Published) / ps.Elapsed.Seconds()
 	d.PublishRTTUs = ps.RTT
-	d.Expected, d.ExpectedPlan = ps.Expected, ps.ExpectedPlan
+	d.Expected, d.ExpectedPlan, d.Uncounted = ps.Expected, ps.ExpectedPlan, ps.Uncounted
 	p = r.watch("drain", cfg.Drain, func(p Progress) bool { return p.Messages-p.Dups >= d.Expected }, nil)
 	d.PerSecond = float64(p.Messages-p.Dups) / time.Since(start).Seconds()
 	return d

@@ -17,8 +17,9 @@ type publishStats struct {
 	Published    int64
 	Errors       int64
 	ErrorsBy     map[string]int64
-	Expected     int64 // sum of "subscribers" from the responses
+	Expected     int64 // sum of "subscribers" from the responses (the plan's figure where a response has none)
 	ExpectedPlan int64 // sum of planned subscribers of each published topic
+	Uncounted    int64 // publishes answered without a subscriber count (worker mode)
 	Elapsed      time.Duration
 	RTT          Latency // POST round trip, µs
 }
@@ -79,8 +80,12 @@ func (p *publisher) run(ctx context.Context, d time.Duration) publishStats {
 					st.ErrorsBy[err.Error()]++
 				} else {
 					st.Published++
-					st.Expected += int64(subs)
 					st.ExpectedPlan += p.topicSubs[ti]
+					if subs < 0 {
+						st.Uncounted++
+						subs = int(p.topicSubs[ti])
+					}
+					st.Expected += int64(subs)
 				}
 				mu.Unlock()
 			}
@@ -105,10 +110,10 @@ func appendPayload(dst []byte, sent int64, size int) []byte {
 
 type publishResponse struct {
 	Seq         uint64 `json:"seq"`
-	Subscribers int    `json:"subscribers"`
+	Subscribers *int   `json:"subscribers"` // absent: the node does not count them
 }
 
-// post returns the subscriber count; errors are short cause strings.
+// post returns the subscriber count (-1: not given); errors are short cause strings.
 func (p *publisher) post(ctx context.Context, topic string, body []byte) (int, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.api+"/publish/"+topic, bytes.NewReader(body))
 	if err != nil {
@@ -128,5 +133,8 @@ func (p *publisher) post(ctx context.Context, topic string, body []byte) (int, e
 	if err := json.Unmarshal(b, &pr); err != nil {
 		return 0, fmt.Errorf("bad_response")
 	}
-	return pr.Subscribers, nil
+	if pr.Subscribers == nil {
+		return -1, nil
+	}
+	return *pr.Subscribers, nil
 }

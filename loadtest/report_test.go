@@ -1,12 +1,17 @@
 package loadtest
 
 import (
+	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCountersAddSumsFieldsAndMaps(t *testing.T) {
@@ -135,5 +140,24 @@ func TestReportJSONAndText(t *testing.T) {
 		if !strings.Contains(sb.String(), want) {
 			t.Errorf("text report lacks %q:\n%s", want, sb.String())
 		}
+	}
+}
+
+// A node that does not count subscribers (worker mode) answers without the
+// field: the publisher says so (-1) and the plan's count is expected instead.
+func TestPublishAnswerWithoutSubscriberCount(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, `{"topic":"a","seq":1}`)
+	}))
+	defer srv.Close()
+	p := newPublisher(srv.URL, []string{"a"}, []int64{7}, 100, 50, 1)
+	if subs, err := p.post(context.Background(), "a", []byte(`{}`)); err != nil || subs != -1 {
+		t.Fatalf("post: %d %v", subs, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	st := p.run(ctx, 50*time.Millisecond)
+	if st.Published == 0 || st.Uncounted != st.Published || st.Expected != 7*st.Published || st.Expected != st.ExpectedPlan {
+		t.Fatalf("stats: %+v", st)
 	}
 }

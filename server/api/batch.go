@@ -58,7 +58,7 @@ func (h *handler) publishBatch(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		res.Published++
-		res.Results = append(res.Results, PublishResult{Topic: topic, Seq: seq, Subscribers: subs})
+		res.Results = append(res.Results, publishResult(topic, seq, subs))
 	}
 	if res.Published == 0 {
 		writeError(w, http.StatusBadRequest, CodeEmptyBody, `the body must hold NDJSON lines {"topic":"...","data":<JSON value>}`)

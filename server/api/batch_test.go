@@ -27,7 +27,7 @@ func TestBatchPublishesInOrderVerbatim(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := BatchResult{Published: 3, Results: []PublishResult{
-		{"prices.BTC-USD", 1, 3}, {"a", 1, 3}, {"prices.BTC-USD", 2, 3},
+		publishResult("prices.BTC-USD", 1, 3), publishResult("a", 1, 3), publishResult("prices.BTC-USD", 2, 3),
 	}}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("result = %+v, want %+v", got, want)

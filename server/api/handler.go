@@ -33,6 +33,7 @@ const DefaultMaxBody int64 = 1 << 20
 // valid JSON value; the handler does not touch it after Publish returns.
 // *server.Node implements it.
 type Publisher interface {
+	// subscribers < 0: not known here (worker mode: the workers count them).
 	Publish(topic string, data []byte) (seq uint64, subscribers int, err error)
 }
 
@@ -45,11 +46,20 @@ type Options struct {
 	Stats   func() any   // GET /stats answers it as JSON; nil = 404
 }
 
-// PublishResult is the answer to one successful publish.
+// PublishResult is the answer to one successful publish. Subscribers is
+// omitted when the publisher cannot count them (worker mode).
 type PublishResult struct {
 	Topic       string `json:"topic"`
 	Seq         uint64 `json:"seq"`
-	Subscribers int    `json:"subscribers"`
+	Subscribers *int   `json:"subscribers,omitempty"`
+}
+
+func publishResult(topic string, seq uint64, subscribers int) PublishResult {
+	r := PublishResult{Topic: topic, Seq: seq}
+	if subscribers >= 0 {
+		r.Subscribers = &subscribers
+	}
+	return r
 }
 
 type handler struct {
@@ -147,7 +157,7 @@ func (h *handler) publishOne(w http.ResponseWriter, r *http.Request, topic strin
 		return
 	}
 	h.log.Debug("published", "topic", topic, "seq", seq, "subscribers", subs, "bytes", len(data))
-	writeJSON(w, http.StatusOK, PublishResult{Topic: topic, Seq: seq, Subscribers: subs})
+	writeJSON(w, http.StatusOK, publishResult(topic, seq, subs))
 }
 
 // readBody reads the whole request body under the size cap. On failure it

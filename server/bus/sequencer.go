@@ -105,8 +105,8 @@ func (s *Sequencer) topic(name string) *topicState {
 }
 
 // Publish assigns the topic's next seq and publishes data (a JSON value).
-// subscribers is always 0: the supervisor cannot see the workers' clients
-// without another round trip per publish.
+// subscribers is always -1 (unknown): the supervisor cannot see the workers'
+// clients without another round trip per publish.
 func (s *Sequencer) Publish(topic string, data []byte) (seq uint64, subscribers int, err error) {
 	if !wire.ValidTopic(topic) {
 		return 0, 0, wire.ErrInvalidTopic
@@ -138,7 +138,7 @@ func (s *Sequencer) Publish(topic string, data []byte) (seq uint64, subscribers 
 		ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(t.streamSeq))
 		if err == nil {
 			t.seq, t.streamSeq = t.seq+1, ack.Sequence
-			return t.seq, 0, nil
+			return t.seq, -1, nil
 		}
 		t.known = false
 		if !isWrongLastSeq(err) {
