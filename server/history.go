@@ -62,6 +62,19 @@ func (h *history) push(f *sharedFrame, capacity int) {
 	h.n++
 }
 
+// take empties the ring and hands its entries, oldest first, to the caller
+// (with their refs).
+func (h *history) take() []*sharedFrame {
+	out := make([]*sharedFrame, 0, h.n)
+	for h.n > 0 {
+		out = append(out, h.ring[h.head])
+		h.ring[h.head] = nil
+		h.head = (h.head + 1) % len(h.ring)
+		h.n--
+	}
+	return out
+}
+
 // trim drops entries published before cutoff (unix ns).
 func (h *history) trim(cutoff int64) {
 	for h.n > 0 && h.ring[h.head].at < cutoff {

@@ -117,7 +117,7 @@ func (h *hub) publish(name string, data []byte) (seq uint64, subscribers int, er
 	h.mu.Lock()
 	t := h.topic(name)
 	seq = t.seq + 1
-	subscribers = h.fanout(t, seq, data)
+	subscribers = h.fanout(t, seq, data, 0)
 	h.mu.Unlock()
 	return seq, subscribers, nil
 }
@@ -135,7 +135,7 @@ func (h *hub) deliver(name string, seq uint64, data []byte) (subscribers int, er
 	if seq <= t.seq {
 		return 0, nil
 	}
-	return h.fanout(t, seq, data), nil
+	return h.fanout(t, seq, data, 0), nil
 }
 
 // topic finds or creates a topic. Caller holds mu.
@@ -149,8 +149,9 @@ func (h *hub) topic(name string) *topic {
 }
 
 // fanout records seq as the topic's latest and queues the encoded frame on
-// every loop with subscribers. Caller holds mu.
-func (h *hub) fanout(t *topic, seq uint64, data []byte) (subscribers int) {
+// every loop with subscribers. at is the publish time for history ages (unix
+// ns; 0: now). Caller holds mu.
+func (h *hub) fanout(t *topic, seq uint64, data []byte, at int64) (subscribers int) {
 	t.seq = seq
 	h.published.Add(1)
 	keep := h.retain.history > 0 || t.lastValue
@@ -165,7 +166,10 @@ func (h *hub) fanout(t *topic, seq uint64, data []byte) (subscribers int) {
 	f.seq = seq
 	f.refs.Store(int32(len(t.loops)) + 1) // +1: ours until it is kept or dropped below
 	if keep {
-		f.at = time.Now().UnixNano()
+		if at == 0 {
+			at = time.Now().UnixNano()
+		}
+		f.at = at
 		h.keep(t, f)
 	}
 	for _, lt := range t.loops {
@@ -198,6 +202,7 @@ func (h *hub) attachLocked(name string, l *loop) *loopTopic {
 // subscriptions wait for prime. Caller holds mu.
 func (h *hub) unprime(t *topic) {
 	t.primed = false
+	t.seq = 0 // stale too: the next live message or prime sets it
 	if t.last != nil {
 		t.last.release()
 		t.last = nil
@@ -208,24 +213,54 @@ func (h *hub) unprime(t *topic) {
 	}
 }
 
-// prime is told by the bus that it now follows topic name and that seq/data
-// is the newest message stored before (seq 0: none, or the bus could not
-// say). The message is taken like a delivery, and every loop serves the
+// StoredMessage is a message of a topic as the bus stored it.
+type StoredMessage struct {
+	Seq  uint64
+	Data []byte
+	At   time.Time
+}
+
+// prime is told by the bus that it now follows topic name, with the recent
+// messages the bus stored before (oldest first; none when it has none or
+// could not say). They become the topic's history and last value, ahead of
+// anything that already arrived live, and every loop then serves the
 // subscriptions that waited (resolveParked).
-func (h *hub) prime(name string, seq uint64, data []byte) {
+func (h *hub) prime(name string, stored []StoredMessage) {
 	h.mu.Lock()
 	t := h.topics[name]
-	if t == nil {
+	if t == nil || t.primed { // already followed: the live stream is authoritative
 		h.mu.Unlock()
 		return
 	}
-	if t.primed { // already followed: the live stream is authoritative
-		h.mu.Unlock()
-		return
+	// Nobody here is served yet, so what came live can be put back after
+	// the stored messages that precede it.
+	live, liveSeq, liveLast := t.history.take(), t.seq, t.last
+	t.last = nil
+	first := uint64(math.MaxUint64) // the first seq the live stream delivered
+	switch {
+	case len(live) > 0:
+		first = live[0].seq
+	case liveLast != nil:
+		first = liveLast.seq
+	case liveSeq > 0:
+		first = liveSeq
 	}
-	if seq > t.seq {
-		h.fanout(t, seq, data) // nobody here is served yet: it becomes the last value and history
+	for _, m := range stored {
+		if m.Seq >= first {
+			break
+		}
+		h.fanout(t, m.Seq, m.Data, m.At.UnixNano())
 	}
+	for _, f := range live {
+		t.history.push(f, h.retain.history)
+	}
+	if liveLast != nil {
+		if t.last != nil {
+			t.last.release()
+		}
+		t.last = liveLast
+	}
+	t.seq = max(t.seq, liveSeq)
 	t.primed = true
 	waiting := slices.Clone(t.loops)
 	h.mu.Unlock()

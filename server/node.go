@@ -171,12 +171,12 @@ func (n *Node) Deliver(topic string, seq uint64, data []byte) (subscribers int, 
 	return n.hub.deliver(topic, seq, data)
 }
 
-// Prime tells a node started with AwaitPrime that the bus now follows topic
-// and that seq/data is the newest message stored before that (seq 0: none
-// or unknown); subscriptions waiting for the topic are then served. Safe
-// from any goroutine.
-func (n *Node) Prime(topic string, seq uint64, data []byte) {
-	n.hub.prime(topic, seq, data)
+// Prime tells a node started with AwaitPrime that the bus now follows topic,
+// with the recent messages it stored before that (oldest first; may be
+// empty); subscriptions waiting for the topic are then served. Safe from any
+// goroutine.
+func (n *Node) Prime(topic string, stored []StoredMessage) {
+	n.hub.prime(topic, stored)
 }
 
 // Shutdown closes every WebSocket connection with 1001, waits for them to

@@ -61,12 +61,12 @@ func TestAwaitPrimeSubscriptionsWaitForTheBus(t *testing.T) {
 	interest.expect(t, "prices.p=true")
 	interest.expect(t, "other=true")
 	deliver("prices.p", 8) // the live stream beats the stored last message
-	n.Prime("prices.p", 7, []byte("7"))
+	n.Prime("prices.p", stored(6, 7))
 	expectFeedAck(t, c1, "subscribed", "prices.p", epoch)
 	if m := readFeed(t, c1); !m.Snapshot || m.Seq != 8 || string(m.Data) != "8" {
 		t.Fatalf("want snapshot 8, got %+v", m)
 	}
-	n.Prime("other", 0, nil)
+	n.Prime("other", nil)
 	expectFeedAck(t, c1, "subscribed", "other", epoch)
 	deliver("other", 1)
 	expectSeqs(t, c1, "other", 1, 1)
@@ -77,7 +77,7 @@ func TestAwaitPrimeSubscriptionsWaitForTheBus(t *testing.T) {
 	interest.expect(t, "news.x=true")
 	sendOp(t, c2, `{"op":"unsubscribe","topics":["news.x"]}`)
 	expectFeedAck(t, c2, "unsubscribed", "news.x", "")
-	n.Prime("news.x", 3, []byte("3"))
+	n.Prime("news.x", stored(3, 3))
 	interest.expect(t, "news.x=false")
 	deliver("news.x", 4)
 	sendOp(t, c2, `{"op":"subscribe","topics":["other"]}`) // primed: answered at once
@@ -90,10 +90,40 @@ func TestAwaitPrimeSubscriptionsWaitForTheBus(t *testing.T) {
 	interest.expect(t, "prices.p=false")
 	c3 := dialFeed(t, n, "?topics=prices.p", 0)
 	interest.expect(t, "prices.p=true")
-	n.Prime("prices.p", 12, []byte("12"))
+	n.Prime("prices.p", stored(10, 12))
 	if m := readFeed(t, c3); !m.Snapshot || m.Seq != 12 {
 		t.Fatalf("want snapshot 12 after re-following, got %+v", m)
 	}
 	deliver("prices.p", 13)
 	expectSeqs(t, c3, "prices.p", 13, 13)
+}
+
+// stored is what a bus would hand over: seqs from..to, data = the seq.
+func stored(from, to uint64) []server.StoredMessage {
+	var out []server.StoredMessage
+	for s := from; s <= to; s++ {
+		out = append(out, server.StoredMessage{Seq: s, Data: fmt.Appendf(nil, "%d", s), At: time.Now()})
+	}
+	return out
+}
+
+// The stored messages a prime brings become the topic's history, ahead of
+// those that already came live, so a client resumes on a node that only
+// just started to follow the topic.
+func TestAwaitPrimeResumesFromStoredHistory(t *testing.T) {
+	n := startNode(t, false, func(c *server.Config) { c.AwaitPrime, c.Epoch = true, "stest" })
+	c := dialFeed(t, n, "?topics=news.h&since=news.h:2&epochs=news.h:stest", 0)
+	if _, err := n.Deliver("news.h", 6, []byte("6")); err != nil { // live beats the prime
+		t.Fatal(err)
+	}
+	n.Prime("news.h", stored(1, 6))
+	expectSeqs(t, c, "news.h", 3, 6)
+	if _, err := n.Deliver("news.h", 7, []byte("7")); err != nil {
+		t.Fatal(err)
+	}
+	expectSeqs(t, c, "news.h", 7, 7)
+
+	// A later subscriber on the now primed topic resumes from the same history.
+	c2 := dialFeed(t, n, "?topics=news.h&since=news.h:4&epochs=news.h:stest", 0)
+	expectSeqs(t, c2, "news.h", 5, 7)
 }

@@ -11,8 +11,9 @@
 //	                    stored message here, with the Fanwire-Seq header
 //
 // Sequencing (one seq per topic that every subscriber on every node sees):
-// the JetStream stream FANWIRE keeps the last message of every topic
-// (MaxMsgsPerSubject 1). A publisher reads the topic's last Fanwire-Seq k and
+// the JetStream stream FANWIRE keeps the recent messages of every topic
+// (MaxMsgsPerSubject StreamHistory; workers replay them to resuming clients
+// when they start to follow a topic). A publisher reads the topic's last Fanwire-Seq k and
 // its stream sequence s, and publishes seq k+1 with the header
 // Nats-Expected-Last-Subject-Sequence: s. The stream accepts it only if no one
 // else published the topic in between (compare-and-swap); a loser re-reads

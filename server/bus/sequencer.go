@@ -55,16 +55,21 @@ func NewSequencer(nc *nats.Conn) (*Sequencer, error) {
 	return &Sequencer{nc: nc, js: js, topics: make(map[string]*topicState)}, nil
 }
 
+// StreamHistory is how many recent messages of each topic the stream keeps:
+// what a worker that starts to follow a topic can replay to resuming clients
+// (and the newest is the topic's current value).
+const StreamHistory = 100
+
 // StreamConfig is the FANWIRE stream every node creates or updates to the
 // same settings. File storage, so seqs survive a NATS restart (a reset seq
 // would look like duplicates to nodes that saw the old ones).
 func StreamConfig() jetstream.StreamConfig {
 	return jetstream.StreamConfig{
 		Name:              StreamName,
-		Description:       "fanwire per-topic sequencing: last message of every topic",
+		Description:       "fanwire per-topic sequencing and recent messages of every topic",
 		Subjects:          []string{InPrefix + ">"},
 		Storage:           jetstream.FileStorage,
-		MaxMsgsPerSubject: 1,
+		MaxMsgsPerSubject: StreamHistory,
 		Discard:           jetstream.DiscardOld,
 		Replicas:          1,
 		RePublish:         &jetstream.RePublish{Source: InPrefix + ">", Destination: OutPrefix + ">"},

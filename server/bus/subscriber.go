@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -16,11 +17,18 @@ import (
 type Handler func(topic string, seq uint64, data []byte)
 
 // Primer hears, once a topic's subscription is live on the NATS server, the
-// newest message the stream stored for it (seq 0: none, or it could not be
-// read). Everything newer reaches the Handler. Calls come from another
-// goroutine than the Handler's, so the two may overlap: the receiver drops
-// seqs it already has.
-type Primer func(topic string, seq uint64, data []byte)
+// recent messages the stream stored for it, oldest first (none, or it could
+// not read them: empty). Everything newer reaches the Handler. Calls come
+// from another goroutine than the Handler's, so the two may overlap: the
+// receiver orders them by seq.
+type Primer func(topic string, stored []Stored)
+
+// Stored is one message of a topic as the stream keeps it.
+type Stored struct {
+	Seq  uint64
+	Data []byte
+	At   time.Time // when the stream stored it
+}
 
 // inboxSize is how many messages may wait for the handler; beyond it NATS
 // drops them (slow consumer) and clients see a gap in seq.
@@ -135,8 +143,7 @@ func (s *Subscriber) applyInterest() {
 		}
 		if s.prime != nil {
 			for _, topic := range wanted {
-				seq, data := s.lastStored(topic)
-				s.prime(topic, seq, data)
+				s.prime(topic, s.stored(topic))
 			}
 		}
 		for _, ch := range settles {
@@ -145,11 +152,12 @@ func (s *Subscriber) applyInterest() {
 	}
 }
 
-// lastStored reads the newest message of topic from the stream (0 if none
-// or unreadable: the topic is then served from the live stream only).
-func (s *Subscriber) lastStored(topic string) (uint64, []byte) {
+// stored reads the messages the stream keeps for topic, oldest first (none
+// if it has none or they cannot be read: the topic is then served from the
+// live stream only).
+func (s *Subscriber) stored(topic string) []Stored {
 	if s.js == nil {
-		return 0, nil
+		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 	defer cancel()
@@ -159,22 +167,36 @@ func (s *Subscriber) lastStored(topic string) (uint64, []byte) {
 			if !errors.Is(err, jetstream.ErrStreamNotFound) {
 				s.log.Warn("bus: stream for priming", "err", err)
 			}
-			return 0, nil
+			return nil
 		}
 		s.stream = st
 	}
-	m, err := s.stream.GetLastMsgForSubject(ctx, InSubject(topic))
+	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects:    []string{InSubject(topic)},
+		InactiveThreshold: 5 * time.Second, // the server drops it soon after
+	})
 	if err != nil {
-		if !errors.Is(err, jetstream.ErrMsgNotFound) {
-			s.log.Warn("bus: last message for priming", "topic", topic, "err", err)
+		s.log.Warn("bus: reading stored messages", "topic", topic, "err", err)
+		return nil
+	}
+	batch, err := cons.FetchNoWait(StreamHistory)
+	if err != nil {
+		s.log.Warn("bus: reading stored messages", "topic", topic, "err", err)
+		return nil
+	}
+	var out []Stored
+	for m := range batch.Messages() {
+		seq, err := strconv.ParseUint(m.Headers().Get(SeqHeader), 10, 64)
+		meta, merr := m.Metadata()
+		if err != nil || merr != nil || seq == 0 {
+			continue
 		}
-		return 0, nil
+		out = append(out, Stored{Seq: seq, Data: m.Data(), At: meta.Timestamp})
 	}
-	seq, err := strconv.ParseUint(m.Header.Get(SeqHeader), 10, 64)
-	if err != nil {
-		return 0, nil
+	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+		s.log.Warn("bus: reading stored messages", "topic", topic, "err", err)
 	}
-	return seq, m.Data
+	return out
 }
 
 func (s *Subscriber) apply(topic string, want bool) {

@@ -48,7 +48,8 @@ func next(t *testing.T, c *websocket.Conn) frame {
 // topic's current value even if its worker never followed the topic before
 // (the worker primes it from the JetStream stream before acknowledging), all
 // workers name the same epoch (the stream's), and a client that reconnects
-// resumes exactly where it left off on whichever worker it lands.
+// resumes exactly where it left off on whichever worker it lands, also on a
+// topic no worker followed (replayed from the messages the stream keeps).
 func TestWorkersServeCurrentValueAndResume(t *testing.T) {
 	n := startNode(t, "--workers", "2")
 	const topic = "prices.resume"
@@ -99,6 +100,23 @@ func TestWorkersServeCurrentValueAndResume(t *testing.T) {
 		for want := uint64(5); want <= 6; want++ {
 			if m := next(t, c); m.Type != "" || m.Seq != want || m.Snapshot {
 				t.Fatalf("resume %d: want replay of %d, got %+v", i, want, m)
+			}
+		}
+		c.Close()
+	}
+
+	// A topic no worker follows: the worker a client lands on reads the
+	// stream's stored messages for it and replays what the client missed.
+	const fresh = "news.fresh"
+	for i := 1; i <= 5; i++ {
+		n.publish(fresh, fmt.Sprintf(`{"n":%d}`, i))
+	}
+	for i := 0; i < 6; i++ {
+		url := fmt.Sprintf("%s?topics=%s&since=%s:2&epochs=%s:%s", n.ws, fresh, fresh, fresh, epoch)
+		c := dialRaw(t, url)
+		for want := uint64(3); want <= 5; want++ {
+			if m := next(t, c); m.Type != "" || m.Seq != want || m.Snapshot {
+				t.Fatalf("fresh resume %d: want replay of %d, got %+v", i, want, m)
 			}
 		}
 		c.Close()

@@ -69,8 +69,12 @@ func RunWorker(ctx context.Context, cfg server.Config, env WorkerEnv, log *slog.
 		if _, err := node.Deliver(topic, seq, data); err != nil {
 			log.Warn("deliver", "topic", topic, "seq", seq, "err", err)
 		}
-	}, func(topic string, seq uint64, data []byte) {
-		node.Prime(topic, seq, data)
+	}, func(topic string, stored []bus.Stored) {
+		msgs := make([]server.StoredMessage, len(stored))
+		for i, m := range stored {
+			msgs[i] = server.StoredMessage{Seq: m.Seq, Data: m.Data, At: m.At}
+		}
+		node.Prime(topic, msgs)
 	}, log.With("component", "bus"))
 	defer sub.Close()
 
