@@ -94,15 +94,8 @@ func TestWorkersServeCurrentValueAndResume(t *testing.T) {
 	// Seen up to 4; two more are published while "disconnected".
 	n.publish(topic, `{"p":5}`)
 	n.publish(topic, `{"p":6}`)
-	for i := 0; i < 10; i++ { // lands on either worker
-		url := fmt.Sprintf("%s?topics=%s&since=%s:4&epochs=%s:%s", n.ws, topic, topic, topic, epoch)
-		c := dialRaw(t, url)
-		for want := uint64(5); want <= 6; want++ {
-			if m := next(t, c); m.Type != "" || m.Seq != want || m.Snapshot {
-				t.Fatalf("resume %d: want replay of %d, got %+v", i, want, m)
-			}
-		}
-		c.Close()
+	for range 10 { // lands on either worker
+		expectReplay(t, n, topic, epoch, 4, 6)
 	}
 
 	// A topic no worker follows: the worker a client lands on reads the
@@ -111,14 +104,20 @@ func TestWorkersServeCurrentValueAndResume(t *testing.T) {
 	for i := 1; i <= 5; i++ {
 		n.publish(fresh, fmt.Sprintf(`{"n":%d}`, i))
 	}
-	for i := 0; i < 6; i++ {
-		url := fmt.Sprintf("%s?topics=%s&since=%s:2&epochs=%s:%s", n.ws, fresh, fresh, fresh, epoch)
-		c := dialRaw(t, url)
-		for want := uint64(3); want <= 5; want++ {
-			if m := next(t, c); m.Type != "" || m.Seq != want || m.Snapshot {
-				t.Fatalf("fresh resume %d: want replay of %d, got %+v", i, want, m)
-			}
+	for range 6 {
+		expectReplay(t, n, fresh, epoch, 2, 5)
+	}
+}
+
+// expectReplay reconnects a client that saw topic up to since and checks
+// that it receives since+1..to as plain deliveries (no reset, no snapshot).
+func expectReplay(t *testing.T, n *node, topic, epoch string, since, to uint64) {
+	t.Helper()
+	c := dialRaw(t, fmt.Sprintf("%s?topics=%s&since=%s:%d&epochs=%s:%s", n.ws, topic, topic, since, topic, epoch))
+	defer c.Close()
+	for want := since + 1; want <= to; want++ {
+		if m := next(t, c); m.Type != "" || m.Seq != want || m.Snapshot {
+			t.Fatalf("resume of %s after %d: want replay of %d, got %+v", topic, since, want, m)
 		}
-		c.Close()
 	}
 }
