@@ -3,13 +3,13 @@ package bench
 import (
 	"bytes"
 	"context"
-	"crypto/sha1"
-	"encoding/base64"
 	"fmt"
-	"golang.org/x/sys/unix"
 	"net/netip"
 	"sync"
 	"syscall"
+
+	"github.com/fanwire/fanwire/codec"
+	"golang.org/x/sys/unix"
 )
 
 // IdleClients holds upgraded WebSocket connections that do nothing. They are
@@ -179,36 +179,22 @@ func dialUpgrade(src [4]byte, dst netip.AddrPort, req []byte, rcvBuf int) (int, 
 
 // idleKey is a fixed Sec-WebSocket-Key: every connection is identical, so
 // the server's work per connection is too.
-const idleKey = "dGhlIHNhbXBsZSBub25jZQ=="
+var idleKey = []byte("dGhlIHNhbXBsZSBub25jZQ==")
 
 func upgradeRequest(host, path string) []byte {
-	return []byte("GET " + path + " HTTP/1.1\r\nHost: " + host +
-		"\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: " + idleKey +
-		"\r\nSec-WebSocket-Version: 13\r\n\r\n")
-}
-
-func acceptFor(key string) string {
-	h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
-	return base64.StdEncoding.EncodeToString(h[:])
+	return codec.AppendUpgradeRequest(nil, host, path, idleKey)
 }
 
 // checkAccept validates a 101 response header block.
 func checkAccept(resp []byte) error {
-	line, _, _ := bytes.Cut(resp, []byte("\r\n"))
-	if !bytes.HasPrefix(line, []byte("HTTP/1.1 101")) {
-		return fmt.Errorf("want 101, got %q", line)
+	n, status, err := codec.CheckAcceptResponse(resp, idleKey)
+	switch {
+	case err != nil:
+		return fmt.Errorf("status %d: %w", status, err)
+	case n == 0:
+		return fmt.Errorf("incomplete response")
 	}
-	want := acceptFor(idleKey)
-	for _, h := range bytes.Split(resp, []byte("\r\n")) {
-		name, val, ok := bytes.Cut(h, []byte(":"))
-		if ok && bytes.EqualFold(bytes.TrimSpace(name), []byte("Sec-WebSocket-Accept")) {
-			if string(bytes.TrimSpace(val)) == want {
-				return nil
-			}
-			return fmt.Errorf("wrong Sec-WebSocket-Accept %q", bytes.TrimSpace(val))
-		}
-	}
-	return fmt.Errorf("no Sec-WebSocket-Accept")
+	return nil
 }
 
 // writeAll writes b on a blocking socket, retrying after signals.
