@@ -1,0 +1,173 @@
+// Type declarations for fanwire.js, the browser client of a fanwire node.
+
+export const VERSION: string;
+
+/** A transport name. Only "websocket" is built yet; "sse" and "poll" are skipped until the node serves them. */
+export type TransportName = "websocket" | "sse" | "poll";
+
+export interface FanwireOptions {
+  /** Resolves to a JWT sent as ?token= on connect; called again before exp and after a "token expired" (4001) close. */
+  getToken?: () => Promise<string> | string;
+  /** Transports to try, in order (default ["websocket", "sse", "poll"]); unavailable ones are skipped. */
+  transports?: TransportName[];
+  /** Full-jitter backoff: retry n waits uniformly in [0, min(backoffCap, backoffBase * 2^n)) ms. Defaults 500, 30000. */
+  backoffBase?: number;
+  backoffCap?: number;
+  /** Added (uniformly random, ms) to a 1001 "reconnect in Nms" hint. Default 250. */
+  hintJitter?: number;
+  /** Connects in a row that fail before opening before the next transport is tried. Default 3. */
+  blockedAfter?: number;
+  /** A connect not open after this many ms counts as failed. Default 10000. */
+  connectTimeout?: number;
+  /** Refresh the token at this fraction of its lifetime. Default 0.8. */
+  refreshAt?: number;
+  /** publish() and presence() reject after this many ms without an answer. Default 10000. */
+  requestTimeout?: number;
+  /** Receives errors no "error" listener or topic onError took. Default: console.warn. */
+  onError?: (err: FanwireError) => void;
+  /** Replaces globals, for tests and non-browser runtimes. */
+  env?: Partial<FanwireEnv>;
+}
+
+export interface FanwireEnv {
+  WebSocket: { new (url: string): WebSocket };
+  setTimeout: (fn: () => void, ms: number) => unknown;
+  clearTimeout: (id: unknown) => void;
+  now: () => number;
+  random: () => number;
+}
+
+/** What onMessage gets with each message. */
+export interface MessageMeta {
+  topic: string;
+  seq: number;
+  /** The topic's epoch: seqs of different epochs are unrelated. */
+  epoch: string | null;
+  /** The topic's current value, sent when subscribing (last-value topics) or after a reset. */
+  snapshot: boolean;
+  /** This message replaced older ones the connection was too slow to receive. */
+  conflated: boolean;
+  /** With conflated: the seqs [first, last] it replaced. */
+  skipped: [number, number] | null;
+  /** Seqs [first, last] missed without a reset or conflation (also reported as an error "gap"). */
+  gap: [number, number] | null;
+}
+
+/** The resume point of a topic is gone: deliveries continue at from. */
+export interface ResetInfo {
+  topic: string;
+  from: number;
+  epoch: string;
+  previousEpoch: string | null;
+  /** The last seq the app saw before the reset (of previousEpoch). */
+  lastSeq: number | null;
+}
+
+export interface SubscribeHandlers<T = unknown> {
+  onMessage?: (data: T, meta: MessageMeta) => void;
+  onReset?: (info: ResetInfo) => void;
+  /** The node acknowledged the subscription (after every connect). */
+  onSubscribed?: (info: { topic: string; epoch: string | null }) => void;
+  /** Requires a node with presence (issue 12). */
+  onJoin?: (info: Record<string, unknown>) => void;
+  onLeave?: (info: Record<string, unknown>) => void;
+  onError?: (err: FanwireError) => void;
+}
+
+export interface Subscription {
+  readonly topic: string;
+  unsubscribe(): void;
+}
+
+export type ConnectionState = "connecting" | "connected" | "disconnected" | "closed";
+
+export interface StateEvent {
+  state: ConnectionState;
+  transport: TransportName;
+  /** connecting: failed connects since the last served one. */
+  attempt?: number;
+  /** disconnected: ms until the next connect. */
+  delay?: number;
+  /** disconnected: the close code and reason. */
+  code?: number;
+  reason?: string;
+}
+
+export interface FanwireError {
+  /** "gap", "token", "bad_frame", or a server error code (server: true). */
+  code: string;
+  message: string;
+  topic?: string;
+  from?: number;
+  to?: number;
+  server?: boolean;
+}
+
+export class Fanwire {
+  constructor(url: string, options?: FanwireOptions);
+  readonly url: string;
+  readonly state: ConnectionState;
+  readonly transport: TransportName;
+  subscribe<T = unknown>(topic: string, handlers?: SubscribeHandlers<T> | ((data: T, meta: MessageMeta) => void)): Subscription;
+  /** Requires a node with client publish (issue 12). */
+  publish(topic: string, data: unknown): Promise<Record<string, unknown>>;
+  /** Requires a node with presence (issue 12). */
+  presence(topic: string): Promise<Record<string, unknown>>;
+  on(event: "state", fn: (s: StateEvent) => void): () => void;
+  on(event: "error", fn: (e: FanwireError) => void): () => void;
+  off(event: "state" | "error", fn: (...args: any[]) => void): void;
+  close(): void;
+}
+export default Fanwire;
+
+export const DEFAULTS: Readonly<Required<Omit<FanwireOptions, "getToken" | "onError" | "env">>>;
+
+export function backoffDelay(attempt: number, base?: number, cap?: number, random?: () => number): number;
+export function reconnectHint(code: number, reason: string): number | null;
+export function validTopic(name: string): boolean;
+export function jwtTimes(token: string): { exp: number | null; iat: number | null } | null;
+export function refreshDelay(token: string, now: number, fraction?: number, obtainedAt?: number): number | null;
+
+export interface ResumePoint {
+  since: number;
+  epoch: string | null;
+}
+
+export class TopicState {
+  constructor(name: string);
+  readonly name: string;
+  epoch: string | null;
+  lastSeq: number | null;
+  floor: number | null;
+  resumePoint(): ResumePoint | null;
+  ack(epoch?: string, seq?: number): void;
+  reset(from: number, epoch: string): ResetInfo;
+  accept(msg: { seq: number; snapshot?: boolean; conflated?: boolean; skipped?: [number, number] }):
+    | { deliver: true; meta: MessageMeta }
+    | { deliver: false; duplicate?: boolean; invalid?: boolean };
+}
+
+export interface SubscribeOp {
+  op: "subscribe";
+  topics: string[];
+  since?: Record<string, number>;
+  epochs?: Record<string, string>;
+}
+export function subscribeOps(states: Iterable<TopicState>): SubscribeOp[];
+
+export interface Transport {
+  send(op: object): boolean;
+  close(code?: number, reason?: string): void;
+}
+export interface TransportClass {
+  new (
+    endpoint: URL,
+    env: FanwireEnv,
+    on: { open(): void; message(text: string): void; close(info: { code: number; reason: string; opened: boolean }): void },
+  ): Transport;
+  available(env: FanwireEnv): boolean;
+  endpoint(url: string): URL;
+}
+export const WebSocketTransport: TransportClass;
+/** null entries are known names not built yet (skipped). */
+export const transports: Record<TransportName, TransportClass | null>;
