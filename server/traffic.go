@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/fanwire/fanwire/codec"
+	"github.com/fanwire/fanwire/server/js"
 	"github.com/fanwire/fanwire/server/wire"
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
@@ -65,6 +66,9 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 	req, n, herr := codec.ParseRequest(buf, l.node.cfg.MaxHandshake)
 	if herr == nil && n == 0 {
 		return 0, gnet.None
+	}
+	if herr == nil && string(req.Path) == js.Path {
+		return n, l.serveClientScript(c, &req)
 	}
 	if herr == nil && string(req.Path) != wsPath {
 		herr = &codec.HTTPError{Status: 404, Message: "not found: WebSocket endpoint is " + wsPath}

@@ -8,6 +8,7 @@
 //	POST /publish          body: NDJSON {"topic","data"}  -> 200 {"published","results"}
 //	GET  /healthz                                         -> 200 ok (503 if unhealthy)
 //	GET  /                                                -> the demo page
+//	GET  /fanwire.js, /fanwire.d.ts                       -> the browser client (CORS: any origin)
 //
 // Every error is JSON {"error":"<code>","message":"<text>"}.
 package api
@@ -23,6 +24,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/fanwire/fanwire/server/js"
 	"github.com/fanwire/fanwire/server/wire"
 )
 
@@ -118,6 +120,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	case strings.HasPrefix(path, "/debug/pprof/"):
 		servePprof(w, r) // CPU and heap profiles, like /debug/heap a trusted-interface tool
+	case path == js.Path || path == js.TypesPath:
+		if !isGet(r) {
+			methodNotAllowed(w, r, "GET, HEAD")
+			return
+		}
+		serveClient(w, r, path == js.TypesPath)
 	case path == "/":
 		if !isGet(r) {
 			methodNotAllowed(w, r, "GET, HEAD")
