@@ -232,6 +232,7 @@ const plainIndex = `fanwire control API
 POST /publish/{topic}   body: one JSON value
 POST /publish           body: NDJSON lines {"topic":"...","data":<JSON value>}
 GET  /healthz           200 ok when the node is healthy
+GET  /fanwire.js        the browser client (ES module)
 `
 
 func (h *handler) serveIndex(w http.ResponseWriter) {
