@@ -1,12 +1,13 @@
 # fanwire — `make run` starts a demo node, `make test` runs every test.
 # Both install what they need (Go modules, python3-websockets, npm ws).
+# make test also runs fanwire.js's own tests (node --test).
 
 GO      ?= go
 BIN     := bin/fanwire
 PKGS    := ./...
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run test build deps bench bench-density fuzz vet load clean
+.PHONY: run test test-js build deps bench bench-density fuzz vet load clean
 
 build: $(BIN)
 
@@ -24,8 +25,13 @@ deps:
 vet:
 	$(GO) vet $(PKGS)
 
+# fanwire.js logic that needs no browser (backoff, resume bookkeeping,
+# tokens, requests) under Node's own test runner; no npm packages.
+test-js:
+	node --test server/js/test/*.test.mjs
+
 # Everything, then everything again under the race detector.
-test: deps vet
+test: deps vet test-js
 	FANWIRE_REQUIRE_CLIENTS=1 $(GO) test -count=1 -timeout 8m $(PKGS)
 	FANWIRE_REQUIRE_CLIENTS=1 $(GO) test -race -count=1 -timeout 8m $(PKGS)
 

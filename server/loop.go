@@ -210,16 +210,22 @@ func (l *loop) writeBatch(batch []delivery) {
 
 // subscribe adds c to topic name on this loop and appends the catch-up
 // frames (snapshot, replay or reset) to l.catchUp; it returns the topic's
-// epoch, and ready=false when the subscription waits for the topic to be
+// epoch, the seq after which live deliveries follow the catch-up (the ack's
+// "seqs"), and ready=false when the subscription waits for the topic to be
 // primed (AwaitPrime): resolveParked serves it, with its ack if ack is set.
 // Subscribing twice is a no-op. The caller checks the topic limit.
-func (l *loop) subscribe(c *conn, name string, r resume, ack bool) (epoch string, ready bool) {
+func (l *loop) subscribe(c *conn, name string, r resume, ack bool) (epoch string, after uint64, ready bool) {
 	lt := l.topics[name]
 	if lt != nil && c.subscribedTo(lt) {
-		return lt.topic.epoch, true
+		for _, ref := range c.subs {
+			if ref.lt == lt {
+				after = lt.subs[ref.pos].after
+			}
+		}
+		return lt.topic.epoch, after, true
 	}
 	if lt != nil && lt.parkedIndex(c) >= 0 {
-		return lt.topic.epoch, false
+		return lt.topic.epoch, 0, false
 	}
 	h := l.node.hub
 	h.mu.Lock()
@@ -230,16 +236,15 @@ func (l *loop) subscribe(c *conn, name string, r resume, ack bool) (epoch string
 	if !lt.topic.primed {
 		h.mu.Unlock()
 		lt.parked = append(lt.parked, parkedSub{c: c, r: r, ack: ack})
-		return lt.topic.epoch, false
+		return lt.topic.epoch, 0, false
 	}
-	var after uint64
 	budget := l.node.cfg.MaxPending - len(l.catchUp) // shared by the topics of one request
 	l.catchUp, after = h.catchUp(l, lt.topic, r, budget, l.catchUp)
 	h.mu.Unlock()
 	c.subs = append(c.subs, subRef{lt: lt, pos: int32(len(lt.subs))})
 	lt.subs = append(lt.subs, subscriber{c: c, slot: int32(len(c.subs) - 1), after: after})
 	lt.count.Add(1)
-	return lt.topic.epoch, true
+	return lt.topic.epoch, after, true
 }
 
 // resolveParked serves the subscriptions that waited for lt's topic to be
@@ -256,14 +261,14 @@ func (l *loop) resolveParked(lt *loopTopic) {
 		if p.c.phase != phaseOpen {
 			continue // gone (or closing) while it waited
 		}
-		epoch, ready := l.subscribe(p.c, name, p.r, p.ack)
+		epoch, after, ready := l.subscribe(p.c, name, p.r, p.ack)
 		if !ready {
 			continue // unprimed again: waits for the next prime
 		}
 		out := l.out[:0]
 		if p.ack {
 			out = appendTextFrame(out, func(b []byte) []byte {
-				return wire.AppendAck(b, "subscribed", []string{name}, []string{epoch})
+				return wire.AppendSubscribed(b, []string{name}, []string{epoch}, []uint64{after})
 			})
 		}
 		out = append(out, l.catchUp...)

@@ -210,14 +210,14 @@ func (l *loop) message(c *conn, op codec.OpCode, payload []byte) {
 		}
 		// Topics waiting to be primed (worker mode) are acknowledged on
 		// their own once served; the rest now.
-		topics, epochs := make([]string, 0, len(req.Topics)), make([]string, 0, len(req.Topics))
+		topics, epochs, seqs := make([]string, 0, len(req.Topics)), make([]string, 0, len(req.Topics)), make([]uint64, 0, len(req.Topics))
 		for _, t := range req.Topics {
-			if epoch, ready := l.subscribe(c, t, resumeFor(&req, t), true); ready {
-				topics, epochs = append(topics, t), append(epochs, epoch)
+			if epoch, after, ready := l.subscribe(c, t, resumeFor(&req, t), true); ready {
+				topics, epochs, seqs = append(topics, t), append(epochs, epoch), append(seqs, after)
 			}
 		}
 		if len(topics) > 0 || len(req.Topics) == 0 {
-			l.out = appendTextFrame(l.out, func(b []byte) []byte { return wire.AppendAck(b, "subscribed", topics, epochs) })
+			l.out = appendTextFrame(l.out, func(b []byte) []byte { return wire.AppendSubscribed(b, topics, epochs, seqs) })
 		}
 		l.out = append(l.out, l.catchUp...) // snapshots and replays follow the ack
 		l.catchUp = l.catchUp[:0]

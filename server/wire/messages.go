@@ -118,6 +118,25 @@ func AppendAck(dst []byte, kind string, topics, epochs []string) []byte {
 	return append(dst, '}')
 }
 
+// AppendSubscribed appends the subscribe ack: AppendAck's, plus
+// "seqs":{"topic":N,...}, the seq after which each subscription's live
+// deliveries follow its catch-up (so a client that has received nothing yet
+// knows where to resume). seqs[i] is topics[i]'s.
+func AppendSubscribed(dst []byte, topics, epochs []string, seqs []uint64) []byte {
+	dst = AppendAck(dst, "subscribed", topics, epochs)
+	dst = append(dst[:len(dst)-1], `,"seqs":{`...)
+	for i, t := range topics {
+		if i > 0 {
+			dst = append(dst, ',')
+		}
+		dst = append(dst, '"')
+		dst = append(dst, t...)
+		dst = append(dst, `":`...)
+		dst = strconv.AppendUint(dst, seqs[i], 10)
+	}
+	return append(dst, "}}"...)
+}
+
 // AppendReset appends {"type":"reset","topic":T,"from":N,"epoch":E}: the
 // resume point is gone; deliveries continue from seq N.
 func AppendReset(dst []byte, topic string, from uint64, epoch string) []byte {

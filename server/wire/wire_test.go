@@ -69,6 +69,8 @@ func TestRepliesAreJSON(t *testing.T) {
 		AppendAck(nil, "subscribed", []string{"a", "b"}, nil),
 		AppendAck(nil, "subscribed", []string{"a", "b"}, []string{"e1", "e2"}),
 		AppendAck(nil, "unsubscribed", nil, nil),
+		AppendSubscribed(nil, []string{"a", "b"}, []string{"e1", "e2"}, []uint64{0, 41}),
+		AppendSubscribed(nil, nil, nil, nil),
 		AppendReset(nil, "a", 42, "e1"),
 		AppendSnapshotTail([]byte(`{"topic":"a","seq":1,"data":1`)),
 		AppendConflatedTail([]byte(`{"topic":"a","seq":9,"data":1`), 3, 8),
