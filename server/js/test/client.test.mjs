@@ -305,3 +305,20 @@ test("a connect that never opens times out and counts as failed", async () => {
   assert.equal(WS.all.length, 2);
   fw.close();
 });
+
+test("a topic acknowledged with a seq but with nothing delivered resumes after that seq", async () => {
+  const { clock, WS, fw } = setup();
+  const c = record(fw, "c");
+  await clock.advance(0);
+  WS.last.open();
+  WS.last.recv({ type: "subscribed", topics: ["c"], epochs: { c: "E1" }, seqs: { c: 12 } });
+  WS.last.drop(1006);
+  await clock.advance(500);
+  WS.last.open();
+  assert.deepEqual(WS.last.sent[0], { op: "subscribe", topics: ["c"], since: { c: 12 }, epochs: { c: "E1" } });
+  WS.last.recv({ type: "subscribed", topics: ["c"], epochs: { c: "E1" }, seqs: { c: 14 } });
+  WS.last.recv({ topic: "c", seq: 13, data: 13 });
+  WS.last.recv({ topic: "c", seq: 14, data: 14 });
+  assert.deepEqual(c.got.map((m) => [m.seq, m.gap]), [[13, null], [14, null]]);
+  fw.close();
+});
