@@ -485,6 +485,9 @@ export class Fanwire {
       // A refused upgrade looks like any failed connect from JavaScript
       // (1006): after a few in a row, assume this transport is blocked.
       this.failedOpens++;
+      // A node that refuses the token (401 on the upgrade) looks the same:
+      // from the second failure on, connect with a fresh token.
+      if (this.failedOpens >= 2) this.token = null;
       if (this.failedOpens >= this.opts.blockedAfter && this.names.length > 1) {
         this.failedOpens = 0;
         this.tIndex = (this.tIndex + 1) % this.names.length;

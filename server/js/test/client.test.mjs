@@ -2,7 +2,7 @@
 // reconnects, resume across connections, tokens, requests.
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { Fanwire } from "../fanwire.js";
+import { Fanwire, transports } from "../fanwire.js";
 import { Clock, fakeWebSocket, env, jwt, settle } from "./fake.mjs";
 
 function setup(options = {}, random) {
@@ -321,4 +321,71 @@ test("a topic acknowledged with a seq but with nothing delivered resumes after t
   WS.last.recv({ topic: "c", seq: 14, data: 14 });
   assert.deepEqual(c.got.map((m) => [m.seq, m.gap]), [[13, null], [14, null]]);
   fw.close();
+});
+
+test("a token refused at the upgrade (closed before open) is replaced from the second failure", async () => {
+  let n = 0;
+  const { clock, WS, fw, states } = setup({ getToken: async () => jwt({ n: ++n, exp: 9e9 }) });
+  fw.on("error", () => {});
+  await clock.advance(0);
+  WS.last.drop(1006);
+  await clock.advance(states.at(-1).delay);
+  assert.equal(n, 1); // one failure: maybe just the network
+  WS.last.drop(1006);
+  await clock.advance(states.at(-1).delay);
+  assert.equal(n, 2);
+  fw.close();
+});
+
+test("after blockedAfter failed opens the next transport is tried, kept, and topics resume across the switch", async () => {
+  // A stand-in for a transport that does not exist yet, registered by name.
+  const made = [];
+  class FakeSSE {
+    static available() {
+      return true;
+    }
+    static endpoint(url) {
+      return new URL("/sse", url);
+    }
+    constructor(endpoint, _env, on) {
+      Object.assign(this, { endpoint: String(endpoint), on, sent: [] });
+      made.push(this);
+    }
+    send(op) {
+      this.sent.push(op);
+      return true;
+    }
+    close() {}
+  }
+  transports.sse = FakeSSE;
+  try {
+    const { clock, WS, fw, states } = setup({ transports: ["websocket", "sse"], blockedAfter: 3 });
+    const a = record(fw, "a");
+    await clock.advance(0);
+    WS.last.open();
+    WS.last.recv({ type: "subscribed", topics: ["a"], epochs: { a: "E1" } });
+    WS.last.recv({ topic: "a", seq: 1, data: 1 });
+    WS.last.drop(1006); // opened: not a sign of blocking
+    for (let i = 0; i < 3; i++) {
+      await clock.advance(states.at(-1).delay);
+      assert.equal(fw.transport, "websocket");
+      WS.last.drop(1006); // closed before open
+    }
+    assert.equal(fw.transport, "sse");
+    await clock.advance(states.at(-1).delay);
+    assert.equal(made.length, 1);
+    assert.equal(made[0].endpoint, "ws://node.test:8080/sse");
+    made[0].on.open();
+    assert.deepEqual(made[0].sent[0], { op: "subscribe", topics: ["a"], since: { a: 1 }, epochs: { a: "E1" } });
+    made[0].on.message(JSON.stringify({ topic: "a", seq: 1, data: 1 }));
+    made[0].on.message(JSON.stringify({ topic: "a", seq: 2, data: 2 }));
+    assert.deepEqual(a.got.map((m) => m.seq), [1, 2]);
+    assert.equal(states.at(-1).transport, "sse");
+    made[0].on.close({ code: 1006, reason: "", opened: true });
+    await clock.advance(states.at(-1).delay);
+    assert.equal(made.length, 2); // the transport that worked is kept
+    fw.close();
+  } finally {
+    transports.sse = null;
+  }
 });
