@@ -288,11 +288,11 @@ func TestBrowserClientSurvivesCuts(t *testing.T) {
 	if errs := p.errors(); errs != "[]" {
 		t.Fatalf("client errors: %s", errs)
 	}
-	if cuts, conns := proxy.cuts.Load(), proxy.accepted.Load(); conns < 4 {
-		t.Fatalf("only %d connections through the proxy (%d cut): the test did not exercise reconnects", conns, cuts)
-	} else {
-		t.Logf("%d connections through the proxy, %d cut mid-stream", conns, cuts)
+	cuts, conns, replays := proxy.cuts.Load(), proxy.accepted.Load(), n.Stats().Replays
+	if conns < 4 || replays == 0 {
+		t.Fatalf("%d connections through the proxy (%d cut), %d replays: the test did not exercise resumes", conns, cuts, replays)
 	}
+	t.Logf("%d connections through the proxy, %d cut mid-stream, %d resumes replayed missed messages", conns, cuts, replays)
 }
 
 // Case 5: the node is restarted on the same port (new epoch): the app gets
@@ -359,6 +359,9 @@ func TestBrowserClientNodeRestart(t *testing.T) {
 	}
 	if errs := p.errors(); errs != "[]" {
 		t.Fatalf("client errors: %s", errs)
+	}
+	if st := b.Stats(); st.Resets != 1 {
+		t.Fatalf("new node counted %d resets, want 1", st.Resets)
 	}
 }
 
