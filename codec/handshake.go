@@ -13,14 +13,18 @@ type Request struct {
 	Method, Path, Query []byte // Path without the query; Query raw (after '?')
 	Host, Key, Version  []byte
 	Origin, Protocol    []byte // Protocol: the first Sec-WebSocket-Protocol header, raw
+	Authorization       []byte // the first Authorization header, raw
 	Upgrade             bool   // "Upgrade" lists the token "websocket"
 	ConnectionUpgrade   bool   // "Connection" lists the token "upgrade"
 }
 
-// HTTPError is a failed handshake: the status to answer with and why.
+// HTTPError is a failed handshake: the status to answer with and why. The
+// answer's body is JSON {"error":Code,"message":Message}; an empty Code is
+// derived from the status (see ErrorCode).
 type HTTPError struct {
 	Status  int
 	Message string
+	Code    string
 }
 
 func (e *HTTPError) Error() string {
@@ -31,14 +35,14 @@ const defaultMaxRequest = 8 << 10
 
 // Handshake failures returned by ParseRequest and Request.Check.
 var (
-	ErrHeaderTooLarge   = &HTTPError{431, "request header block too large"}
-	ErrMalformedRequest = &HTTPError{400, "malformed HTTP request"}
-	ErrDuplicateHeader  = &HTTPError{400, "duplicate Host or Sec-WebSocket-Key header"}
-	ErrMethod           = &HTTPError{405, "method not allowed: a WebSocket upgrade must be a GET"}
-	ErrNotUpgrade       = &HTTPError{426, "upgrade required: need \"Upgrade: websocket\" and \"Connection: Upgrade\""}
-	ErrVersion          = &HTTPError{426, "unsupported Sec-WebSocket-Version: need 13"}
-	ErrBadKey           = &HTTPError{400, "Sec-WebSocket-Key must be the base64 encoding of 16 bytes"}
-	ErrNoHost           = &HTTPError{400, "missing Host header"}
+	ErrHeaderTooLarge   = &HTTPError{Status: 431, Message: "request header block too large"}
+	ErrMalformedRequest = &HTTPError{Status: 400, Message: "malformed HTTP request"}
+	ErrDuplicateHeader  = &HTTPError{Status: 400, Message: "duplicate Host or Sec-WebSocket-Key header"}
+	ErrMethod           = &HTTPError{Status: 405, Message: "method not allowed: a WebSocket upgrade must be a GET"}
+	ErrNotUpgrade       = &HTTPError{Status: 426, Message: "upgrade required: need \"Upgrade: websocket\" and \"Connection: Upgrade\""}
+	ErrVersion          = &HTTPError{Status: 426, Message: "unsupported Sec-WebSocket-Version: need 13"}
+	ErrBadKey           = &HTTPError{Status: 400, Message: "Sec-WebSocket-Key must be the base64 encoding of 16 bytes"}
+	ErrNoHost           = &HTTPError{Status: 400, Message: "missing Host header"}
 )
 
 // ParseRequest parses the request line and header block at the start of in.
@@ -101,6 +105,10 @@ func (r *Request) setHeader(name, value []byte) *HTTPError {
 	case 10:
 		if equalFold(name, "connection") && hasToken(value, "upgrade") {
 			r.ConnectionUpgrade = true
+		}
+	case 13:
+		if equalFold(name, "authorization") && r.Authorization == nil {
+			r.Authorization = value
 		}
 	case 17:
 		if equalFold(name, "sec-websocket-key") {
@@ -217,28 +225,103 @@ func appendAccept(dst []byte, key []byte) []byte {
 	return base64.StdEncoding.AppendEncode(dst, sum[:])
 }
 
-// AppendHTTPError appends a complete error response that closes the connection.
+// AppendHTTPError appends a complete error response that closes the
+// connection, with the JSON body {"error":code,"message":text}.
 func AppendHTTPError(dst []byte, e *HTTPError) []byte {
+	code := e.Code
+	if code == "" {
+		code = ErrorCode(e.Status)
+	}
 	dst = append(dst, "HTTP/1.1 "...)
 	dst = strconv.AppendInt(dst, int64(e.Status), 10)
 	dst = append(dst, ' ')
 	dst = append(dst, statusText(e.Status)...)
-	dst = append(dst, "\r\nConnection: close\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: "...)
-	dst = strconv.AppendInt(dst, int64(len(e.Message)), 10)
+	dst = append(dst, "\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: "...)
+	n := len(`{"error":,"message":}`+"\n") + jsonStringLen(code) + jsonStringLen(e.Message)
+	dst = strconv.AppendInt(dst, int64(n), 10)
 	switch e.Status {
+	case 401:
+		dst = append(dst, "\r\nWWW-Authenticate: Bearer"...)
 	case 405:
 		dst = append(dst, "\r\nAllow: GET"...)
 	case 426:
 		dst = append(dst, "\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13"...)
 	}
 	dst = append(dst, "\r\n\r\n"...)
-	return append(dst, e.Message...)
+	dst = append(dst, `{"error":`...)
+	dst = appendJSONString(dst, code)
+	dst = append(dst, `,"message":`...)
+	dst = appendJSONString(dst, e.Message)
+	return append(dst, "}\n"...)
+}
+
+// ErrorCode is the JSON error code of a handshake status without its own.
+func ErrorCode(status int) string {
+	switch status {
+	case 400:
+		return "bad_request"
+	case 401:
+		return "invalid_token"
+	case 403:
+		return "forbidden"
+	case 404:
+		return "not_found"
+	case 405:
+		return "method_not_allowed"
+	case 408:
+		return "timeout"
+	case 426:
+		return "upgrade_required"
+	case 429:
+		return "too_many_requests"
+	case 431:
+		return "header_too_large"
+	case 503:
+		return "unavailable"
+	}
+	return "error"
+}
+
+// jsonStringLen is the length appendJSONString will add.
+func jsonStringLen(s string) int {
+	n := 2
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '"' || c == '\\':
+			n += 2
+		case c < 0x20:
+			n += 6
+		default:
+			n++
+		}
+	}
+	return n
+}
+
+// appendJSONString appends s as a JSON string, escaping what JSON requires.
+func appendJSONString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20:
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&15])
+		default:
+			dst = append(dst, c)
+		}
+	}
+	return append(dst, '"')
 }
 
 func statusText(status int) string {
 	switch status {
 	case 400:
 		return "Bad Request"
+	case 401:
+		return "Unauthorized"
 	case 403:
 		return "Forbidden"
 	case 404:

@@ -3,6 +3,7 @@ package codec
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -163,7 +164,7 @@ func TestParseNetHTTPRequest(t *testing.T) {
 }
 
 func TestAppendHTTPError(t *testing.T) {
-	for _, e := range []*HTTPError{ErrMethod, ErrVersion, ErrHeaderTooLarge, ErrBadKey, {404, "not found"}} {
+	for _, e := range []*HTTPError{ErrMethod, ErrVersion, ErrHeaderTooLarge, ErrBadKey, {Status: 404, Message: "not found"}, {Status: 401, Message: "bad \"token\"", Code: "invalid_token"}} {
 		raw := AppendHTTPError(nil, e)
 		resp, err := http.ReadResponse(bufio.NewReader(bytes.NewReader(raw)), nil)
 		if err != nil {
@@ -171,8 +172,15 @@ func TestAppendHTTPError(t *testing.T) {
 		}
 		body := new(bytes.Buffer)
 		body.ReadFrom(resp.Body)
-		if resp.StatusCode != e.Status || !resp.Close || body.String() != e.Message || resp.Header.Get("Content-Type") != "text/plain; charset=utf-8" {
+		if resp.StatusCode != e.Status || !resp.Close || resp.Header.Get("Content-Type") != "application/json" {
 			t.Errorf("%d: %+v body %q", e.Status, resp, body)
+		}
+		var got struct{ Error, Message string }
+		if err := json.Unmarshal(body.Bytes(), &got); err != nil || got.Message != e.Message || got.Error == "" || (e.Code != "" && got.Error != e.Code) {
+			t.Errorf("%d: body %q: %v", e.Status, body, err)
+		}
+		if resp.ContentLength != int64(body.Len()) {
+			t.Errorf("%d: Content-Length %d, body %d bytes", e.Status, resp.ContentLength, body.Len())
 		}
 		if (resp.Header.Get("Allow") == "GET") != (e.Status == 405) {
 			t.Errorf("%d: Allow %q", e.Status, resp.Header.Get("Allow"))

@@ -48,6 +48,8 @@ type Config struct {
 	// (worker mode: the bus stream's, since seqs are the stream's too, so a
 	// client can resume on any worker or node).
 	Epoch string
+	// Auth is the token and permission policy (auth_config.go).
+	Auth AuthConfig
 }
 
 // Defaults of the wire contract.
@@ -89,6 +91,7 @@ func DefaultConfig() Config {
 		DrainWindow:      DefaultDrainWindow,
 		DrainRate:        DefaultDrainRate,
 		Loops:            runtime.GOMAXPROCS(0),
+		Auth:             AuthConfig{Mode: AuthOff},
 	}
 }
 
@@ -159,7 +162,7 @@ func (c *Config) normalize() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	return nil
+	return c.Auth.normalize()
 }
 
 // tickInterval is how often each loop sweeps its connections for deadlines:

@@ -2,6 +2,7 @@ package server
 
 import (
 	"github.com/fanwire/fanwire/codec"
+	"github.com/fanwire/fanwire/server/auth"
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
 	"golang.org/x/sys/unix"
@@ -23,6 +24,7 @@ type conn struct {
 	subs     []subRef                   // topics this conn receives
 	msg      *bytebufferpool.ByteBuffer // fragments of a message in progress; nil otherwise
 	slow     *slowState                 // set while the client is behind: deliveries are conflated
+	ident    *auth.Identity             // the verified token, shared with other conns of the same token; nil = anonymous
 	parser   codec.Parser
 	idx      int32  // position in loop.conns
 	npend    int32  // frames for this conn in the current drain pass
@@ -30,6 +32,7 @@ type conn struct {
 	lastRead uint32 // loop clock (ms) of the last input; in phaseClosing: when closing began
 	phase    uint8
 	pinged   bool // a ping is outstanding since lastRead
+	keyWait  bool // the handshake already waited once for a JWKS re-fetch
 }
 
 // subRef points at this conn's entry in a topic's subscriber list.

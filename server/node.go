@@ -24,6 +24,7 @@ type Node struct {
 	cfg   Config
 	log   *slog.Logger
 	hub   *hub
+	auth  *nodeAuth
 	eng   *engine
 	start time.Time
 
@@ -40,11 +41,14 @@ type Node struct {
 }
 
 // NewNode checks cfg and prepares a node; Start makes it listen.
-func NewNode(cfg Config) (*Node, error) {
+func NewNode(cfg Config) (n *Node, err error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, hub: newHub(retention{lastValuePatterns: cfg.LastValue, history: cfg.History, ttl: cfg.HistoryTTL}), start: time.Now(), runErr: make(chan error, 1), done: make(chan struct{})}
+	n = &Node{cfg: cfg, log: cfg.Logger, hub: newHub(retention{lastValuePatterns: cfg.LastValue, history: cfg.History, ttl: cfg.HistoryTTL}), start: time.Now(), runErr: make(chan error, 1), done: make(chan struct{})}
+	if n.auth, err = newNodeAuth(&n.cfg.Auth); err != nil {
+		return nil, fmt.Errorf("token keys: %w", err)
+	}
 	n.hub.interest = cfg.OnInterest
 	n.hub.awaitPrime = cfg.AwaitPrime
 	n.hub.epochs.fixed = cfg.Epoch
@@ -201,7 +205,7 @@ func (n *Node) Shutdown(ctx context.Context) error {
 }
 
 func (n *Node) stopEngine(ctx context.Context) error {
-	defer n.stopOnce.Do(func() { close(n.done) })
+	defer n.stopOnce.Do(func() { close(n.done); n.auth.close() })
 	err := n.eng.eng.Stop(ctx)
 	select {
 	case <-n.runErr:

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/fanwire/fanwire/codec"
+	"github.com/fanwire/fanwire/server/wire"
 	"github.com/panjf2000/gnet/v2"
 )
 
@@ -27,6 +28,7 @@ func (l *loop) sweep() {
 	ping := millis(cfg.PingInterval)
 	closing := millis(closeTimeout)
 	backlog := 4 * millis(cfg.SlowGrace)
+	unixNow := time.Now().Unix() // token expiry: one clock read per sweep
 	for i := len(l.conns) - 1; i >= 0; i-- {
 		if i >= len(l.conns) {
 			continue
@@ -40,6 +42,8 @@ func (l *loop) sweep() {
 			}
 		case phaseOpen:
 			switch {
+			case c.ident.ExpiredAt(unixNow):
+				c.fail(codec.CloseCode(wire.CloseTokenExpired), "token expired")
 			case age >= 2*ping:
 				c.fail(codec.CloseGoingAway, "idle timeout: no data from client")
 			case age >= ping && !c.pinged:

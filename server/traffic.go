@@ -7,6 +7,7 @@ import (
 
 	"github.com/fanwire/fanwire/codec"
 	"github.com/fanwire/fanwire/server/js"
+	"github.com/fanwire/fanwire/server/auth"
 	"github.com/fanwire/fanwire/server/wire"
 	"github.com/panjf2000/gnet/v2"
 	"github.com/valyala/bytebufferpool"
@@ -80,10 +81,18 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 	if herr == nil {
 		op, herr = l.urlTopics(req.Query)
 	}
+	var ident *auth.Identity
+	if herr == nil {
+		var wait bool
+		if ident, herr, wait = l.handshakeAuth(c, &op, &req); wait {
+			return 0, gnet.None // parked until the token's key is fetched
+		}
+	}
 	if herr != nil {
 		_, _ = c.gc.Write(codec.AppendHTTPError(l.out[:0], herr))
 		return n, gnet.Close
 	}
+	c.ident = ident
 	for _, t := range op.Topics {
 		l.subscribe(c, t, resumeFor(&op, t), false)
 	}
@@ -128,6 +137,9 @@ func (l *loop) urlTopics(rawQuery []byte) (wire.Op, *codec.HTTPError) {
 	}
 	if len(op.Topics) > l.node.cfg.MaxTopicsPerConn {
 		return op, &codec.HTTPError{Status: 400, Message: "too many topics"}
+	}
+	if tokens := q["token"]; len(tokens) > 0 {
+		op.Token = tokens[0]
 	}
 	if op.Since, op.Epochs, err = wire.ParseResume(q["since"], q["epochs"]); err != nil {
 		return op, &codec.HTTPError{Status: 400, Message: err.Error()}
@@ -208,6 +220,10 @@ func (l *loop) message(c *conn, op codec.OpCode, payload []byte) {
 				Message: "subscription limit reached: at most " + strconv.Itoa(l.node.cfg.MaxTopicsPerConn) + " topics per connection"})
 			return
 		}
+		if t, ok := l.forbidden(c, req.Topics); !ok {
+			l.replyError(&wire.OpError{Code: wire.CodeForbidden, Message: forbiddenText(c.ident, t)})
+			return
+		}
 		// Topics waiting to be primed (worker mode) are acknowledged on
 		// their own once served; the rest now.
 		topics, epochs, seqs := make([]string, 0, len(req.Topics)), make([]string, 0, len(req.Topics)), make([]uint64, 0, len(req.Topics))
@@ -226,6 +242,8 @@ func (l *loop) message(c *conn, op codec.OpCode, payload []byte) {
 			l.unsubscribe(c, t)
 		}
 		l.out = appendTextFrame(l.out, func(b []byte) []byte { return wire.AppendAck(b, "unsubscribed", req.Topics, nil) })
+	case wire.OpRefresh:
+		l.refresh(c, req.Token)
 	}
 }
 

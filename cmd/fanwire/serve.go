@@ -32,6 +32,8 @@ type serveOptions struct {
 	natsURL  string
 	natsPort int      // embedded NATS port; 0 = a free port
 	args     []string // the serve arguments as given, passed on to workers
+
+	auth authFlags // serve_auth.go
 }
 
 // newServeFlags defines the serve flags on a fresh FlagSet, bound to opts.
@@ -66,6 +68,7 @@ func newServeFlags(opts *serveOptions) (fs *flag.FlagSet, logLevel, logFormat *s
 	fs.IntVar(&opts.natsPort, "nats-port", 0, "with --workers and no --nats: the embedded NATS server's `port` on 127.0.0.1; 0 = a free port")
 	fs.StringVar(&opts.natsURL, "nats", "", "with --workers: join this NATS `url` (JetStream enabled, e.g. nats://host:4222) to share topics with other nodes; \"\" = embedded NATS on 127.0.0.1")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 0, "gather publishes this long and write them to each connection together (fewer syscalls, more latency); 0 = write at once")
+	defineAuthFlags(fs, opts)
 	logLevel = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	logFormat = fs.String("log-format", "text", "log `format`: text or json")
 	fs.SetOutput(io.Discard) // parse errors are reported by parseServeFlags
@@ -90,6 +93,9 @@ func parseServeFlags(args []string) (serveOptions, error) {
 	// default, but an explicit --max-message always wins.
 	if opts.cfg.Echo && !set["max-message"] {
 		opts.cfg.MaxMessage = server.DefaultEchoMaxMessage
+	}
+	if err := finishAuthFlags(&opts); err != nil {
+		return opts, err
 	}
 	// Scale-out (workers.go).
 	opts.args = args
@@ -164,6 +170,7 @@ func serve(ctx context.Context, opts serveOptions, log *slog.Logger, stopSignals
 	if cfg.HTTPListen != "" {
 		cfg.Page = demo.RenderPage // rendered with the bound address once the node listens
 	}
+	warnIfExposed(&cfg, log)
 	node, err := server.NewNode(cfg)
 	if err != nil {
 		log.Error("invalid configuration", "err", err)

@@ -24,6 +24,7 @@ func workerID() int {
 // bus and the control API and re-executes itself as N workers that share
 // the WebSocket port.
 func superviseWorkers(ctx context.Context, opts serveOptions, log *slog.Logger, stopSignals func()) int {
+	warnIfExposed(&opts.cfg, log)
 	listen, err := concretePort(opts.cfg.Listen)
 	if err != nil {
 		log.Error("websocket listener", "err", err)
@@ -36,7 +37,7 @@ func superviseWorkers(ctx context.Context, opts serveOptions, log *slog.Logger, 
 	}
 	// Later flags win: every worker serves the same port with no HTTP API
 	// and no demo feed, and never supervises in turn.
-	command := append([]string{exe, "serve"}, opts.args...)
+	command := append([]string{exe, "serve"}, workerArgs(&opts)...)
 	command = append(command, "--listen="+listen, "--http=", "--demo=false", "--workers=0", "--nats=")
 	// --drain-rate is the node's: each worker closes its share.
 	if opts.cfg.DrainRate > 0 {

@@ -11,6 +11,7 @@ import (
 const (
 	OpSubscribe   = "subscribe"
 	OpUnsubscribe = "unsubscribe"
+	OpRefresh     = "refresh" // {"op":"refresh","token":"<JWT>"}: replaces the connection's token
 )
 
 // Error codes sent in {"type":"error","code":...}.
@@ -20,6 +21,8 @@ const (
 	CodeInvalidTopic  = "invalid_topic"
 	CodeMissingTopics = "missing_topics"
 	CodeTooManyTopics = "too_many_topics"
+	CodeForbidden     = "forbidden"     // the connection's token (or lack of one) does not allow the topic
+	CodeInvalidToken  = "invalid_token" // a refresh carried a bad token (auth.CodeInvalidToken)
 )
 
 // Op is a decoded client operation. Since and Epochs ask to resume topics:
@@ -29,6 +32,7 @@ type Op struct {
 	Topics []string          `json:"topics"`
 	Since  map[string]uint64 `json:"since,omitempty"`
 	Epochs map[string]string `json:"epochs,omitempty"`
+	Token  string            `json:"token,omitempty"` // refresh; at the upgrade, ?token=
 }
 
 // OpError is a rejected client operation: the code and text sent back.
@@ -46,8 +50,14 @@ func ParseOp(msg []byte) (Op, *OpError) {
 	if err := json.Unmarshal(msg, &op); err != nil {
 		return op, &OpError{CodeBadJSON, "message is not a JSON object of the form {\"op\":...,\"topics\":[...]}: " + err.Error()}
 	}
+	if op.Op == OpRefresh {
+		if op.Token == "" {
+			return op, &OpError{CodeInvalidToken, "refresh needs \"token\": a new JWT for the same user"}
+		}
+		return op, nil
+	}
 	if op.Op != OpSubscribe && op.Op != OpUnsubscribe {
-		return op, &OpError{CodeUnknownOp, "unknown op " + strconv.Quote(op.Op) + ": want \"subscribe\" or \"unsubscribe\""}
+		return op, &OpError{CodeUnknownOp, "unknown op " + strconv.Quote(op.Op) + ": want \"subscribe\", \"unsubscribe\" or \"refresh\""}
 	}
 	if len(op.Topics) == 0 {
 		return op, &OpError{CodeMissingTopics, "\"topics\" must be a non-empty array of topic names"}
@@ -205,5 +215,13 @@ func AppendError(dst []byte, e *OpError) []byte {
 	dst = append(dst, `,"message":`...)
 	msg, _ := json.Marshal(e.Message) // JSON-escape; strconv.Quote escapes differently
 	dst = append(dst, msg...)
+	return append(dst, '}')
+}
+
+// AppendRefreshed appends {"type":"refreshed","exp":N}: the connection now
+// runs on the new token (exp 0: it never expires).
+func AppendRefreshed(dst []byte, exp int64) []byte {
+	dst = append(dst, `{"type":"refreshed","exp":`...)
+	dst = strconv.AppendInt(dst, exp, 10)
 	return append(dst, '}')
 }

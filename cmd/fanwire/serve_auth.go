@@ -1,0 +1,141 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/fanwire/fanwire/server"
+)
+
+// envHMACSecret holds HMAC secrets (one per line) out of the command line,
+// so they do not show in ps. Workers get command-line secrets this way too.
+const envHMACSecret = "FANWIRE_TOKEN_HMAC_SECRET"
+
+// authFlags are the serve flags of identity and permissions.
+type authFlags struct {
+	mode        string
+	secrets     listFlag // --token-hmac-secret (visible in ps: prefer the file or the env var)
+	secretFiles listFlag
+	publicKeys  listFlag
+	jwks        string
+}
+
+// listFlag is a repeatable string flag.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, ",") }
+func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+
+// defineAuthFlags adds the auth flags to fs (called from newServeFlags).
+func defineAuthFlags(fs *flag.FlagSet, opts *serveOptions) {
+	a, k := &opts.auth, &opts.cfg.Auth.Keys
+	fs.StringVar(&a.mode, "auth", "auto", "token `policy`: off (tokens optional, nothing checked), required (every connection needs a valid token), namespace (per --config namespace); auto = required if a token key is configured, else off")
+	fs.Var(&a.secrets, "token-hmac-secret", "HMAC `secret` (HS256/384/512, at least 32 bytes), repeatable for rotation; shows in ps: prefer --token-hmac-secret-file or $"+envHMACSecret)
+	fs.Var(&a.secretFiles, "token-hmac-secret-file", "`file` of HMAC secrets, one per line, repeatable")
+	fs.Var(&a.publicKeys, "token-public-key", "PEM `file` of RSA, ECDSA or Ed25519 public keys (RS*/PS*, ES*, EdDSA tokens), repeatable")
+	fs.StringVar(&a.jwks, "token-jwks", "", "JWKS `url` (http/https: cached, re-fetched on an unknown kid at most every 10s) or file")
+	fs.StringVar(&k.Audience, "token-audience", "", "if set, a token's aud must contain this `value`")
+	fs.StringVar(&k.Issuer, "token-issuer", "", "if set, a token's iss must be this `value`")
+}
+
+// finishAuthFlags reads the secrets and resolves the policy (called from parseServeFlags).
+func finishAuthFlags(opts *serveOptions) error {
+	a, k := &opts.auth, &opts.cfg.Auth.Keys
+	for _, s := range a.secrets {
+		k.HMACSecrets = append(k.HMACSecrets, []byte(s))
+	}
+	for _, f := range a.secretFiles {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return fmt.Errorf("--token-hmac-secret-file: %w", err)
+		}
+		k.HMACSecrets = append(k.HMACSecrets, secretLines(string(data))...)
+	}
+	k.HMACSecrets = append(k.HMACSecrets, secretLines(os.Getenv(envHMACSecret))...)
+	k.PEMFiles = a.publicKeys
+	if strings.HasPrefix(a.jwks, "http://") || strings.HasPrefix(a.jwks, "https://") {
+		k.JWKSURL = a.jwks
+	} else {
+		k.JWKSFile = a.jwks
+	}
+	switch a.mode {
+	case "auto":
+		opts.cfg.Auth.Mode = server.AuthOff
+		if k.HasKeys() {
+			opts.cfg.Auth.Mode = server.AuthRequired
+		}
+	default:
+		m, err := server.ParseAuthMode(a.mode)
+		if err != nil {
+			return fmt.Errorf("--auth: %w", err)
+		}
+		opts.cfg.Auth.Mode = m
+	}
+	if opts.cfg.Auth.Mode != server.AuthOff && !k.HasKeys() {
+		return fmt.Errorf("--auth %s needs a token key: --token-hmac-secret-file, $%s, --token-public-key or --token-jwks", opts.cfg.Auth.Mode, envHMACSecret)
+	}
+	return nil
+}
+
+// secretLines splits a secrets file or variable: one secret per line, blank lines ignored.
+func secretLines(s string) [][]byte {
+	var out [][]byte
+	for _, line := range strings.Split(s, "\n") {
+		if line = strings.TrimRight(line, "\r \t"); line != "" {
+			out = append(out, []byte(line))
+		}
+	}
+	return out
+}
+
+// workerArgs are the serve args for workers: HMAC secrets given on the
+// command line move to the environment, so workers do not show them in ps.
+func workerArgs(opts *serveOptions) []string {
+	if len(opts.auth.secrets) > 0 {
+		all := append([]string(nil), opts.auth.secrets...)
+		if env := os.Getenv(envHMACSecret); env != "" {
+			all = append(all, env)
+		}
+		os.Setenv(envHMACSecret, strings.Join(all, "\n")) // inherited by the workers
+	}
+	var out []string
+	for i := 0; i < len(opts.args); i++ {
+		arg := opts.args[i]
+		name := strings.TrimLeft(arg, "-")
+		if name == "token-hmac-secret" {
+			i++ // the value is the next argument
+			continue
+		}
+		if strings.HasPrefix(name, "token-hmac-secret=") {
+			continue
+		}
+		out = append(out, arg)
+	}
+	return out
+}
+
+// warnIfExposed says loudly when the WebSocket listener is reachable beyond
+// this machine and anyone may subscribe to anything.
+func warnIfExposed(cfg *server.Config, log *slog.Logger) {
+	host, _, err := net.SplitHostPort(cfg.Listen)
+	if err != nil {
+		return
+	}
+	ip := net.ParseIP(host)
+	loopback := host == "localhost" || (ip != nil && ip.IsLoopback())
+	if loopback || cfg.Auth.Mode != server.AuthOff {
+		return
+	}
+	log.Warn(`
+    ***************************************************************
+    *  fanwire is listening on `+cfg.Listen+` WITHOUT AUTHENTICATION.
+    *  Anyone who can reach it may subscribe to every topic.
+    *  Configure a token key (--token-hmac-secret-file, --token-public-key
+    *  or --token-jwks) and --auth required (or namespace), or bind
+    *  --listen to 127.0.0.1 behind a proxy that authenticates.
+    ***************************************************************`, "listen", cfg.Listen, "auth", string(cfg.Auth.Mode))
+}

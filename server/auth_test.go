@@ -1,0 +1,176 @@
+package server_test
+
+import (
+	"encoding/json"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/fanwire/fanwire/server"
+	"github.com/fanwire/fanwire/server/auth"
+	"github.com/golang-jwt/jwt/v5"
+	"github.com/gorilla/websocket"
+)
+
+var testSecret = []byte("test-secret-test-secret-test-secret!")
+
+// fanwireClaims are the token claims a backend mints (see README, Authentication).
+type fanwireClaims struct {
+	jwt.RegisteredClaims
+	Fanwire map[string]any `json:"fanwire,omitempty"`
+}
+
+// mint signs claims for user with method and key; sub patterns may subscribe.
+func mint(t testing.TB, method jwt.SigningMethod, key any, edit func(*fanwireClaims), subscribe ...string) string {
+	t.Helper()
+	now := time.Now()
+	c := fanwireClaims{
+		RegisteredClaims: jwt.RegisteredClaims{Subject: "alice", IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Hour))},
+		Fanwire:          map[string]any{"subscribe": subscribe, "info": map[string]any{"name": "Alice"}},
+	}
+	if edit != nil {
+		edit(&c)
+	}
+	tok, err := jwt.NewWithClaims(method, c).SignedString(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func hs256(t testing.TB, edit func(*fanwireClaims), subscribe ...string) string {
+	return mint(t, jwt.SigningMethodHS256, testSecret, edit, subscribe...)
+}
+
+// startAuthNode runs a node with mode and the test HMAC secret.
+func startAuthNode(t *testing.T, mode server.AuthMode, edit func(*server.Config)) *server.Node {
+	return startNode(t, false, func(c *server.Config) {
+		c.Auth.Mode = mode
+		c.Auth.Keys.HMACSecrets = [][]byte{testSecret}
+		if edit != nil {
+			edit(c)
+		}
+	})
+}
+
+// dialToken upgrades with gorilla; on failure it returns the HTTP status and JSON error code.
+func dialToken(t *testing.T, n *server.Node, query string, header http.Header) (*websocket.Conn, int, string) {
+	t.Helper()
+	d := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
+	c, resp, err := d.Dial("ws://"+n.WSAddr()+"/ws"+query, header)
+	if err == nil {
+		t.Cleanup(func() { c.Close() })
+		return c, 101, ""
+	}
+	if resp == nil {
+		t.Fatalf("dial %s: %v", query, err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	var e struct{ Error, Message string }
+	if jerr := json.Unmarshal(body, &e); jerr != nil || e.Message == "" {
+		t.Fatalf("dial %s: status %d, body %q is not a JSON error", query, resp.StatusCode, body)
+	}
+	if resp.Header.Get("Content-Type") != "application/json" {
+		t.Errorf("Content-Type %q", resp.Header.Get("Content-Type"))
+	}
+	return nil, resp.StatusCode, e.Error
+}
+
+// readJSON reads one text message into a map.
+func readJSON(t *testing.T, c *websocket.Conn) map[string]any {
+	t.Helper()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	_, msg, err := c.ReadMessage()
+	if err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(msg, &m); err != nil {
+		t.Fatalf("%q: %v", msg, err)
+	}
+	return m
+}
+
+func TestAuthUpgradeTokens(t *testing.T) {
+	n := startAuthNode(t, server.AuthRequired, func(c *server.Config) { c.Auth.Keys.Audience = "fanwire" })
+	aud := func(c *fanwireClaims) { c.Audience = jwt.ClaimStrings{"fanwire"} }
+	now := time.Now()
+	cases := []struct {
+		name   string
+		token  string
+		status int
+		code   string
+	}{
+		{"valid", hs256(t, aud, "prices.*"), 101, ""},
+		{"no token", "", 401, auth.CodeTokenRequired},
+		{"expired", hs256(t, func(c *fanwireClaims) { aud(c); c.ExpiresAt = jwt.NewNumericDate(now.Add(-time.Minute)) }), 401, auth.CodeTokenExpired},
+		{"not yet valid", hs256(t, func(c *fanwireClaims) { aud(c); c.NotBefore = jwt.NewNumericDate(now.Add(time.Hour)) }), 401, auth.CodeInvalidToken},
+		{"issued in the future", hs256(t, func(c *fanwireClaims) { aud(c); c.IssuedAt = jwt.NewNumericDate(now.Add(time.Hour)) }), 401, auth.CodeInvalidToken},
+		{"wrong audience", hs256(t, func(c *fanwireClaims) { c.Audience = jwt.ClaimStrings{"other"} }), 401, auth.CodeInvalidToken},
+		{"no audience", hs256(t, nil), 401, auth.CodeInvalidToken},
+		{"no sub", hs256(t, func(c *fanwireClaims) { aud(c); c.Subject = "" }), 401, auth.CodeInvalidToken},
+		{"wrong key", mint(t, jwt.SigningMethodHS256, []byte("another-secret-another-secret-1234"), aud), 401, auth.CodeInvalidToken},
+		{"alg none", mint(t, jwt.SigningMethodNone, jwt.UnsafeAllowNoneSignatureType, aud), 401, auth.CodeInvalidToken},
+		{"garbage", "not.a.jwt", 401, auth.CodeInvalidToken},
+		{"bad pattern", hs256(t, aud, "[a-"), 401, auth.CodeInvalidToken},
+	}
+	for _, tc := range cases {
+		q := "?topics=prices.BTC-USD"
+		if tc.token != "" {
+			q += "&token=" + tc.token
+		}
+		_, status, code := dialToken(t, n, q, nil)
+		if status != tc.status || code != tc.code {
+			t.Errorf("%s: got %d %q, want %d %q", tc.name, status, code, tc.status, tc.code)
+		}
+	}
+	// Authorization: Bearer works for clients that can set headers.
+	h := http.Header{"Authorization": {"Bearer " + hs256(t, aud, "prices.*")}}
+	if _, status, code := dialToken(t, n, "?topics=prices.BTC-USD", h); status != 101 {
+		t.Errorf("bearer: %d %q", status, code)
+	}
+}
+
+func TestAuthForbiddenSubscribe(t *testing.T) {
+	n := startAuthNode(t, server.AuthRequired, nil)
+	tok := hs256(t, nil, "prices.*", "chat.room1")
+	if _, status, code := dialToken(t, n, "?topics=prices.BTC-USD,secret.x&token="+tok, nil); status != 403 || code != "forbidden" {
+		t.Fatalf("URL subscription of a forbidden topic: %d %q, want 403 forbidden", status, code)
+	}
+	c, status, _ := dialToken(t, n, "?topics=prices.BTC-USD&token="+tok, nil)
+	if status != 101 {
+		t.Fatalf("status %d", status)
+	}
+	c.WriteMessage(websocket.TextMessage, []byte(`{"op":"subscribe","topics":["chat.room1","chat.room2"]}`))
+	if m := readJSON(t, c); m["type"] != "error" || m["code"] != "forbidden" || !strings.Contains(m["message"].(string), "chat.room2") {
+		t.Fatalf("in-band forbidden: %v", m)
+	}
+	// The connection stays open and allowed topics work.
+	c.WriteMessage(websocket.TextMessage, []byte(`{"op":"subscribe","topics":["chat.room1"]}`))
+	if m := readJSON(t, c); m["type"] != "subscribed" {
+		t.Fatalf("allowed subscribe: %v", m)
+	}
+	if _, _, err := n.Publish("chat.room1", []byte(`"hi"`)); err != nil {
+		t.Fatal(err)
+	}
+	if m := readJSON(t, c); m["topic"] != "chat.room1" || m["data"] != "hi" {
+		t.Fatalf("delivery: %v", m)
+	}
+}
+
+// TestAuthOffAcceptsAnonymousAndTokens: --auth off keeps today's behaviour
+// for anonymous clients; a token, if sent, must still be valid.
+func TestAuthOffAcceptsAnonymousAndTokens(t *testing.T) {
+	n := startAuthNode(t, server.AuthOff, nil)
+	if _, status, _ := dialToken(t, n, "?topics=anything", nil); status != 101 {
+		t.Fatalf("anonymous: %d", status)
+	}
+	if _, status, _ := dialToken(t, n, "?topics=anything&token="+hs256(t, nil), nil); status != 101 {
+		t.Fatalf("valid token: %d", status)
+	}
+	if _, status, code := dialToken(t, n, "?topics=anything&token=bad", nil); status != 401 || code != auth.CodeInvalidToken {
+		t.Fatalf("bad token: %d %q", status, code)
+	}
+}
