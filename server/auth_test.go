@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"strings"
@@ -174,3 +175,56 @@ func TestAuthOffAcceptsAnonymousAndTokens(t *testing.T) {
 		t.Fatalf("bad token: %d %q", status, code)
 	}
 }
+
+// TestAuthRefreshAndExpiry: a refresh before exp keeps the connection; a
+// connection whose token expires without one is closed with 4001 by the sweep.
+func TestAuthRefreshAndExpiry(t *testing.T) {
+	n := startAuthNode(t, server.AuthRequired, nil)
+	short := func(c *fanwireClaims) { c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(2 * time.Second)) }
+
+	kept, status, _ := dialToken(t, n, "?topics=prices.BTC-USD&token="+hs256(t, short, "prices.*"), nil)
+	expiring, status2, _ := dialToken(t, n, "?topics=prices.BTC-USD&token="+hs256(t, short, "prices.*"), nil)
+	if status != 101 || status2 != 101 {
+		t.Fatalf("status %d %d", status, status2)
+	}
+	start := time.Now()
+
+	// Bad refreshes answer invalid_token and keep the connection.
+	for _, bad := range []string{
+		`{"op":"refresh","token":"garbage"}`,
+		`{"op":"refresh","token":"` + hs256(t, func(c *fanwireClaims) { c.Subject = "mallory" }, "*") + `"}`,
+		`{"op":"refresh"}`,
+	} {
+		kept.WriteMessage(websocket.TextMessage, []byte(bad))
+		if m := readJSON(t, kept); m["type"] != "error" || m["code"] != auth.CodeInvalidToken {
+			t.Fatalf("%s: %v", bad, m)
+		}
+	}
+	exp := time.Now().Add(time.Hour).Unix()
+	kept.WriteMessage(websocket.TextMessage, []byte(`{"op":"refresh","token":"`+hs256(t, nil, "prices.*")+`"}`))
+	if m := readJSON(t, kept); m["type"] != "refreshed" || int64(m["exp"].(float64)) < exp-5 {
+		t.Fatalf("refresh: %v", m)
+	}
+
+	// The other connection is closed with 4001 once its exp passes.
+	expiring.SetReadDeadline(time.Now().Add(15 * time.Second))
+	_, _, err := expiring.ReadMessage()
+	var ce *websocket.CloseError
+	if !errorsAs(err, &ce) || ce.Code != 4001 || ce.Text != "token expired" {
+		t.Fatalf("expiring conn: %v, want close 4001 \"token expired\"", err)
+	}
+	if el := time.Since(start); el < time.Second {
+		t.Fatalf("closed after %v, before its exp", el)
+	}
+
+	// Well past the old exp, the refreshed connection still gets deliveries.
+	time.Sleep(time.Until(start.Add(3 * time.Second)))
+	if _, _, err := n.Publish("prices.BTC-USD", []byte(`1`)); err != nil {
+		t.Fatal(err)
+	}
+	if m := readJSON(t, kept); m["topic"] != "prices.BTC-USD" {
+		t.Fatalf("after refresh: %v", m)
+	}
+}
+
+func errorsAs(err error, target any) bool { return err != nil && errors.As(err, target) }
