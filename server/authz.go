@@ -6,6 +6,7 @@ import (
 
 	"github.com/fanwire/fanwire/codec"
 	"github.com/fanwire/fanwire/server/auth"
+	"github.com/fanwire/fanwire/server/namespace"
 	"github.com/fanwire/fanwire/server/wire"
 	"github.com/panjf2000/gnet/v2"
 )
@@ -13,13 +14,14 @@ import (
 // nodeAuth is the node's token verifier and policy. Everything here runs
 // once per upgrade, subscribe or refresh, never per delivery.
 type nodeAuth struct {
-	mode     AuthMode
-	verifier *auth.Verifier // nil: no key configured, tokens are not read
-	owned    bool           // built by the node: closed on shutdown
+	mode       AuthMode
+	verifier   *auth.Verifier // nil: no key configured, tokens are not read
+	namespaces *namespace.Set
+	owned      bool // built by the node: closed on shutdown
 }
 
 func newNodeAuth(cfg *AuthConfig) (*nodeAuth, error) {
-	a := &nodeAuth{mode: cfg.Mode, verifier: cfg.Verifier}
+	a := &nodeAuth{mode: cfg.Mode, verifier: cfg.Verifier, namespaces: cfg.Namespaces}
 	if a.verifier == nil && cfg.Keys.HasKeys() {
 		v, err := auth.NewVerifier(cfg.Keys)
 		if err != nil {
@@ -70,7 +72,7 @@ func (a *nodeAuth) maySubscribe(id *auth.Identity, topic string) bool {
 	if a.mode == AuthOff {
 		return true
 	}
-	return id.CanSubscribe(topic)
+	return a.namespaces.Match(topic).MaySubscribe(id != nil, id.CanSubscribe(topic))
 }
 
 // forbidden is the answer to a subscription the identity does not allow.

@@ -162,7 +162,7 @@ func (c *Config) normalize() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
-	return c.Auth.normalize()
+	return c.Auth.normalize(c)
 }
 
 // tickInterval is how often each loop sweeps its connections for deadlines:
@@ -181,17 +181,4 @@ func validPatterns(list string) error {
 		}
 	}
 	return nil
-}
-
-// matchesAny reports whether topic matches one of the comma-separated patterns.
-func matchesAny(list, topic string) bool {
-	for _, p := range strings.Split(list, ",") {
-		if p = strings.TrimSpace(p); p == "" {
-			continue
-		}
-		if ok, _ := path.Match(p, topic); ok {
-			return true
-		}
-	}
-	return false
 }

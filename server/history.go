@@ -8,15 +8,6 @@ import (
 	"github.com/fanwire/fanwire/server/wire"
 )
 
-// retention is what topics keep for late and returning subscribers.
-type retention struct {
-	lastValuePatterns string        // comma-separated path.Match patterns
-	history           int           // messages per topic (0: none)
-	ttl               time.Duration // age limit of history entries
-}
-
-func (r retention) lastValue(topic string) bool { return matchesAny(r.lastValuePatterns, topic) }
-
 // epochMaker names topic epochs: node start time plus a counter, so a topic
 // recreated here, or on a restarted node, never reuses an epoch.
 type epochMaker struct {
@@ -94,10 +85,10 @@ func (h *hub) keep(t *topic, f *sharedFrame) {
 		f.refs.Add(1)
 		t.last = f
 	}
-	if h.retain.history > 0 {
+	if t.ns.History > 0 {
 		f.refs.Add(1)
-		t.history.push(f, h.retain.history)
-		t.history.trim(f.at - int64(h.retain.ttl))
+		t.history.push(f, t.ns.History)
+		t.history.trim(f.at - int64(t.ns.HistoryTTL))
 		h.aging.add(t)
 	}
 }
@@ -135,13 +126,13 @@ func (h *hub) expireSome(k int) {
 	if len(a.topics) == 0 {
 		return
 	}
-	cutoff := time.Now().UnixNano() - int64(h.retain.ttl)
+	now := time.Now().UnixNano()
 	for k = min(k, len(a.topics)); k > 0; k-- {
 		if a.next >= len(a.topics) {
 			a.next = 0
 		}
 		t := a.topics[a.next]
-		if t.history.trim(cutoff); t.history.n == 0 {
+		if t.history.trim(now - int64(t.ns.HistoryTTL)); t.history.n == 0 {
 			a.remove(t) // the last entry moves into a.next: visit it next
 		} else {
 			a.next++
@@ -180,7 +171,7 @@ func (h *hub) catchUp(l *loop, t *topic, r resume, budget int, out []byte) ([]by
 		return out, now
 	}
 	hist := &t.history
-	hist.trim(time.Now().UnixNano() - int64(h.retain.ttl))
+	hist.trim(time.Now().UnixNano() - int64(t.ns.HistoryTTL))
 	fit := hist.newestWithin(budget) // hist.at(fit..n-1) fit in budget
 	sameEpoch := r.epoch == "" || r.epoch == t.epoch
 	if sameEpoch && r.since == now {

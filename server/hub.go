@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/fanwire/fanwire/codec"
+	"github.com/fanwire/fanwire/server/namespace"
 	"github.com/fanwire/fanwire/server/wire"
 )
 
@@ -24,7 +25,7 @@ type hub struct {
 	// awaitPrime: topics start unprimed when the node starts to follow them
 	// (see Config.AwaitPrime and prime).
 	awaitPrime bool
-	retain     retention // what topics keep for late and returning subscribers
+	namespaces *namespace.Set // what topics keep for late and returning subscribers
 	epochs     epochMaker
 	aging      agingList // topics holding history, visited a few at a time to drop expired entries
 
@@ -35,10 +36,11 @@ type hub struct {
 // except name, epoch and lastValue, which never change.
 type topic struct {
 	name      string
-	epoch     string // names this run of seqs: a client never resumes across epochs
-	lastValue bool   // keeps its newest message for new subscribers; may be conflated
-	seq       uint64 // last seq assigned
-	primed    bool   // followed on the bus and caught up: subscriptions are served (always true without AwaitPrime)
+	epoch     string               // names this run of seqs: a client never resumes across epochs
+	lastValue bool                 // keeps its newest message for new subscribers; may be conflated
+	ns        *namespace.Namespace // history size and age, max message
+	seq       uint64               // last seq assigned
+	primed    bool                 // followed on the bus and caught up: subscriptions are served (always true without AwaitPrime)
 	loops     []*loopTopic
 	last      *sharedFrame // newest message (last-value topics), one ref held
 	history   history      // recent messages for resume
@@ -101,8 +103,8 @@ func (f *sharedFrame) release() {
 	f.pool.Put(f)
 }
 
-func newHub(retain retention) *hub {
-	h := &hub{topics: make(map[string]*topic), retain: retain, epochs: newEpochMaker()}
+func newHub(namespaces *namespace.Set) *hub {
+	h := &hub{topics: make(map[string]*topic), namespaces: namespaces, epochs: newEpochMaker()}
 	h.frames.New = func() any { return &sharedFrame{pool: &h.frames} }
 	return h
 }
@@ -116,6 +118,10 @@ func (h *hub) publish(name string, data []byte) (seq uint64, subscribers int, er
 	}
 	h.mu.Lock()
 	t := h.topic(name)
+	if t.ns.MaxMessage > 0 && len(data) > t.ns.MaxMessage {
+		h.mu.Unlock()
+		return 0, 0, wire.ErrMessageTooLarge
+	}
 	seq = t.seq + 1
 	subscribers = h.fanout(t, seq, data, 0)
 	h.mu.Unlock()
@@ -142,7 +148,8 @@ func (h *hub) deliver(name string, seq uint64, data []byte) (subscribers int, er
 func (h *hub) topic(name string) *topic {
 	t := h.topics[name]
 	if t == nil {
-		t = &topic{name: name, epoch: h.epochs.next(), lastValue: h.retain.lastValue(name), primed: !h.awaitPrime}
+		ns := h.namespaces.Match(name)
+		t = &topic{name: name, epoch: h.epochs.next(), lastValue: ns.KeepsLastValue(name), ns: ns, primed: !h.awaitPrime}
 		h.topics[name] = t
 	}
 	return t
@@ -154,7 +161,7 @@ func (h *hub) topic(name string) *topic {
 func (h *hub) fanout(t *topic, seq uint64, data []byte, at int64) (subscribers int) {
 	t.seq = seq
 	h.published.Add(1)
-	keep := h.retain.history > 0 || t.lastValue
+	keep := t.ns.History > 0 || t.lastValue
 	if len(t.loops) == 0 && !keep {
 		return 0
 	}
@@ -252,7 +259,7 @@ func (h *hub) prime(name string, stored []StoredMessage) {
 		h.fanout(t, m.Seq, m.Data, m.At.UnixNano())
 	}
 	for _, f := range live {
-		t.history.push(f, h.retain.history)
+		t.history.push(f, t.ns.History)
 	}
 	if liveLast != nil {
 		if t.last != nil {

@@ -45,7 +45,7 @@ func NewNode(cfg Config) (n *Node, err error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
-	n = &Node{cfg: cfg, log: cfg.Logger, hub: newHub(retention{lastValuePatterns: cfg.LastValue, history: cfg.History, ttl: cfg.HistoryTTL}), start: time.Now(), runErr: make(chan error, 1), done: make(chan struct{})}
+	n = &Node{cfg: cfg, log: cfg.Logger, hub: newHub(cfg.Auth.Namespaces), start: time.Now(), runErr: make(chan error, 1), done: make(chan struct{})}
 	if n.auth, err = newNodeAuth(&n.cfg.Auth); err != nil {
 		return nil, fmt.Errorf("token keys: %w", err)
 	}
@@ -105,6 +105,7 @@ func (n *Node) Start() error {
 		Logger:  n.log,
 		Health:  n.health,
 		Stats:   func() any { return n.Stats() },
+		Routes:  n.cfg.Auth.controlRoutes(),
 	}), n.log)
 	go func() {
 		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

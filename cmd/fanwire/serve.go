@@ -150,6 +150,9 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "fanwire serve: %v\nRun 'fanwire serve --help' for the flags.\n", err)
 		return 2
 	}
+	if opts.auth.checkConfig {
+		return checkConfig(opts, stdout, stderr)
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return serve(ctx, opts, newLogger(stderr, opts.logLevel, opts.logFormat), stop)
@@ -171,6 +174,7 @@ func serve(ctx context.Context, opts serveOptions, log *slog.Logger, stopSignals
 		cfg.Page = demo.RenderPage // rendered with the bound address once the node listens
 	}
 	warnIfExposed(&cfg, log)
+	demoTokens(&cfg, opts.demo)
 	node, err := server.NewNode(cfg)
 	if err != nil {
 		log.Error("invalid configuration", "err", err)

@@ -3,12 +3,15 @@ package main
 import (
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"strings"
 
 	"github.com/fanwire/fanwire/server"
+	"github.com/fanwire/fanwire/server/demo"
+	"github.com/fanwire/fanwire/server/namespace"
 )
 
 // envHMACSecret holds HMAC secrets (one per line) out of the command line,
@@ -22,6 +25,8 @@ type authFlags struct {
 	secretFiles listFlag
 	publicKeys  listFlag
 	jwks        string
+	config      string // --config: namespaces file
+	checkConfig bool
 }
 
 // listFlag is a repeatable string flag.
@@ -40,6 +45,8 @@ func defineAuthFlags(fs *flag.FlagSet, opts *serveOptions) {
 	fs.StringVar(&a.jwks, "token-jwks", "", "JWKS `url` (http/https: cached, re-fetched on an unknown kid at most every 10s) or file")
 	fs.StringVar(&k.Audience, "token-audience", "", "if set, a token's aud must contain this `value`")
 	fs.StringVar(&k.Issuer, "token-issuer", "", "if set, a token's iss must be this `value`")
+	fs.StringVar(&a.config, "config", "", "namespaces `file` (TOML, see README): per topic pattern who may subscribe, last value, history, max message; its [default] overrides --last-value, --history, --history-ttl")
+	fs.BoolVar(&a.checkConfig, "check-config", false, "validate the flags, --config and the token keys, print the namespaces, and exit (0: valid)")
 }
 
 // finishAuthFlags reads the secrets and resolves the policy (called from parseServeFlags).
@@ -61,6 +68,13 @@ func finishAuthFlags(opts *serveOptions) error {
 		k.JWKSURL = a.jwks
 	} else {
 		k.JWKSFile = a.jwks
+	}
+	if a.config != "" {
+		set, err := namespace.Load(a.config, namespace.Defaults{LastValue: opts.cfg.LastValue, History: opts.cfg.History, HistoryTTL: opts.cfg.HistoryTTL})
+		if err != nil {
+			return err
+		}
+		opts.cfg.Auth.Namespaces = set
 	}
 	switch a.mode {
 	case "auto":
@@ -138,4 +152,39 @@ func warnIfExposed(cfg *server.Config, log *slog.Logger) {
     *  or --token-jwks) and --auth required (or namespace), or bind
     *  --listen to 127.0.0.1 behind a proxy that authenticates.
     ***************************************************************`, "listen", cfg.Listen, "auth", string(cfg.Auth.Mode))
+}
+
+// checkConfig is --check-config: everything NewNode checks (flags,
+// namespaces, token keys; a JWKS URL is fetched), without listening.
+func checkConfig(opts serveOptions, stdout, stderr io.Writer) int {
+	cfg := opts.cfg
+	cfg.Logger = slog.New(slog.DiscardHandler)
+	if _, err := server.NewNode(cfg); err != nil {
+		fmt.Fprintf(stderr, "fanwire serve: invalid configuration: %v\n", err)
+		return 1
+	}
+	src := "flags"
+	if opts.auth.config != "" {
+		src = opts.auth.config
+	}
+	fmt.Fprintf(stdout, "configuration OK (%s): auth %s, token keys: %v\n", src, cfg.Auth.Mode, cfg.Auth.Keys.HasKeys())
+	if set := cfg.Auth.Namespaces; set != nil {
+		for _, ns := range append(append([]*namespace.Namespace(nil), set.List...), set.Default) {
+			fmt.Fprintf(stdout, "  namespace %-10s topics %v anonymous_subscribe=%v token_required=%v history=%d history_ttl=%v max_message=%d\n",
+				ns.Name, ns.Topics, ns.AnonymousSubscribe, ns.TokenRequired, ns.History, ns.HistoryTTL, ns.MaxMessage)
+		}
+	}
+	return 0
+}
+
+// demoTokens (--demo only) serves GET /demo/token on the control listener
+// and makes the node accept its tokens: the secret is random per process,
+// and --auth is not changed (make run stays --auth off).
+func demoTokens(cfg *server.Config, on bool) {
+	if !on || cfg.HTTPListen == "" {
+		return
+	}
+	m := demo.NewTokenMinter()
+	cfg.Auth.Keys.HMACSecrets = append(cfg.Auth.Keys.HMACSecrets, m.Secret())
+	cfg.Auth.DemoToken = m
 }

@@ -1,17 +1,19 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"reflect"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/fanwire/fanwire/server"
 )
 
 // authFlagNames are the serve flags of serve_auth.go (documented in README).
-var authFlagNames = []string{"auth", "token-hmac-secret", "token-hmac-secret-file", "token-public-key", "token-jwks", "token-audience", "token-issuer"}
+var authFlagNames = []string{"auth", "token-hmac-secret", "token-hmac-secret-file", "token-public-key", "token-jwks", "token-audience", "token-issuer", "config", "check-config"}
 
 func TestAuthFlags(t *testing.T) {
 	dir := t.TempDir()
@@ -62,5 +64,43 @@ func TestWorkerArgsHideSecrets(t *testing.T) {
 	worker, err := parseServeFlags(got)
 	if err != nil || len(worker.cfg.Auth.Keys.HMACSecrets) != 2 {
 		t.Fatalf("worker keys %v err %v", worker.cfg.Auth.Keys.HMACSecrets, err)
+	}
+}
+
+func TestCheckConfig(t *testing.T) {
+	var out, errOut bytes.Buffer
+	if code := runServe([]string{"--config", "../../server/namespace/testdata/example.toml", "--check-config"}, &out, &errOut); code != 0 {
+		t.Fatalf("example: exit %d: %s%s", code, out.String(), errOut.String())
+	}
+	if !strings.Contains(out.String(), "namespace chat") || !strings.Contains(out.String(), "configuration OK") {
+		t.Fatalf("output: %s", out.String())
+	}
+	bad := filepath.Join(t.TempDir(), "bad.toml")
+	os.WriteFile(bad, []byte("[[namespace]]\nname = \"x\"\ntopics = [\"x.*\"]\nhistory = \"lots\"\n"), 0o600)
+	out.Reset()
+	errOut.Reset()
+	if code := runServe([]string{"--config", bad, "--check-config"}, &out, &errOut); code == 0 || !strings.Contains(errOut.String(), bad) {
+		t.Fatalf("bad file: exit %d: %s", code, errOut.String())
+	}
+	// The key files are checked too.
+	errOut.Reset()
+	if code := runServe([]string{"--auth", "required", "--token-public-key", bad, "--check-config"}, &out, &errOut); code == 0 {
+		t.Fatalf("bad key file accepted: %s", errOut.String())
+	}
+}
+
+// TestReadmeConfigExample: the namespaces example in README.md is the
+// tested file, and --check-config accepts it.
+func TestReadmeConfigExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("../../server/namespace/testdata/example.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(readme, []byte("```toml\n"+string(example)+"```")) {
+		t.Fatal("README.md must quote server/namespace/testdata/example.toml verbatim in a ```toml block")
 	}
 }

@@ -46,6 +46,8 @@ type Options struct {
 	Logger  *slog.Logger // nil = discard
 	Health  func() error // GET /healthz answers 503 while it returns an error; nil = always healthy
 	Stats   func() any   // GET /stats answers it as JSON; nil = 404
+	// Routes are extra handlers by exact path (e.g. /demo/token in demo mode).
+	Routes map[string]http.Handler
 }
 
 // PublishResult is the answer to one successful publish. Subscribers is
@@ -71,11 +73,12 @@ type handler struct {
 	log     *slog.Logger
 	health  func() error
 	stats   func() any
+	routes  map[string]http.Handler
 }
 
 // NewHandler returns the control API handler publishing through p.
 func NewHandler(p Publisher, opts Options) http.Handler {
-	h := &handler{pub: p, maxBody: opts.MaxBody, page: opts.Page, log: opts.Logger, health: opts.Health, stats: opts.Stats}
+	h := &handler{pub: p, maxBody: opts.MaxBody, page: opts.Page, log: opts.Logger, health: opts.Health, stats: opts.Stats, routes: opts.Routes}
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBody
 	}
@@ -89,6 +92,10 @@ func NewHandler(p Publisher, opts Options) http.Handler {
 // 405 answers carry the same JSON error body as everything else.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	if route := h.routes[path]; route != nil {
+		route.ServeHTTP(w, r)
+		return
+	}
 	switch {
 	case path == "/publish":
 		if r.Method != http.MethodPost {
@@ -206,6 +213,9 @@ func (h *handler) writePublishError(w http.ResponseWriter, topic string, err err
 	if errors.Is(err, wire.ErrInvalidTopic) {
 		body = errorBody{Error: CodeInvalidTopic, Message: invalidTopicText(topic)}
 		status = http.StatusBadRequest
+	} else if errors.Is(err, wire.ErrMessageTooLarge) {
+		body = errorBody{Error: CodeBodyTooLarge, Message: err.Error()}
+		status = http.StatusRequestEntityTooLarge
 	} else {
 		h.log.Warn("publish failed", "topic", topic, "err", err)
 	}

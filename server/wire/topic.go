@@ -11,6 +11,9 @@ const MaxTopicLen = 128
 // ErrInvalidTopic is returned for a topic name outside the allowed alphabet or length.
 var ErrInvalidTopic = errors.New("invalid topic name: want 1-128 characters of [A-Za-z0-9_.:-]")
 
+// ErrMessageTooLarge is returned for a publish over its namespace's max_message.
+var ErrMessageTooLarge = errors.New("message larger than its namespace's max_message")
+
 // topicChar marks the bytes allowed in a topic name.
 var topicChar = func() (t [256]bool) {
 	for c := '0'; c <= '9'; c++ {
