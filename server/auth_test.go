@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -228,3 +229,28 @@ func TestAuthRefreshAndExpiry(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return err != nil && errors.As(err, target) }
+
+// TestAuthPythonClient: an independent client (Python websockets) gets
+// 401 for a bad token, refreshes in-band, and sees close 4001 "token
+// expired" when a short token runs out.
+func TestAuthPythonClient(t *testing.T) {
+	requireClient(t, pythonMissing())
+	n := startAuthNode(t, server.AuthRequired, nil)
+	py := []string{debianPython, filepath.Join("testdata", "pyauth.py")}
+	url := "ws://" + n.WSAddr() + "/ws?topics=prices.BTC-USD&token="
+
+	s := startScript(t, "pyauth.py", append(py, url+"bad", "-")...)
+	if sum := s.event("summary", 30*time.Second); sum["status"] != float64(401) {
+		t.Fatalf("bad token: %v", sum)
+	}
+	short := hs256(t, func(c *fanwireClaims) { c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(2 * time.Second)) }, "prices.*")
+	s = startScript(t, "pyauth.py", append(py, url+short, hs256(t, func(c *fanwireClaims) { c.Subject = "bob" }))...)
+	if m := s.event("reply", 30*time.Second)["msg"].(map[string]any); m["code"] != auth.CodeInvalidToken {
+		t.Fatalf("refresh for another user: %v", m)
+	}
+	sum := s.event("summary", 30*time.Second)
+	if sum["code"] != float64(4001) || sum["reason"] != "token expired" {
+		t.Fatalf("expiry: %v, want close 4001 \"token expired\"", sum)
+	}
+	s.checkSummary(sum)
+}

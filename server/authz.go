@@ -158,3 +158,18 @@ func (l *loop) forbidden(c *conn, topics []string) (string, bool) {
 	}
 	return "", true
 }
+
+// TokenStats counts token checks (upgrades and refreshes).
+type TokenStats struct {
+	Verified uint64 `json:"verified"` // signatures checked
+	Cached   uint64 `json:"cached"`   // answered from the verified-token cache
+	Rejected uint64 `json:"rejected"` // invalid or expired
+}
+
+func (a *nodeAuth) stats() *TokenStats {
+	if a.verifier == nil {
+		return nil
+	}
+	v := a.verifier
+	return &TokenStats{Verified: v.Verified.Load(), Cached: v.Cached.Load(), Rejected: v.Rejected.Load()}
+}

@@ -217,22 +217,23 @@ func (n *Node) stopEngine(ctx context.Context) error {
 
 // Stats is a snapshot of the node's counters.
 type Stats struct {
-	Conns      int64  `json:"conns"`
-	Topics     int    `json:"topics"`
-	Published  uint64 `json:"published"`
-	Delivered  uint64 `json:"delivered"`
-	SlowMode   uint64 `json:"slow_mode"`   // times a connection fell behind and was conflated
-	Conflated  uint64 `json:"conflated"`   // messages replaced by a newer one for a slow connection
-	SlowClosed uint64 `json:"slow_closed"` // slow connections closed with 1008
-	Snapshots  uint64 `json:"snapshots"`
-	Replays    uint64 `json:"replays"`
-	Resets     uint64 `json:"resets"`
-	Rejected   uint64 `json:"rejected"`
+	Conns      int64       `json:"conns"`
+	Topics     int         `json:"topics"`
+	Published  uint64      `json:"published"`
+	Delivered  uint64      `json:"delivered"`
+	SlowMode   uint64      `json:"slow_mode"`   // times a connection fell behind and was conflated
+	Conflated  uint64      `json:"conflated"`   // messages replaced by a newer one for a slow connection
+	SlowClosed uint64      `json:"slow_closed"` // slow connections closed with 1008
+	Snapshots  uint64      `json:"snapshots"`
+	Replays    uint64      `json:"replays"`
+	Resets     uint64      `json:"resets"`
+	Rejected   uint64      `json:"rejected"`
+	Tokens     *TokenStats `json:"tokens,omitempty"` // nil without a token key
 }
 
 // Stats reads the counters. Any goroutine.
 func (n *Node) Stats() Stats {
-	s := Stats{Conns: n.conns.Load(), Topics: n.hub.topicCount(), Published: n.hub.published.Load(), Rejected: n.rejected.Load()}
+	s := Stats{Conns: n.conns.Load(), Topics: n.hub.topicCount(), Published: n.hub.published.Load(), Rejected: n.rejected.Load(), Tokens: n.auth.stats()}
 	for _, l := range n.eng.allLoops() {
 		st := &l.stats
 		s.Delivered += st.delivered.Load()
