@@ -1,6 +1,7 @@
 package server
 
 import (
+	"log/slog"
 	"strconv"
 	"strings"
 
@@ -20,10 +21,14 @@ type nodeAuth struct {
 	owned      bool // built by the node: closed on shutdown
 }
 
-func newNodeAuth(cfg *AuthConfig) (*nodeAuth, error) {
+func newNodeAuth(cfg *AuthConfig, log *slog.Logger) (*nodeAuth, error) {
 	a := &nodeAuth{mode: cfg.Mode, verifier: cfg.Verifier, namespaces: cfg.Namespaces}
 	if a.verifier == nil && cfg.Keys.HasKeys() {
-		v, err := auth.NewVerifier(cfg.Keys)
+		keys := cfg.Keys
+		if keys.Logger == nil {
+			keys.Logger = log.With("component", "auth")
+		}
+		v, err := auth.NewVerifier(keys)
 		if err != nil {
 			return nil, err
 		}

@@ -21,10 +21,9 @@ const (
 type conn struct {
 	gc       gnet.Conn
 	loop     *loop
-	subs     []subRef                   // topics this conn receives
-	msg      *bytebufferpool.ByteBuffer // fragments of a message in progress; nil otherwise
-	slow     *slowState                 // set while the client is behind: deliveries are conflated
-	ident    *auth.Identity             // the verified token, shared with other conns of the same token; nil = anonymous
+	subs     []subRef       // topics this conn receives
+	slow     *slowState     // set while the client is behind: deliveries are conflated
+	ident    *auth.Identity // the verified token, shared with other conns of the same token; nil = anonymous
 	parser   codec.Parser
 	idx      int32  // position in loop.conns
 	npend    int32  // frames for this conn in the current drain pass
@@ -33,6 +32,7 @@ type conn struct {
 	phase    uint8
 	pinged   bool // a ping is outstanding since lastRead
 	keyWait  bool // the handshake already waited once for a JWKS re-fetch
+	partial  bool // a fragmented message is being assembled in loop.partial[c]
 }
 
 // subRef points at this conn's entry in a topic's subscriber list.
@@ -92,10 +92,28 @@ func (c *conn) fail(code codec.CloseCode, reason string) {
 	}
 }
 
+// partialMessage is c's buffer for the fragments of a message in progress.
+// It lives in a per-loop table, not in conn: few connections are ever in
+// the middle of a fragmented message, and conn stays in a smaller size class.
+func (c *conn) partialMessage() *bytebufferpool.ByteBuffer {
+	l := c.loop
+	if c.partial {
+		return l.partial[c]
+	}
+	if l.partial == nil {
+		l.partial = make(map[*conn]*bytebufferpool.ByteBuffer)
+	}
+	b := bytebufferpool.Get()
+	l.partial[c], c.partial = b, true
+	return b
+}
+
 func (c *conn) releaseMessage() {
-	if c.msg != nil {
-		bytebufferpool.Put(c.msg)
-		c.msg = nil
+	if c.partial {
+		l := c.loop
+		bytebufferpool.Put(l.partial[c])
+		delete(l.partial, c)
+		c.partial = false
 	}
 }
 

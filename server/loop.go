@@ -9,6 +9,7 @@ import (
 	"github.com/fanwire/fanwire/codec"
 	"github.com/fanwire/fanwire/server/wire"
 	"github.com/panjf2000/gnet/v2"
+	"github.com/valyala/bytebufferpool"
 )
 
 // loop is fanwire's state for one gnet event loop. Everything below mu's
@@ -29,10 +30,11 @@ type loop struct {
 	deferred   []*conn // conns closed while draining; unsubscribed after it
 	dirty      []*conn // conns with frames in the current drain pass
 	iov        [][]byte
-	out        []byte    // replies built during one OnTraffic, written once
-	catchUp    []byte    // snapshot/replay frames of new subscriptions, written after the ack
-	slowList   []*conn   // conns in slow (conflating) mode
-	slowStates sync.Pool // *slowState: borrowed only while a conn is behind
+	out        []byte                               // replies built during one OnTraffic, written once
+	catchUp    []byte                               // snapshot/replay frames of new subscriptions, written after the ack
+	partial    map[*conn]*bytebufferpool.ByteBuffer // fragmented messages in progress (conn.partialMessage)
+	slowList   []*conn                              // conns in slow (conflating) mode
+	slowStates sync.Pool                            // *slowState: borrowed only while a conn is behind
 	parser     codec.ParserConfig
 	now        uint32 // loop clock in ms since node start; set on each traffic/tick
 

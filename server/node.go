@@ -46,7 +46,7 @@ func NewNode(cfg Config) (n *Node, err error) {
 		return nil, err
 	}
 	n = &Node{cfg: cfg, log: cfg.Logger, hub: newHub(cfg.Auth.Namespaces), start: time.Now(), runErr: make(chan error, 1), done: make(chan struct{})}
-	if n.auth, err = newNodeAuth(&n.cfg.Auth); err != nil {
+	if n.auth, err = newNodeAuth(&n.cfg.Auth, n.log); err != nil {
 		return nil, fmt.Errorf("token keys: %w", err)
 	}
 	n.hub.interest = cfg.OnInterest

@@ -10,7 +10,6 @@ import (
 	"github.com/fanwire/fanwire/server/auth"
 	"github.com/fanwire/fanwire/server/wire"
 	"github.com/panjf2000/gnet/v2"
-	"github.com/valyala/bytebufferpool"
 )
 
 // wsPath is the only path that upgrades.
@@ -192,12 +191,10 @@ func (l *loop) dataChunk(c *conn, f *codec.Frame) {
 		l.message(c, f.Op, f.Payload)
 		return
 	}
-	if c.msg == nil {
-		c.msg = bytebufferpool.Get()
-	}
-	c.msg.B = append(c.msg.B, f.Payload...)
+	msg := c.partialMessage()
+	msg.B = append(msg.B, f.Payload...)
 	if f.Fin {
-		l.message(c, f.Op, c.msg.B)
+		l.message(c, f.Op, msg.B)
 		c.releaseMessage()
 	}
 }

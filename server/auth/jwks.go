@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/big"
 	"net/http"
 	"os"
@@ -46,12 +47,15 @@ type jwksSource struct {
 	waiters   []func()
 	ctx       context.Context
 	cancel    context.CancelFunc
-	lastErr   error
 	fileKeys  []key
+	log       *slog.Logger
 }
 
 func newJWKSSource(opts Options, onChange func()) (*jwksSource, error) {
-	s := &jwksSource{url: opts.JWKSURL, client: opts.HTTPClient, minGap: opts.JWKSRefetch, onChange: onChange}
+	s := &jwksSource{url: opts.JWKSURL, client: opts.HTTPClient, minGap: opts.JWKSRefetch, onChange: onChange, log: opts.Logger}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
 	if s.minGap <= 0 {
 		s.minGap = DefaultJWKSRefetch
 	}
@@ -114,9 +118,11 @@ func (s *jwksSource) refetch() {
 		s.keys.Store(&keys)
 		s.fetched.Store(time.Now().UnixNano())
 		s.onChange()
+		s.log.Info("JWKS re-fetched", "url", s.url, "keys", len(keys))
+	} else if s.ctx.Err() == nil {
+		s.log.Warn("JWKS re-fetch failed: keeping the previous keys", "url", s.url, "err", err)
 	}
 	s.mu.Lock()
-	s.lastErr = err
 	s.fetching = false
 	waiters := s.waiters
 	s.waiters = nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"strings"
 	"sync"
@@ -51,6 +52,7 @@ type Options struct {
 	JWKSRefetch time.Duration // minimum time between JWKS fetches (0: DefaultJWKSRefetch)
 	HTTPClient  *http.Client  // for JWKSURL (nil: a client with JWKSTimeout)
 	Now         func() time.Time
+	Logger      *slog.Logger // JWKS re-fetch outcomes (nil: discard)
 }
 
 // Defaults.
