@@ -1,0 +1,96 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"net"
+	"runtime"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+	"golang.org/x/sys/unix"
+)
+
+// BenchmarkIdleConnMemoryTokens is BenchmarkIdleConnMemory with a token per
+// connection: "shared" (every connection presents the same token, so they
+// share one Identity) and "distinct" (one user each: an Identity and a
+// verified-token cache entry per connection).
+// Run: go test -run '^$' -bench IdleConnMemoryTokens -benchtime 1x ./server/
+func BenchmarkIdleConnMemoryTokens(b *testing.B) {
+	for _, distinct := range []bool{false, true} {
+		name := "shared"
+		if distinct {
+			name = "distinct"
+		}
+		b.Run(name, func(b *testing.B) { benchTokenConns(b, distinct) })
+	}
+}
+
+func benchTokenConns(b *testing.B, distinct bool) {
+	const conns = 5000
+	secret := []byte("bench-secret-bench-secret-bench-secret")
+	cfg := DefaultConfig()
+	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", ""
+	cfg.Auth.Mode = AuthRequired
+	cfg.Auth.Keys.HMACSecrets = [][]byte{secret}
+	n, err := NewNode(cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := n.Start(); err != nil {
+		b.Fatal(err)
+	}
+	defer n.Shutdown(context.Background())
+	addr, _ := net.ResolveTCPAddr("tcp", n.WSAddr())
+	sa := &unix.SockaddrInet4{Port: addr.Port}
+	copy(sa.Addr[:], addr.IP.To4())
+	reqs := make([][]byte, conns)
+	for j := range reqs {
+		user := "user-1"
+		if distinct {
+			user = "user-" + strconv.Itoa(j)
+		}
+		tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.MapClaims{
+			"sub": user, "exp": time.Now().Add(time.Hour).Unix(),
+			"fanwire": map[string]any{"subscribe": []string{"prices.*"}, "info": map[string]string{"name": user}},
+		}).SignedString(secret)
+		reqs[j] = []byte("GET /ws?topics=prices.BTC-USD&token=" + tok + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+	}
+	for i := 0; i < b.N; i++ {
+		before := heapAfterGC()
+		fds := make([]int, 0, conns)
+		buf := make([]byte, 512)
+		for j := 0; j < conns; j++ {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			fds = append(fds, fd)
+			if err := unix.Connect(fd, sa); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := unix.Write(fd, reqs[j]); err != nil {
+				b.Fatal(err)
+			}
+			m, err := unix.Read(fd, buf)
+			if err != nil || !bytes.HasPrefix(buf[:m], []byte("HTTP/1.1 101")) {
+				b.Fatalf("conn %d: handshake failed: %v %q", j, err, buf[:m])
+			}
+		}
+		for n.Stats().Conns < conns {
+			time.Sleep(time.Millisecond)
+		}
+		after := heapAfterGC()
+		b.ReportMetric(float64(int64(after)-int64(before))/conns, "heap-B/conn")
+		for _, fd := range fds {
+			unix.Close(fd)
+		}
+		for n.Stats().Conns > 0 {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	runtime.KeepAlive(reqs)
+}
