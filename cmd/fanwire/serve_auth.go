@@ -34,6 +34,7 @@ type listFlag []string
 
 func (l *listFlag) String() string     { return strings.Join(*l, ",") }
 func (l *listFlag) Set(s string) error { *l = append(*l, s); return nil }
+func (l *listFlag) Get() any           { return l.String() }
 
 // defineAuthFlags adds the auth flags to fs (called from newServeFlags).
 func defineAuthFlags(fs *flag.FlagSet, opts *serveOptions) {
@@ -141,17 +142,20 @@ func warnIfExposed(cfg *server.Config, log *slog.Logger) {
 	}
 	ip := net.ParseIP(host)
 	loopback := host == "localhost" || (ip != nil && ip.IsLoopback())
+	if cfg.Auth.Mode == server.AuthOff && cfg.Auth.Namespaces != nil && len(cfg.Auth.Namespaces.List) > 0 {
+		log.Warn("--auth off: the subscribe rules of --config namespaces are not enforced (use --auth namespace or required)")
+	}
 	if loopback || cfg.Auth.Mode != server.AuthOff {
 		return
 	}
-	log.Warn(`
-    ***************************************************************
-    *  fanwire is listening on `+cfg.Listen+` WITHOUT AUTHENTICATION.
-    *  Anyone who can reach it may subscribe to every topic.
-    *  Configure a token key (--token-hmac-secret-file, --token-public-key
-    *  or --token-jwks) and --auth required (or namespace), or bind
-    *  --listen to 127.0.0.1 behind a proxy that authenticates.
-    ***************************************************************`, "listen", cfg.Listen, "auth", string(cfg.Auth.Mode))
+	for _, line := range []string{
+		"*** NO AUTHENTICATION: fanwire listens on " + cfg.Listen + ", beyond loopback, with --auth off ***",
+		"*** anyone who can reach it may subscribe to every topic ***",
+		"*** configure a token key (--token-hmac-secret-file, --token-public-key or --token-jwks) with --auth required or namespace, ***",
+		"*** or bind --listen to 127.0.0.1 behind a proxy that authenticates ***",
+	} {
+		log.Warn(line)
+	}
 }
 
 // checkConfig is --check-config: everything NewNode checks (flags,
