@@ -41,13 +41,13 @@ func (e *Error) UnknownKey() bool { return e.unknownKid }
 // given at once (rotation): a token verifies if one key whose type fits its
 // alg (and whose kid matches, when both have one) accepts it.
 type Options struct {
-	HMACSecrets [][]byte // shared secrets (HS256/384/512), each at least 32 bytes
-	PEMFiles    []string // files of PEM public keys (RSA, ECDSA, Ed25519)
-	JWKSURL     string   // a JWKS document fetched over HTTP(S), cached, re-fetched on an unknown kid
-	JWKSFile    string   // a JWKS document on disk (read once at start)
-	Audience    string   // if set, aud must contain it
-	Issuer      string   // if set, iss must equal it
-	Leeway      time.Duration
+	HMACSecrets [][]byte      // shared secrets (HS256/384/512), each at least 32 bytes
+	PEMFiles    []string      // files of PEM public keys (RSA, ECDSA, Ed25519)
+	JWKSURL     string        // a JWKS document fetched over HTTP(S), cached, re-fetched on an unknown kid
+	JWKSFile    string        // a JWKS document on disk (read once at start)
+	Audience    string        // if set, aud must contain it
+	Issuer      string        // if set, iss must equal it
+	Leeway      time.Duration // clock skew allowed for nbf and iat (0: DefaultLeeway; exp is always exact)
 	CacheSize   int           // verified tokens kept until their exp (0: DefaultCacheSize; <0: no cache)
 	JWKSRefetch time.Duration // minimum time between JWKS fetches (0: DefaultJWKSRefetch)
 	HTTPClient  *http.Client  // for JWKSURL (nil: a client with JWKSTimeout)
@@ -58,6 +58,7 @@ type Options struct {
 // Defaults.
 const (
 	DefaultCacheSize   = 16384
+	DefaultLeeway      = 5 * time.Second
 	DefaultJWKSRefetch = 10 * time.Second
 	JWKSTimeout        = 5 * time.Second
 	MaxJWKSSize        = 1 << 20
@@ -113,10 +114,13 @@ func NewVerifier(opts Options) (*Verifier, error) {
 		}
 		v.jwks = src
 	}
+	if opts.Leeway == 0 {
+		opts.Leeway = DefaultLeeway
+	}
 	popts := []jwt.ParserOption{
 		jwt.WithValidMethods(allAlgs()),
 		jwt.WithIssuedAt(),
-		jwt.WithLeeway(opts.Leeway),
+		jwt.WithLeeway(opts.Leeway), // a backend clock slightly ahead must not make fresh tokens "issued in the future"
 		jwt.WithTimeFunc(v.now),
 	}
 	if opts.Audience != "" {
@@ -212,6 +216,11 @@ func (v *Verifier) verify(token string) (*Identity, *Error) {
 	id := &Identity{User: c.Subject}
 	if c.ExpiresAt != nil {
 		id.Expires = c.ExpiresAt.Unix()
+		// exp is exact, as the sweep that closes expired connections is:
+		// the leeway only forgives clock skew on nbf and iat.
+		if id.ExpiredAt(v.now().Unix()) {
+			return nil, &Error{Code: CodeTokenExpired, Message: "token expired: get a new token and reconnect"}
+		}
 	}
 	if f := c.Fanwire; f != nil {
 		if err := ValidPatterns(f.Subscribe); err != nil {

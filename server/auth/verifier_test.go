@@ -275,3 +275,24 @@ func TestJWKSLimits(t *testing.T) {
 		t.Fatal("JWKS without a signing key accepted")
 	}
 }
+
+// TestLeeway: a few seconds of clock skew are forgiven on iat and nbf,
+// never on exp (the sweep closes connections at exp exactly).
+func TestLeeway(t *testing.T) {
+	v, _ := NewVerifier(Options{HMACSecrets: [][]byte{secret}})
+	now := time.Now()
+	mk := func(iat, nbf, exp time.Time) string {
+		s, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, jwt.RegisteredClaims{Subject: "x",
+			IssuedAt: jwt.NewNumericDate(iat), NotBefore: jwt.NewNumericDate(nbf), ExpiresAt: jwt.NewNumericDate(exp)}).SignedString(secret)
+		return s
+	}
+	if _, e := v.Verify(mk(now.Add(2*time.Second), now.Add(2*time.Second), now.Add(time.Hour))); e != nil {
+		t.Errorf("iat/nbf 2 s ahead: %v", e)
+	}
+	if _, e := v.Verify(mk(now.Add(-time.Hour), now.Add(-time.Hour), now.Add(-2*time.Second))); e == nil || e.Code != CodeTokenExpired {
+		t.Errorf("expired 2 s ago: %v", e)
+	}
+	if _, e := v.Verify(mk(now.Add(time.Minute), now, now.Add(time.Hour))); e == nil {
+		t.Error("iat a minute ahead accepted")
+	}
+}
