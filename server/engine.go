@@ -4,6 +4,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/fanwire/fanwire/codec"
 	"github.com/panjf2000/gnet/v2"
 )
 
@@ -57,7 +58,7 @@ func (e *engine) allLoops() []*loop {
 	return ls
 }
 
-var http503 = []byte("HTTP/1.1 503 Service Unavailable\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: 36\r\n\r\nconnection limit reached, try later\n")
+var http503 = codec.AppendHTTPError(nil, &codec.HTTPError{Status: 503, Message: "connection limit reached, try later"})
 
 func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	n := e.node
