@@ -129,9 +129,24 @@ func TestAuthUpgradeTokens(t *testing.T) {
 		}
 	}
 	// Authorization: Bearer works for clients that can set headers.
-	h := http.Header{"Authorization": {"Bearer " + hs256(t, aud, "prices.*")}}
-	if _, status, code := dialToken(t, n, "?topics=prices.BTC-USD", h); status != 101 {
-		t.Errorf("bearer: %d %q", status, code)
+	good := hs256(t, aud, "prices.*")
+	for _, hc := range []struct {
+		query, header string
+		status        int
+		code          string
+	}{
+		{"", "Bearer " + good, 101, ""},
+		{"", "bearer  " + good, 101, ""},
+		{"", "Basic dXNlcjpwYXNz", 401, auth.CodeTokenRequired},
+		{"", "Bearer", 401, auth.CodeTokenRequired},
+		{"", "Bearer garbage", 401, auth.CodeInvalidToken},
+		{"&token=" + good, "Bearer garbage", 101, ""}, // ?token= wins
+		{"&token=" + good + "&token=garbage", "", 101, ""},
+	} {
+		h := http.Header{"Authorization": {hc.header}}
+		if _, status, code := dialToken(t, n, "?topics=prices.BTC-USD"+hc.query, h); status != hc.status || code != hc.code {
+			t.Errorf("Authorization %.20q query %.20q: %d %q, want %d %q", hc.header, hc.query, status, code, hc.status, hc.code)
+		}
 	}
 }
 

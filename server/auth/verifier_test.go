@@ -296,3 +296,24 @@ func TestLeeway(t *testing.T) {
 		t.Error("iat a minute ahead accepted")
 	}
 }
+
+func TestJWKSFile(t *testing.T) {
+	k := genKeys()
+	f := filepath.Join(t.TempDir(), "jwks.json")
+	os.WriteFile(f, jwksDoc(t, map[string]any{"r": &k.rsa.PublicKey}), 0o600)
+	v, err := NewVerifier(Options{JWKSFile: f})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, e := v.Verify(sign(t, jwt.SigningMethodRS256, k.rsa, "r", time.Hour)); e != nil {
+		t.Fatal(e)
+	}
+	// alg is pinned by the document: the same RSA key may not verify PS256.
+	if _, e := v.Verify(sign(t, jwt.SigningMethodPS256, k.rsa, "r", time.Hour)); e == nil {
+		t.Fatal("PS256 accepted by a key pinned to RS256")
+	}
+	// A file never triggers fetches.
+	if _, e := v.Verify(sign(t, jwt.SigningMethodRS256, k.rsa, "other", time.Hour)); e == nil || v.AwaitKeys(e, func() {}) {
+		t.Fatalf("unknown kid with a file: %v", e)
+	}
+}
