@@ -6,8 +6,8 @@ import (
 	"strings"
 
 	"github.com/fanwire/fanwire/codec"
-	"github.com/fanwire/fanwire/server/js"
 	"github.com/fanwire/fanwire/server/auth"
+	"github.com/fanwire/fanwire/server/js"
 	"github.com/fanwire/fanwire/server/wire"
 	"github.com/panjf2000/gnet/v2"
 )
