@@ -48,6 +48,8 @@ type Config struct {
 	// (worker mode: the bus stream's, since seqs are the stream's too, so a
 	// client can resume on any worker or node).
 	Epoch string
+	// Limits: control API keys and abuse limits (limits_config.go).
+	Limits LimitsConfig
 }
 
 // Defaults of the wire contract.
@@ -89,6 +91,7 @@ func DefaultConfig() Config {
 		DrainWindow:      DefaultDrainWindow,
 		DrainRate:        DefaultDrainRate,
 		Loops:            runtime.GOMAXPROCS(0),
+		Limits:           defaultLimits(),
 	}
 }
 
@@ -156,6 +159,9 @@ func (c *Config) normalize() error {
 	if c.FlushInterval < 0 {
 		return fmt.Errorf("config: FlushInterval %v is negative", c.FlushInterval)
 	}
+	if err := c.Limits.normalize(); err != nil {
+		return err
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -166,7 +172,7 @@ func (c *Config) normalize() error {
 // a quarter of the shortest deadline, between 10 ms and 1 s, so a ping
 // always has at least three ticks to be answered before the idle close.
 func (c *Config) tickInterval() time.Duration {
-	t := min(c.HandshakeTimeout, c.PingInterval) / 4
+	t := min(c.HandshakeTimeout, c.PingInterval, c.Limits.MessageTimeout) / 4
 	return min(max(t, 10*time.Millisecond), time.Second)
 }
 

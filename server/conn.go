@@ -27,9 +27,13 @@ type conn struct {
 	idx      int32  // position in loop.conns
 	npend    int32  // frames for this conn in the current drain pass
 	off      int32  // where those frames start in loop.iov
-	lastRead uint32 // loop clock (ms) of the last input; in phaseClosing: when closing began
+	lastRead uint32 // loop clock (ms) of the last input; in phaseHandshake: the accept time; in phaseClosing: when closing began
 	phase    uint8
 	pinged   bool // a ping is outstanding since lastRead
+	// Abuse limits (limits.go), in what was padding.
+	tokens       uint16 // client messages left in this conn's rate bucket
+	partialSince uint16 // coarse loop clock when the input became incomplete (flagPartial)
+	flags        uint8  // flagIPCounted, flagPartial, flagRateWarned
 }
 
 // subRef points at this conn's entry in a topic's subscriber list.

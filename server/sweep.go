@@ -27,6 +27,8 @@ func (l *loop) sweep() {
 	ping := millis(cfg.PingInterval)
 	closing := millis(closeTimeout)
 	backlog := 4 * millis(cfg.SlowGrace)
+	message := millis(cfg.Limits.MessageTimeout)
+	refill := l.refillClients()
 	for i := len(l.conns) - 1; i >= 0; i-- {
 		if i >= len(l.conns) {
 			continue
@@ -35,11 +37,17 @@ func (l *loop) sweep() {
 		age := l.now - c.lastRead
 		switch c.phase {
 		case phaseHandshake:
-			if age >= handshake {
+			if l.handshakeExpired(c, handshake) {
+				l.lim.stats.handshakeTimeouts.Add(1)
+				_, _ = c.gc.Write(http408) // gnet sends it before closing
 				_ = l.el.Close(c.gc)
 			}
 		case phaseOpen:
+			l.refillClient(c, refill)
 			switch {
+			case l.partialExpired(c, message):
+				l.lim.stats.messageTimeouts.Add(1)
+				c.fail(codec.ClosePolicyViolation, "message timeout: incomplete for "+cfg.Limits.MessageTimeout.String())
 			case age >= 2*ping:
 				c.fail(codec.CloseGoingAway, "idle timeout: no data from client")
 			case age >= ping && !c.pinged:

@@ -32,6 +32,8 @@ type serveOptions struct {
 	natsURL  string
 	natsPort int      // embedded NATS port; 0 = a free port
 	args     []string // the serve arguments as given, passed on to workers
+
+	limits limitOptions // serve_limits.go
 }
 
 // newServeFlags defines the serve flags on a fresh FlagSet, bound to opts.
@@ -66,6 +68,7 @@ func newServeFlags(opts *serveOptions) (fs *flag.FlagSet, logLevel, logFormat *s
 	fs.IntVar(&opts.natsPort, "nats-port", 0, "with --workers and no --nats: the embedded NATS server's `port` on 127.0.0.1; 0 = a free port")
 	fs.StringVar(&opts.natsURL, "nats", "", "with --workers: join this NATS `url` (JetStream enabled, e.g. nats://host:4222) to share topics with other nodes; \"\" = embedded NATS on 127.0.0.1")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 0, "gather publishes this long and write them to each connection together (fewer syscalls, more latency); 0 = write at once")
+	limitFlags(fs, opts) // serve_limits.go
 	logLevel = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	logFormat = fs.String("log-format", "text", "log `format`: text or json")
 	fs.SetOutput(io.Discard) // parse errors are reported by parseServeFlags
@@ -90,6 +93,9 @@ func parseServeFlags(args []string) (serveOptions, error) {
 	// default, but an explicit --max-message always wins.
 	if opts.cfg.Echo && !set["max-message"] {
 		opts.cfg.MaxMessage = server.DefaultEchoMaxMessage
+	}
+	if err := finishLimitFlags(&opts); err != nil {
+		return opts, err
 	}
 	// Scale-out (workers.go).
 	opts.args = args
@@ -152,6 +158,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 // serve runs a node until ctx is done, then shuts it down. stopSignals is
 // called once shutdown begins so that a second Ctrl-C kills the process.
 func serve(ctx context.Context, opts serveOptions, log *slog.Logger, stopSignals func()) int {
+	logLimitWarnings(log, opts)
 	// Scale-out (workers.go).
 	if workerID() > 0 {
 		return serveWorker(ctx, opts, log, stopSignals)

@@ -74,6 +74,7 @@ func TestServeFlagsAllSet(t *testing.T) {
 		FlushInterval: 5 * time.Millisecond, SlowGrace: 3 * time.Second, LastValue: "a.*", History: 7,
 		HistoryTTL: time.Minute, DrainWindow: 2 * time.Second, DrainRate: 500,
 	}
+	want.Limits = server.DefaultConfig().Limits // serve_limits_test.go covers those flags
 	if !reflect.DeepEqual(opts.cfg, want) {
 		t.Fatalf("config = %+v\nwant     %+v", opts.cfg, want)
 	}
@@ -109,6 +110,7 @@ func TestServeUsageListsEveryFlagWithDefault(t *testing.T) {
 	documented := []string{"listen", "http", "echo", "demo", "ping-interval", "handshake-timeout",
 		"max-handshake", "max-message", "max-topics", "max-conns", "max-body", "max-pending", "send-buffer", "slow-grace", "last-value", "history", "history-ttl", "drain-window", "drain-rate",
 		"loops", "workers", "nats", "nats-port", "flush-interval", "log-level", "log-format"}
+	documented = append(documented, limitFlagNames...) // serve_limits_test.go
 	fs, _, _ := newServeFlags(&serveOptions{})
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })

@@ -46,6 +46,9 @@ type Options struct {
 	Logger  *slog.Logger // nil = discard
 	Health  func() error // GET /healthz answers 503 while it returns an error; nil = always healthy
 	Stats   func() any   // GET /stats answers it as JSON; nil = 404
+	// APIKeys protect POST /publish*, AdminKeys the admin paths (see
+	// isAdminPath); an empty list leaves those paths open.
+	APIKeys, AdminKeys Keys
 }
 
 // PublishResult is the answer to one successful publish. Subscribers is
@@ -71,11 +74,14 @@ type handler struct {
 	log     *slog.Logger
 	health  func() error
 	stats   func() any
+
+	apiKeys, adminKeys *keySet // nil: open
 }
 
 // NewHandler returns the control API handler publishing through p.
 func NewHandler(p Publisher, opts Options) http.Handler {
 	h := &handler{pub: p, maxBody: opts.MaxBody, page: opts.Page, log: opts.Logger, health: opts.Health, stats: opts.Stats}
+	h.apiKeys, h.adminKeys = newKeySet(opts.APIKeys), newKeySet(opts.AdminKeys)
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBody
 	}
@@ -89,6 +95,9 @@ func NewHandler(p Publisher, opts Options) http.Handler {
 // 405 answers carry the same JSON error body as everything else.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	if !h.authorize(w, r) {
+		return
+	}
 	switch {
 	case path == "/publish":
 		if r.Method != http.MethodPost {
