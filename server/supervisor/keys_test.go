@@ -1,0 +1,92 @@
+package supervisor_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Worker mode: the supervisor's control API checks the keys; the worker
+// processes never get them, neither on their command line nor in their
+// environment.
+func TestWorkerModeKeys(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "api-keys")
+	if err := os.WriteFile(file, []byte("file-publish-key\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("FANWIRE_ADMIN_KEYS", "env-admin-key")
+	n := startNode(t, "--workers", "2", "--api-key", "cmdline-publish-key", "--api-key-file", file)
+	do := func(method, path, key, body string) (int, []byte) {
+		t.Helper()
+		req, _ := http.NewRequest(method, n.control+path, strings.NewReader(body))
+		if key != "" {
+			req.Header.Set("X-API-Key", key)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, b
+	}
+	if status, body := do("POST", "/publish/news", "", `1`); status != 401 || !bytes.Contains(body, []byte(`"unauthorized"`)) {
+		t.Fatalf("publish without key: %d %s", status, body)
+	}
+	if status, _ := do("POST", "/publish/news", "wrong", `1`); status != 401 {
+		t.Fatalf("publish with a wrong key: %d", status)
+	}
+	c := dial(t, n.ws, "news")
+	seq := uint64(0)
+	eventually(t, "a keyed publish delivered through a worker", func() bool {
+		status, body := do("POST", "/publish/news", "file-publish-key", `"hello"`)
+		if status != 200 {
+			t.Fatalf("publish with the file key: %d %s", status, body)
+		}
+		var r struct{ Seq uint64 }
+		json.Unmarshal(body, &r)
+		select {
+		case m := <-c.msgs:
+			seq = m.Seq
+			return true
+		case <-time.After(200 * time.Millisecond):
+			return false
+		}
+	})
+	if seq == 0 {
+		t.Fatal("no delivery")
+	}
+	if status, _ := do("POST", "/publish/news", "cmdline-publish-key", `2`); status != 200 {
+		t.Fatalf("publish with the command-line key: %d", status)
+	}
+	if status, _ := do("GET", "/stats", "file-publish-key", ""); status != 401 {
+		t.Fatalf("/stats with a publish key: %d", status)
+	}
+	status, body := do("GET", "/stats", "env-admin-key", "")
+	var st struct{ Workers []workerStatus }
+	if status != 200 || json.Unmarshal(body, &st) != nil || len(st.Workers) != 2 {
+		t.Fatalf("/stats with the admin key: %d %s", status, body)
+	}
+	for _, w := range st.Workers {
+		cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(w.PID) + "/cmdline")
+		if err != nil {
+			t.Fatal(err)
+		}
+		environ, _ := os.ReadFile("/proc/" + strconv.Itoa(w.PID) + "/environ")
+		for _, secret := range []string{"cmdline-publish-key", "api-key", "env-admin-key", "FANWIRE_ADMIN_KEYS"} {
+			if bytes.Contains(cmdline, []byte(secret)) || bytes.Contains(environ, []byte(secret)) {
+				t.Errorf("worker %d has %q in its command line or environment: %q", w.ID, secret, bytes.ReplaceAll(cmdline, []byte{0}, []byte{' '}))
+			}
+		}
+	}
+	if logs := n.logs.String(); strings.Contains(logs, "publish-key") || strings.Contains(logs, "env-admin-key") || !strings.Contains(logs, "visible to every local user in ps") {
+		t.Fatalf("logs show a key or lack the ps warning:\n%s", logs)
+	}
+}
