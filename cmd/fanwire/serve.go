@@ -47,7 +47,7 @@ func newServeFlags(opts *serveOptions) (fs *flag.FlagSet, logLevel, logFormat *s
 	fs.BoolVar(&c.Echo, "echo", false, "conformance mode: echo every client text/binary message back (for Autobahn only)")
 	fs.BoolVar(&opts.demo, "demo", false, "publish a simulated live feed on scores.football, prices.BTC-USD, prices.ETH-USD")
 	fs.DurationVar(&c.PingInterval, "ping-interval", d.PingInterval, "ping idle connections this often; close them after 2 silent intervals")
-	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", d.HandshakeTimeout, "close connections that have not completed the upgrade within this time")
+	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", d.HandshakeTimeout, "close (HTTP 408) connections that have not completed the upgrade this long after accept; trickling the request does not extend it")
 	sizeVar(fs, &c.MaxHandshake, "max-handshake", d.MaxHandshake, "max `size` of the upgrade request header block (431 above it)")
 	sizeVar(fs, &c.MaxMessage, "max-message", d.MaxMessage,
 		"max `size` of one client message (close 1009 above it); with --echo the default is "+formatSize(server.DefaultEchoMaxMessage))

@@ -10,7 +10,9 @@
 //	GET  /                                                -> the demo page
 //	GET  /fanwire.js, /fanwire.d.ts                       -> the browser client (CORS: any origin)
 //
-// Every error is JSON {"error":"<code>","message":"<text>"}.
+// Every error is JSON {"error":"<code>","message":"<text>"}. With
+// Options.APIKeys the publish routes need a key, with Options.AdminKeys the
+// admin paths (/stats, /debug/*, ...; see keys.go): 401 otherwise.
 package api
 
 import (
