@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/http"
 	"net/netip"
 	"strconv"
 	"strings"
@@ -212,10 +213,8 @@ func httpJSONError(status int, code, msg string, retry bool) []byte {
 		Message string `json:"message"`
 	}{code, msg})
 	body = append(body, '\n')
-	e := codec.AppendHTTPError(nil, &codec.HTTPError{Status: status})
-	head, _, _ := strings.Cut(string(e), "\r\n")
 	var b strings.Builder
-	b.WriteString(head + "\r\nConnection: close\r\nContent-Type: application/json\r\n")
+	fmt.Fprintf(&b, "HTTP/1.1 %d %s\r\nConnection: close\r\nContent-Type: application/json\r\n", status, http.StatusText(status))
 	if retry {
 		b.WriteString("Retry-After: 1\r\n")
 	}
