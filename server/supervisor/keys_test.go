@@ -69,11 +69,14 @@ func TestWorkerModeKeys(t *testing.T) {
 	if status, _ := do("GET", "/stats", "file-publish-key", ""); status != 401 {
 		t.Fatalf("/stats with a publish key: %d", status)
 	}
-	status, body := do("GET", "/stats", "env-admin-key", "")
 	var st struct{ Workers []workerStatus }
-	if status != 200 || json.Unmarshal(body, &st) != nil || len(st.Workers) != 2 {
-		t.Fatalf("/stats with the admin key: %d %s", status, body)
-	}
+	eventually(t, "/stats with the admin key, with both workers' limit counters", func() bool {
+		status, body := do("GET", "/stats", "env-admin-key", "")
+		if status != 200 || json.Unmarshal(body, &st) != nil || len(st.Workers) != 2 {
+			t.Fatalf("/stats with the admin key: %d %s", status, body)
+		}
+		return bytes.Count(body, []byte(`"rejected_ip":0`)) == 2
+	})
 	for _, w := range st.Workers {
 		cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(w.PID) + "/cmdline")
 		if err != nil {
