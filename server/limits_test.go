@@ -145,14 +145,14 @@ func TestLimitMessageTimeout(t *testing.T) {
 					t.Fatalf("closed after %v, want about 1s", el)
 				}
 				rc.expectEOF("after the message timeout")
-				if s := n.Stats(); s.MessageTimeouts != 2 {
-					t.Fatalf("message_timeouts = %d, want 2", s.MessageTimeouts)
-				}
 				return
 			}
 		}
 		t.Fatalf("still open after %v of trickling", time.Since(start))
 	})
+	if s := n.Stats(); !t.Failed() && s.MessageTimeouts != 2 {
+		t.Fatalf("message_timeouts = %d, want 2", s.MessageTimeouts)
+	}
 }
 
 func checkClose(t *testing.T, f wsFrame, code uint16, reason string) {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // Worker mode: the supervisor's control API checks the keys; the worker
@@ -92,4 +94,61 @@ func TestWorkerModeKeys(t *testing.T) {
 	if logs := n.logs.String(); strings.Contains(logs, "publish-key") || strings.Contains(logs, "env-admin-key") || !strings.Contains(logs, "visible to every local user in ps") {
 		t.Fatalf("logs show a key or lack the ps warning:\n%s", logs)
 	}
+}
+
+// Worker mode splits the node-wide connection rate over the workers (burst
+// 4 over 2 workers: 2 each), and counts every refusal in the workers' stats.
+// Which worker a connection lands on is the kernel's choice (SO_REUSEPORT),
+// so the exact split varies; the node never admits more than its burst.
+func TestWorkerModeConnRateIsNodeWide(t *testing.T) {
+	n := startNode(t, "--workers", "2", "--max-conn-rate", "0.001", "--max-conn-burst", "4")
+	const attempts = 20
+	upgraded := 0
+	for range attempts {
+		c, resp, err := websocket.DefaultDialer.Dial(n.ws, nil)
+		switch {
+		case err == nil:
+			upgraded++
+			defer c.Close()
+		case resp != nil && resp.StatusCode == http.StatusServiceUnavailable && resp.Header.Get("Retry-After") == "1":
+		default:
+			t.Fatalf("dial: %v (%v)", err, resp)
+		}
+	}
+	if upgraded < 2 || upgraded > 4 {
+		t.Fatalf("%d of %d upgraded; want at most the node's burst of 4 (and at least one worker's 2)", upgraded, attempts)
+	}
+	var rejected uint64
+	eventually(t, "both workers' rejected_rate", func() bool {
+		req, _ := http.NewRequest("GET", n.control+"/stats", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var st struct {
+			Workers []struct {
+				Node *struct {
+					Stats struct {
+						RejectedRate uint64 `json:"rejected_rate"`
+					} `json:"stats"`
+				} `json:"node"`
+			} `json:"workers"`
+		}
+		if json.NewDecoder(resp.Body).Decode(&st) != nil {
+			return false
+		}
+		rejected = 0
+		for _, w := range st.Workers {
+			if w.Node == nil {
+				return false
+			}
+			rejected += w.Node.Stats.RejectedRate
+		}
+		return true
+	})
+	if rejected != uint64(attempts-upgraded) {
+		t.Fatalf("rejected_rate over the workers %d, want %d", rejected, attempts-upgraded)
+	}
+	t.Logf("%d of %d upgraded, %d refused with 503", upgraded, attempts, rejected)
 }
