@@ -79,39 +79,44 @@ func (s *LimitStats) add(c *limitCounters) {
 // ---------------------------------------------------------------------------
 // Connections per client IP
 
-// ipLimiter counts open connections per client address for the whole
-// process (all loops). Zero entries are deleted, so the map holds only
-// addresses with open connections.
-type ipLimiter struct {
+// keyLimiter counts open connections per key (a client address here; a
+// user works the same) for the whole process (all loops). Zero entries are
+// deleted, so the map holds only keys with open connections.
+type keyLimiter[K comparable] struct {
 	max int32 // 0 = unlimited
 	mu  sync.Mutex
-	m   map[netip.Addr]int32
+	m   map[K]int32
 }
 
-func newIPLimiter(max int) *ipLimiter {
-	return &ipLimiter{max: int32(min(max, math.MaxInt32)), m: make(map[netip.Addr]int32)}
+// ipLimiter is --max-conns-per-ip.
+type ipLimiter = keyLimiter[netip.Addr]
+
+func newIPLimiter(max int) *ipLimiter { return newKeyLimiter[netip.Addr](max) }
+
+func newKeyLimiter[K comparable](max int) *keyLimiter[K] {
+	return &keyLimiter[K]{max: int32(min(max, math.MaxInt32)), m: make(map[K]int32)}
 }
 
-// admit counts one more connection from a, or reports false at the limit.
-func (p *ipLimiter) admit(a netip.Addr) bool {
+// admit counts one more connection for k, or reports false at the limit.
+func (p *keyLimiter[K]) admit(k K) bool {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	n := p.m[a]
+	n := p.m[k]
 	if n >= p.max {
 		return false
 	}
-	p.m[a] = n + 1
+	p.m[k] = n + 1
 	return true
 }
 
-// release forgets one connection from a.
-func (p *ipLimiter) release(a netip.Addr) {
+// release forgets one connection of k.
+func (p *keyLimiter[K]) release(k K) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if n := p.m[a] - 1; n > 0 {
-		p.m[a] = n
+	if n := p.m[k] - 1; n > 0 {
+		p.m[k] = n
 	} else {
-		delete(p.m, a)
+		delete(p.m, k)
 	}
 }
 
