@@ -139,3 +139,11 @@ func TestExposureWarnings(t *testing.T) {
 		t.Errorf("with both keys: %q", w)
 	}
 }
+
+func TestCmdlineRedactsKeys(t *testing.T) {
+	got := redactKeys([]string{"fanwire", "serve", "--api-key", "s1", "-admin-key=s2", "--api-key-file", "/k", "--listen", ":1"})
+	want := "fanwire serve --api-key REDACTED -admin-key=REDACTED --api-key-file /k --listen :1"
+	if strings.Join(got, " ") != want {
+		t.Fatalf("%q", got)
+	}
+}
