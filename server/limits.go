@@ -49,11 +49,14 @@ type loopLimits struct {
 	clientBurst  int
 	clientCredit float64 // refill earned since the last sweep, not yet handed out
 	lastRefill   uint32  // loop clock of the last client refill
+	ipReject     []byte  // the 429 answer, built once
 }
 
 func (ll *loopLimits) init(n *Node) {
 	lc := &n.cfg.Limits
 	ll.connRate, ll.lastRefill = newConnBucket(lc, n.cfg.Loops, n.clock()), n.clock()
+	ll.ipReject = httpJSONError(429, "too_many_connections",
+		"too many connections from your address: at most "+strconv.Itoa(lc.MaxConnsPerIP), false)
 	if !n.cfg.Echo && lc.ClientRate > 0 {
 		ll.clientRate, ll.clientBurst = lc.ClientRate, lc.ClientBurst
 	}
@@ -150,8 +153,7 @@ func (l *loop) admitIP(c *conn) []byte {
 	}
 	if !ips.admit(c.peerAddr()) {
 		l.lim.stats.rejectedIP.Add(1)
-		return httpJSONError(429, "too_many_connections",
-			"too many connections from your address: at most "+strconv.Itoa(int(ips.max)), false)
+		return l.lim.ipReject
 	}
 	c.flags |= flagIPCounted
 	return nil
