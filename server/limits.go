@@ -308,13 +308,28 @@ func validHostLabels(s string) bool {
 	return s[0] != '.' && s[len(s)-1] != '.'
 }
 
+// errOrigin is the handshake's answer to an Origin not allowed.
+var (
+	errOrigin = &codec.HTTPError{Status: 403, Message: "origin not allowed"}
+	http403   = httpJSONError(403, "origin_not_allowed", "this origin may not connect (--allowed-origins)", false)
+)
+
 // checkOrigin is the handshake's Origin check (nil: allowed).
 func (l *loop) checkOrigin(origin []byte) *codec.HTTPError {
 	if l.node.origins.allowed(origin) {
 		return nil
 	}
 	l.lim.stats.rejectedOrigin.Add(1)
-	return &codec.HTTPError{Status: 403, Message: "origin not allowed"}
+	return errOrigin
+}
+
+// appendHandshakeError is the answer to a failed upgrade: the limits'
+// refusals in JSON, like the control API's errors; the rest from codec.
+func appendHandshakeError(dst []byte, e *codec.HTTPError) []byte {
+	if e == errOrigin {
+		return append(dst, http403...)
+	}
+	return codec.AppendHTTPError(dst, e)
 }
 
 // ---------------------------------------------------------------------------

@@ -336,9 +336,12 @@ func TestLimitAllowedOrigins(t *testing.T) {
 		if origin != "" {
 			extra = []string{"Origin: " + origin}
 		}
-		status, _, body := dialTCP(t, addr).upgrade(addr, "/ws", extra...)
+		status, hdr, body := dialTCP(t, addr).upgrade(addr, "/ws", extra...)
 		if status != want {
 			t.Errorf("Origin %q: %d %q, want %d", origin, status, body, want)
+		}
+		if status == 403 && (hdr.Get("Content-Type") != "application/json" || !strings.Contains(body, `"error":"origin_not_allowed"`)) {
+			t.Errorf("403 %v %q", hdr, body)
 		}
 	}
 	if s := n.Stats(); s.RejectedOrigin != 5 {

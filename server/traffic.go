@@ -88,7 +88,7 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 		op, herr = l.urlTopics(req.Query)
 	}
 	if herr != nil {
-		_, _ = c.gc.Write(codec.AppendHTTPError(l.out[:0], herr))
+		_, _ = c.gc.Write(appendHandshakeError(l.out[:0], herr))
 		return n, gnet.Close
 	}
 	for _, t := range op.Topics {
