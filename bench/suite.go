@@ -160,6 +160,8 @@ func ServerList(names []string, fanwire, peerDir string) []Server {
 		if IsFanwire(name) {
 			s.Path, s.Subcommand = fanwire, "serve"
 			s.Args = append([]string{"--log-level", "warn"}, common...)
+			// Capacity runs: no abuse limits (one source address, connection storms).
+			s.Args = append(s.Args, "--max-conns-per-ip", "0", "--max-conn-rate", "0")
 			if d, ok := flushInterval(name); ok {
 				s.Args = append(s.Args, "--flush-interval", d.String())
 			}

@@ -58,6 +58,10 @@ type Parser struct {
 	first     bool      // the next chunk is the first of its message
 }
 
+// InMessage reports whether a data message is in progress: a data frame
+// header was read and its message is not complete yet.
+func (p *Parser) InMessage() bool { return p.msgOp != 0 }
+
 // Reset forgets any frame or message in progress.
 func (p *Parser) Reset() { *p = Parser{} }
 

@@ -90,13 +90,13 @@ func forbiddenText(id *auth.Identity, topic string) string {
 
 // handshakeAuth authenticates an upgrade and checks its URL topics. wait
 // reports that the handshake is parked until the JWKS is re-fetched: the
-// loop runs it again then (once: c.keyWait).
+// loop runs it again then (once: flagKeyWait).
 func (l *loop) handshakeAuth(c *conn, op *wire.Op, req *codec.Request) (id *auth.Identity, herr *codec.HTTPError, wait bool) {
 	a := l.node.auth
 	id, aerr := a.authenticate(op.Token, req.Authorization)
 	if aerr != nil {
-		if aerr.UnknownKey() && !c.keyWait {
-			c.keyWait = true
+		if aerr.UnknownKey() && c.flags&flagKeyWait == 0 {
+			c.flags |= flagKeyWait
 			if a.verifier.AwaitKeys(aerr, func() { l.execute(runnable(func() { l.resumeHandshake(c) })) }) {
 				return nil, nil, true
 			}

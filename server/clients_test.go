@@ -351,7 +351,7 @@ func checkBulk(msg []byte, i int) error {
 // 20 broadcasts, all in order.
 func TestClientsManyConcurrent(t *testing.T) {
 	const clients, broadcasts, dialers = 2000, 20, 8
-	n := startNode(t, false, nil)
+	n := startNode(t, false, func(c *server.Config) { c.Limits.MaxConnsPerIP = 0 }) // all from 127.0.0.1
 	url := "ws://" + n.WSAddr() + "/ws?topics=crowd"
 	conns := make([]*websocket.Conn, clients)
 	var dialErr atomic.Value

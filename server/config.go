@@ -50,6 +50,8 @@ type Config struct {
 	Epoch string
 	// Auth is the token and permission policy (auth_config.go).
 	Auth AuthConfig
+	// Limits: control API keys and abuse limits (limits_config.go).
+	Limits LimitsConfig
 }
 
 // Defaults of the wire contract.
@@ -92,6 +94,7 @@ func DefaultConfig() Config {
 		DrainRate:        DefaultDrainRate,
 		Loops:            runtime.GOMAXPROCS(0),
 		Auth:             AuthConfig{Mode: AuthOff},
+		Limits:           defaultLimits(),
 	}
 }
 
@@ -159,6 +162,9 @@ func (c *Config) normalize() error {
 	if c.FlushInterval < 0 {
 		return fmt.Errorf("config: FlushInterval %v is negative", c.FlushInterval)
 	}
+	if err := c.Limits.normalize(); err != nil {
+		return err
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -169,7 +175,7 @@ func (c *Config) normalize() error {
 // a quarter of the shortest deadline, between 10 ms and 1 s, so a ping
 // always has at least three ticks to be answered before the idle close.
 func (c *Config) tickInterval() time.Duration {
-	t := min(c.HandshakeTimeout, c.PingInterval) / 4
+	t := min(c.HandshakeTimeout, c.PingInterval, c.Limits.MessageTimeout) / 4
 	return min(max(t, 10*time.Millisecond), time.Second)
 }
 

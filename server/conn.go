@@ -28,11 +28,13 @@ type conn struct {
 	idx      int32  // position in loop.conns
 	npend    int32  // frames for this conn in the current drain pass
 	off      int32  // where those frames start in loop.iov
-	lastRead uint32 // loop clock (ms) of the last input; in phaseClosing: when closing began
+	lastRead uint32 // loop clock (ms) of the last input; in phaseHandshake: the accept time; in phaseClosing: when closing began
 	phase    uint8
 	pinged   bool // a ping is outstanding since lastRead
-	keyWait  bool // the handshake already waited once for a JWKS re-fetch
-	partial  bool // a fragmented message is being assembled in loop.partial[c]
+	// Abuse limits (limits.go), in what was padding.
+	tokens       uint16 // client messages left in this conn's rate bucket
+	partialSince uint16 // coarse loop clock when the input became incomplete (flagPartial)
+	flags        uint8  // flagIPCounted, flagPartial, flagRateWarned, flagKeyWait, flagAssembling
 }
 
 // subRef points at this conn's entry in a topic's subscriber list.
@@ -93,27 +95,28 @@ func (c *conn) fail(code codec.CloseCode, reason string) {
 }
 
 // partialMessage is c's buffer for the fragments of a message in progress.
-// It lives in a per-loop table, not in conn: few connections are ever in
+// It lives in a per-loop table (loop.partial), not in conn: few connections are ever in
 // the middle of a fragmented message, and conn stays in a smaller size class.
 func (c *conn) partialMessage() *bytebufferpool.ByteBuffer {
 	l := c.loop
-	if c.partial {
+	if c.flags&flagAssembling != 0 {
 		return l.partial[c]
 	}
 	if l.partial == nil {
 		l.partial = make(map[*conn]*bytebufferpool.ByteBuffer)
 	}
 	b := bytebufferpool.Get()
-	l.partial[c], c.partial = b, true
+	l.partial[c] = b
+	c.flags |= flagAssembling
 	return b
 }
 
 func (c *conn) releaseMessage() {
-	if c.partial {
+	if c.flags&flagAssembling != 0 {
 		l := c.loop
 		bytebufferpool.Put(l.partial[c])
 		delete(l.partial, c)
-		c.partial = false
+		c.flags &^= flagAssembling
 	}
 }
 

@@ -67,7 +67,13 @@ func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		return http503, gnet.Close
 	}
 	l := e.loopFor(gc.EventLoop())
-	c := &conn{gc: gc, loop: l, lastRead: n.clock()}
+	if reply := l.admitRate(); reply != nil {
+		return reply, gnet.Close
+	}
+	c := &conn{gc: gc, loop: l, lastRead: n.clock(), tokens: l.clientRateTokens()}
+	if reply := l.admitIP(c); reply != nil {
+		return reply, gnet.Close
+	}
 	gc.SetContext(c)
 	l.addConn(c)
 	return nil, gnet.None

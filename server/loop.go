@@ -39,6 +39,7 @@ type loop struct {
 	now        uint32 // loop clock in ms since node start; set on each traffic/tick
 
 	stats    loopStats
+	lim      loopLimits   // abuse limits (limits.go)
 	openLeft atomic.Int64 // shutdown: open connections left to close; -1 = not counted yet
 
 	drainTask gnet.Runnable
@@ -73,6 +74,7 @@ func newLoop(n *Node, el gnet.EventLoop) *loop {
 		parser:  codec.ParserConfig{MaxMessage: n.cfg.MaxMessage},
 		batched: n.cfg.FlushInterval > 0,
 	}
+	l.lim.init(n)
 	l.drainTask = runnable(l.drain)
 	l.sweepTask = runnable(l.sweep)
 	return l
@@ -375,6 +377,7 @@ func (l *loop) removeConn(c *conn) {
 func (l *loop) closed(c *conn) {
 	c.phase = phaseClosed
 	l.removeConn(c)
+	l.releaseIP(c)
 	c.releaseMessage()
 	l.leaveSlow(c)
 	l.dropSubs(c)

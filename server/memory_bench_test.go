@@ -26,6 +26,7 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 	}
 	cfg := DefaultConfig()
 	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", ""
+	cfg.Limits.MaxConnsPerIP, cfg.Limits.ConnRate = 0, 0 // 5,000 connections from 127.0.0.1 at once
 	n, err := NewNode(cfg)
 	if err != nil {
 		b.Fatal(err)

@@ -38,6 +38,8 @@ type Node struct {
 	conns    atomic.Int64 // open TCP connections (all phases)
 	rejected atomic.Uint64
 	stopping atomic.Bool
+	ips      *ipLimiter // --max-conns-per-ip; nil = unlimited
+	origins  *origins   // --allowed-origins
 }
 
 // NewNode checks cfg and prepares a node; Start makes it listen.
@@ -52,6 +54,10 @@ func NewNode(cfg Config) (n *Node, err error) {
 	n.hub.interest = cfg.OnInterest
 	n.hub.awaitPrime = cfg.AwaitPrime
 	n.hub.epochs.fixed = cfg.Epoch
+	if cfg.Limits.MaxConnsPerIP > 0 {
+		n.ips = newIPLimiter(cfg.Limits.MaxConnsPerIP)
+	}
+	n.origins, _ = parseOrigins(cfg.Limits.AllowedOrigins) // checked by normalize
 	n.eng = newEngine(n)
 	return n, nil
 }
@@ -99,14 +105,20 @@ func (n *Node) Start() error {
 	if n.cfg.Page != nil {
 		page = n.cfg.Page("ws://" + n.wsAddr + wsPath)
 	}
-	n.httpSrv = api.NewServer(api.NewHandler(n, api.Options{
-		MaxBody: n.cfg.MaxPublishBody,
-		Page:    page,
-		Logger:  n.log,
-		Health:  n.health,
-		Stats:   func() any { return n.Stats() },
-		Routes:  n.cfg.Auth.controlRoutes(),
-	}), n.log)
+	opts := api.Options{
+		MaxBody:   n.cfg.MaxPublishBody,
+		Page:      page,
+		Logger:    n.log,
+		Health:    n.health,
+		Stats:     func() any { return n.Stats() },
+		APIKeys:   n.cfg.Limits.APIKeys,
+		AdminKeys: n.cfg.Limits.AdminKeys,
+		Routes:    n.cfg.Auth.controlRoutes(),
+	}
+	for _, w := range api.ExposureWarnings(n.httpAddr, opts) {
+		n.log.Warn(w)
+	}
+	n.httpSrv = api.NewServer(api.NewHandler(n, opts), n.log)
 	go func() {
 		if err := n.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			n.log.Error("control listener stopped", "err", err)
@@ -228,6 +240,7 @@ type Stats struct {
 	Replays    uint64      `json:"replays"`
 	Resets     uint64      `json:"resets"`
 	Rejected   uint64      `json:"rejected"`
+	LimitStats             // abuse limits (limits.go)
 	Tokens     *TokenStats `json:"tokens,omitempty"` // nil without a token key
 }
 
@@ -243,6 +256,7 @@ func (n *Node) Stats() Stats {
 		s.Snapshots += st.snapshots.Load()
 		s.Replays += st.replays.Load()
 		s.Resets += st.resets.Load()
+		s.LimitStats.add(&l.lim.stats)
 	}
 	return s
 }

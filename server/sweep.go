@@ -29,6 +29,8 @@ func (l *loop) sweep() {
 	closing := millis(closeTimeout)
 	backlog := 4 * millis(cfg.SlowGrace)
 	unixNow := time.Now().Unix() // token expiry: one clock read per sweep
+	message := millis(cfg.Limits.MessageTimeout)
+	refill := l.refillClients()
 	for i := len(l.conns) - 1; i >= 0; i-- {
 		if i >= len(l.conns) {
 			continue
@@ -37,13 +39,19 @@ func (l *loop) sweep() {
 		age := l.now - c.lastRead
 		switch c.phase {
 		case phaseHandshake:
-			if age >= handshake {
+			if l.handshakeExpired(c, handshake) {
+				l.lim.stats.handshakeTimeouts.Add(1)
+				_, _ = c.gc.Write(http408) // gnet sends it before closing
 				_ = l.el.Close(c.gc)
 			}
 		case phaseOpen:
+			l.refillClient(c, refill)
 			switch {
 			case c.ident.ExpiredAt(unixNow):
 				c.fail(codec.CloseCode(wire.CloseTokenExpired), "token expired")
+			case l.partialExpired(c, message):
+				l.lim.stats.messageTimeouts.Add(1)
+				c.fail(codec.ClosePolicyViolation, "message timeout: incomplete for "+cfg.Limits.MessageTimeout.String())
 			case age >= 2*ping:
 				c.fail(codec.CloseGoingAway, "idle timeout: no data from client")
 			case age >= ping && !c.pinged:

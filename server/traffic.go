@@ -26,20 +26,24 @@ func (l *loop) onTraffic(c *conn) gnet.Action {
 		_, _ = c.gc.Discard(len(buf)) // also drops everything when len(buf) == 0
 		return gnet.None
 	}
-	c.lastRead = l.now
-	c.pinged = false
-
 	off := 0
 	if c.phase == phaseHandshake {
+		// Until the upgrade is done lastRead stays the accept time: the
+		// handshake deadline is absolute, a trickled request cannot extend it.
 		n, action := l.handshake(c, buf)
 		if n == 0 || action != gnet.None {
 			return action
 		}
 		off = n
 	}
+	c.lastRead = l.now
+	c.pinged = false
 	off, action := l.frames(c, buf, off)
 	if c.phase != phaseOpen && c.phase != phaseHandshake {
 		off = len(buf) // closing: the rest is ignored
+	}
+	if c.phase == phaseOpen {
+		l.trackPartial(c, off < len(buf))
 	}
 	if off > 0 { // gnet's Discard(0) would drop everything
 		_, _ = c.gc.Discard(off)
@@ -76,6 +80,9 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 	if herr == nil {
 		herr = req.Check()
 	}
+	if herr == nil {
+		herr = l.checkOrigin(req.Origin)
+	}
 	var op wire.Op
 	if herr == nil {
 		op, herr = l.urlTopics(req.Query)
@@ -88,7 +95,7 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 		}
 	}
 	if herr != nil {
-		_, _ = c.gc.Write(codec.AppendHTTPError(l.out[:0], herr))
+		_, _ = c.gc.Write(appendHandshakeError(l.out[:0], herr))
 		return n, gnet.Close
 	}
 	c.ident = ident
@@ -126,7 +133,7 @@ func (l *loop) urlTopics(rawQuery []byte) (wire.Op, *codec.HTTPError) {
 	for _, v := range q["topics"] {
 		for _, t := range strings.Split(v, ",") {
 			if t == "" {
-				continue
+				return op, &codec.HTTPError{Status: 400, Message: "invalid topics: empty topic name (want topics=a,b with 1-128 characters of [A-Za-z0-9_.:-] each)"}
 			}
 			if !wire.ValidTopic(t) {
 				return op, &codec.HTTPError{Status: 400, Message: "invalid topic " + t + ": want 1-128 characters of [A-Za-z0-9_.:-]"}
@@ -161,7 +168,9 @@ func (l *loop) frames(c *conn, buf []byte, off int) (int, gnet.Action) {
 		case codec.DataChunk:
 			l.dataChunk(c, &f)
 		case codec.Ping:
-			l.out = codec.AppendFrame(l.out, codec.OpPong, f.Payload)
+			if l.allowMessage(c) {
+				l.out = codec.AppendFrame(l.out, codec.OpPong, f.Payload)
+			}
 		case codec.Pong:
 			// lastRead is already refreshed: that is all a pong is for.
 		case codec.Close:
@@ -188,13 +197,17 @@ func (l *loop) dataChunk(c *conn, f *codec.Frame) {
 		return
 	}
 	if f.First && f.Fin {
-		l.message(c, f.Op, f.Payload)
+		if l.allowMessage(c) {
+			l.message(c, f.Op, f.Payload)
+		}
 		return
 	}
 	msg := c.partialMessage()
 	msg.B = append(msg.B, f.Payload...)
 	if f.Fin {
-		l.message(c, f.Op, msg.B)
+		if l.allowMessage(c) {
+			l.message(c, f.Op, msg.B)
+		}
 		c.releaseMessage()
 	}
 }

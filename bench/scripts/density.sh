@@ -56,7 +56,7 @@ for n in $POINTS; do
 	sync
 	slab0=$(slab_kb)
 	"$FANWIRE" serve --workers "$workers" --loops 1 --listen "$WS" --http "$API" \
-		--ping-interval 10m --handshake-timeout 60s --log-level warn &
+		--ping-interval 10m --handshake-timeout 60s --max-conns-per-ip 0 --max-conn-rate 0 --log-level warn &
 	node=$!
 	for _ in $(seq 100); do curl -fsS -m 1 "http://$API/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 	rss0=$(rss_kb "$node")

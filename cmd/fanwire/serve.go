@@ -33,7 +33,8 @@ type serveOptions struct {
 	natsPort int      // embedded NATS port; 0 = a free port
 	args     []string // the serve arguments as given, passed on to workers
 
-	auth authFlags // serve_auth.go
+	auth   authFlags    // serve_auth.go
+	limits limitOptions // serve_limits.go
 }
 
 // newServeFlags defines the serve flags on a fresh FlagSet, bound to opts.
@@ -47,7 +48,7 @@ func newServeFlags(opts *serveOptions) (fs *flag.FlagSet, logLevel, logFormat *s
 	fs.BoolVar(&c.Echo, "echo", false, "conformance mode: echo every client text/binary message back (for Autobahn only)")
 	fs.BoolVar(&opts.demo, "demo", false, "publish a simulated live feed on scores.football, prices.BTC-USD, prices.ETH-USD")
 	fs.DurationVar(&c.PingInterval, "ping-interval", d.PingInterval, "ping idle connections this often; close them after 2 silent intervals")
-	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", d.HandshakeTimeout, "close connections that have not completed the upgrade within this time")
+	fs.DurationVar(&c.HandshakeTimeout, "handshake-timeout", d.HandshakeTimeout, "close (HTTP 408) connections that have not completed the upgrade this long after accept; trickling the request does not extend it")
 	sizeVar(fs, &c.MaxHandshake, "max-handshake", d.MaxHandshake, "max `size` of the upgrade request header block (431 above it)")
 	sizeVar(fs, &c.MaxMessage, "max-message", d.MaxMessage,
 		"max `size` of one client message (close 1009 above it); with --echo the default is "+formatSize(server.DefaultEchoMaxMessage))
@@ -69,6 +70,7 @@ func newServeFlags(opts *serveOptions) (fs *flag.FlagSet, logLevel, logFormat *s
 	fs.StringVar(&opts.natsURL, "nats", "", "with --workers: join this NATS `url` (JetStream enabled, e.g. nats://host:4222) to share topics with other nodes; \"\" = embedded NATS on 127.0.0.1")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 0, "gather publishes this long and write them to each connection together (fewer syscalls, more latency); 0 = write at once")
 	defineAuthFlags(fs, opts)
+	limitFlags(fs, opts) // serve_limits.go
 	logLevel = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	logFormat = fs.String("log-format", "text", "log `format`: text or json")
 	fs.SetOutput(io.Discard) // parse errors are reported by parseServeFlags
@@ -95,6 +97,9 @@ func parseServeFlags(args []string) (serveOptions, error) {
 		opts.cfg.MaxMessage = server.DefaultEchoMaxMessage
 	}
 	if err := finishAuthFlags(&opts); err != nil {
+		return opts, err
+	}
+	if err := finishLimitFlags(&opts); err != nil {
 		return opts, err
 	}
 	// Scale-out (workers.go).
@@ -161,6 +166,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 // serve runs a node until ctx is done, then shuts it down. stopSignals is
 // called once shutdown begins so that a second Ctrl-C kills the process.
 func serve(ctx context.Context, opts serveOptions, log *slog.Logger, stopSignals func()) int {
+	logLimitWarnings(log, opts)
 	// Scale-out (workers.go).
 	if workerID() > 0 {
 		return serveWorker(ctx, opts, log, stopSignals)

@@ -117,20 +117,7 @@ func workerArgs(opts *serveOptions) []string {
 		}
 		os.Setenv(envHMACSecret, strings.Join(all, "\n")) // inherited by the workers
 	}
-	var out []string
-	for i := 0; i < len(opts.args); i++ {
-		arg := opts.args[i]
-		name := strings.TrimLeft(arg, "-")
-		if name == "token-hmac-secret" {
-			i++ // the value is the next argument
-			continue
-		}
-		if strings.HasPrefix(name, "token-hmac-secret=") {
-			continue
-		}
-		out = append(out, arg)
-	}
-	return out
+	return withoutSecrets(opts.args)
 }
 
 // warnIfExposed says loudly when the WebSocket listener is reachable beyond

@@ -75,6 +75,7 @@ func TestServeFlagsAllSet(t *testing.T) {
 		HistoryTTL: time.Minute, DrainWindow: 2 * time.Second, DrainRate: 500,
 		Auth: server.AuthConfig{Mode: server.AuthOff},
 	}
+	want.Limits = server.DefaultConfig().Limits // serve_limits_test.go covers those flags
 	if !reflect.DeepEqual(opts.cfg, want) {
 		t.Fatalf("config = %+v\nwant     %+v", opts.cfg, want)
 	}
@@ -111,6 +112,7 @@ func TestServeUsageListsEveryFlagWithDefault(t *testing.T) {
 		"max-handshake", "max-message", "max-topics", "max-conns", "max-body", "max-pending", "send-buffer", "slow-grace", "last-value", "history", "history-ttl", "drain-window", "drain-rate",
 		"loops", "workers", "nats", "nats-port", "flush-interval", "log-level", "log-format"}
 	documented = append(documented, authFlagNames...)
+	documented = append(documented, limitFlagNames...) // serve_limits_test.go
 	fs, _, _ := newServeFlags(&serveOptions{})
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })

@@ -37,8 +37,14 @@ func superviseWorkers(ctx context.Context, opts serveOptions, log *slog.Logger, 
 	}
 	// Later flags win: every worker serves the same port with no HTTP API
 	// and no demo feed, and never supervises in turn.
+	// Workers serve no HTTP: they never see the API keys (withoutSecrets,
+	// and the key variables are left out of their environment); token
+	// secrets reach them through the environment (workerArgs).
 	command := append([]string{exe, "serve"}, workerArgs(&opts)...)
 	command = append(command, "--listen="+listen, "--http=", "--demo=false", "--workers=0", "--nats=")
+	command = append(command, workerLimitArgs(opts)...)
+	os.Unsetenv(envAPIKeys)   //nolint:errcheck // cannot fail for a valid name
+	os.Unsetenv(envAdminKeys) //nolint:errcheck
 	// --drain-rate is the node's: each worker closes its share.
 	if opts.cfg.DrainRate > 0 {
 		command = append(command, "--drain-rate="+strconv.Itoa(max(1, (opts.cfg.DrainRate+opts.workers-1)/opts.workers)))
@@ -52,6 +58,8 @@ func superviseWorkers(ctx context.Context, opts serveOptions, log *slog.Logger, 
 		NATSPort:   opts.natsPort,
 		MaxBody:    opts.cfg.MaxPublishBody,
 		Page:       demo.RenderPage(demo.WSURL(listen)),
+		APIKeys:    opts.cfg.Limits.APIKeys,
+		AdminKeys:  opts.cfg.Limits.AdminKeys,
 		Logger:     log,
 	})
 	if err == nil {

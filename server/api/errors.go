@@ -18,6 +18,7 @@ const (
 	CodeNotFound         = "not_found"
 	CodeUnavailable      = "unavailable"
 	CodeReadFailed       = "read_failed"
+	CodeUnauthorized     = "unauthorized" // missing or wrong API key (401)
 )
 
 // errorBody is the JSON shape of every error response. Line and Published

@@ -10,7 +10,9 @@
 //	GET  /                                                -> the demo page
 //	GET  /fanwire.js, /fanwire.d.ts                       -> the browser client (CORS: any origin)
 //
-// Every error is JSON {"error":"<code>","message":"<text>"}.
+// Every error is JSON {"error":"<code>","message":"<text>"}. With
+// Options.APIKeys the publish routes need a key, with Options.AdminKeys the
+// admin paths (/stats, /debug/*, ...; see keys.go): 401 otherwise.
 package api
 
 import (
@@ -48,6 +50,9 @@ type Options struct {
 	Stats   func() any   // GET /stats answers it as JSON; nil = 404
 	// Routes are extra handlers by exact path (e.g. /demo/token in demo mode).
 	Routes map[string]http.Handler
+	// APIKeys protect POST /publish*, AdminKeys the admin paths (see
+	// isAdminPath); an empty list leaves those paths open.
+	APIKeys, AdminKeys Keys
 }
 
 // PublishResult is the answer to one successful publish. Subscribers is
@@ -74,11 +79,14 @@ type handler struct {
 	health  func() error
 	stats   func() any
 	routes  map[string]http.Handler
+
+	apiKeys, adminKeys *keySet // nil: open
 }
 
 // NewHandler returns the control API handler publishing through p.
 func NewHandler(p Publisher, opts Options) http.Handler {
 	h := &handler{pub: p, maxBody: opts.MaxBody, page: opts.Page, log: opts.Logger, health: opts.Health, stats: opts.Stats, routes: opts.Routes}
+	h.apiKeys, h.adminKeys = newKeySet(opts.APIKeys), newKeySet(opts.AdminKeys)
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBody
 	}
@@ -92,6 +100,9 @@ func NewHandler(p Publisher, opts Options) http.Handler {
 // 405 answers carry the same JSON error body as everything else.
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
+	if !h.authorize(w, r) {
+		return
+	}
 	if route := h.routes[path]; route != nil {
 		route.ServeHTTP(w, r)
 		return

@@ -1,8 +1,10 @@
 package api
 
 import (
+	"io"
 	"net/http"
 	"net/http/pprof"
+	"os"
 	"strings"
 )
 
@@ -17,8 +19,34 @@ func servePprof(w http.ResponseWriter, r *http.Request) {
 	case "symbol":
 		pprof.Symbol(w, r)
 	case "cmdline":
-		pprof.Cmdline(w, r)
+		serveCmdline(w) // pprof.Cmdline would show --api-key values
 	default:
 		pprof.Index(w, r) // the index and named profiles: heap, goroutine, allocs, ...
 	}
+}
+
+// serveCmdline is pprof's cmdline endpoint with key values redacted.
+func serveCmdline(w http.ResponseWriter) {
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, strings.Join(redactKeys(os.Args), "\x00")) //nolint:errcheck // the client is gone
+}
+
+// redactKeys replaces the values of --api-key and --admin-key (-x v, -x=v).
+func redactKeys(args []string) []string {
+	out := append([]string(nil), args...)
+	isKey := func(name string) bool { return name == "api-key" || name == "admin-key" }
+	for i := 0; i < len(out); i++ {
+		name, _, hasValue := strings.Cut(strings.TrimLeft(out[i], "-"), "=")
+		if !strings.HasPrefix(out[i], "-") || !isKey(name) {
+			continue
+		}
+		if hasValue {
+			out[i] = out[i][:strings.Index(out[i], "=")+1] + "REDACTED"
+		} else if i+1 < len(out) {
+			out[i+1] = "REDACTED"
+			i++
+		}
+	}
+	return out
 }

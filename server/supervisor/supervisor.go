@@ -54,6 +54,8 @@ type Config struct {
 	Output      io.Writer // workers' stdout/stderr; nil = os.Stderr
 	StopTimeout time.Duration
 	Logger      *slog.Logger
+	APIKeys     api.Keys // control API keys (see api.Options); the workers never get them
+	AdminKeys   api.Keys
 }
 
 // DefaultStopTimeout bounds the graceful drain before workers are killed.
@@ -141,13 +143,19 @@ func (s *Supervisor) serveHTTP() error {
 		return fmt.Errorf("control listener: %w", err)
 	}
 	s.httpAddr = ln.Addr().String()
-	s.httpSrv = api.NewServer(api.NewHandler(s.seq, api.Options{
-		MaxBody: s.cfg.MaxBody,
-		Page:    s.cfg.Page,
-		Logger:  s.log,
-		Health:  s.health,
-		Stats:   func() any { return s.Stats() },
-	}), s.log)
+	opts := api.Options{
+		MaxBody:   s.cfg.MaxBody,
+		Page:      s.cfg.Page,
+		Logger:    s.log,
+		Health:    s.health,
+		Stats:     func() any { return s.Stats() },
+		APIKeys:   s.cfg.APIKeys,
+		AdminKeys: s.cfg.AdminKeys,
+	}
+	for _, w := range api.ExposureWarnings(s.httpAddr, opts) {
+		s.log.Warn(w)
+	}
+	s.httpSrv = api.NewServer(api.NewHandler(s.seq, opts), s.log)
 	go func() {
 		if err := s.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			s.log.Error("control listener stopped", "err", err)
