@@ -55,6 +55,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParser -fuzztime 60s ./codec/
 	$(GO) test -run '^$$' -fuzz FuzzParseRequest -fuzztime 30s ./codec/
 	$(GO) test -run '^$$' -fuzz FuzzUTF8 -fuzztime 30s ./codec/
+	$(GO) test -run '^$$' -fuzz FuzzParseProxyHeader -fuzztime 30s ./codec/
 
 clean:
 	rm -rf bin

@@ -60,3 +60,13 @@ if ! command -v nats-server >/dev/null; then
 		{ "${sudo_cmd[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq nats-server >/dev/null; }
 fi
 echo "test-deps: $(nats-server --version 2>/dev/null || echo 'nats-server missing')"
+
+# --- haproxy (issue 15: TLS terminator in front, server/tlsproxy_test.go) ---
+# Debian's HAProxy terminates TLS and sends PROXY protocol v2 to the node.
+# Idempotent: skipped when already installed.
+if ! command -v haproxy >/dev/null; then
+	echo "test-deps: installing haproxy"
+	DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq haproxy >/dev/null ||
+		{ "${sudo_cmd[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq haproxy >/dev/null; }
+fi
+echo "test-deps: $(haproxy -v 2>/dev/null | head -1 || echo 'haproxy missing')"
