@@ -35,6 +35,7 @@ type conn struct {
 	tokens       uint16 // client messages left in this conn's rate bucket
 	partialSince uint16 // coarse loop clock when the input became incomplete (flagPartial)
 	flags        uint8  // flagIPCounted, flagPartial, flagRateWarned, flagKeyWait, flagAssembling
+	proxy        uint8  // PROXY header state (proxy.go), in the last padding byte
 }
 
 // subRef points at this conn's entry in a topic's subscriber list.

@@ -71,6 +71,9 @@ func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		return reply, gnet.Close
 	}
 	c := &conn{gc: gc, loop: l, lastRead: n.clock(), tokens: l.clientRateTokens()}
+	if n.cfg.Proxy.Protocol {
+		c.proxy = proxyAwait
+	}
 	if reply := l.admitIP(c); reply != nil {
 		return reply, gnet.Close
 	}

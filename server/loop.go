@@ -36,7 +36,8 @@ type loop struct {
 	slowList   []*conn                              // conns in slow (conflating) mode
 	slowStates sync.Pool                            // *slowState: borrowed only while a conn is behind
 	parser     codec.ParserConfig
-	now        uint32 // loop clock in ms since node start; set on each traffic/tick
+	now        uint32                   // loop clock in ms since node start; set on each traffic/tick
+	proxied    []proxiedAddr // --proxy-protocol: client addresses, parallel to conns (proxy.go); nil without it
 
 	stats    loopStats
 	lim      loopLimits   // abuse limits (limits.go)
@@ -362,6 +363,7 @@ func (l *loop) dropIfUnused(lt *loopTopic) {
 func (l *loop) addConn(c *conn) {
 	c.idx = int32(len(l.conns))
 	l.conns = append(l.conns, c)
+	l.addProxied(c)
 }
 
 func (l *loop) removeConn(c *conn) {
@@ -369,6 +371,7 @@ func (l *loop) removeConn(c *conn) {
 	moved := l.conns[last]
 	l.conns[c.idx] = moved
 	moved.idx = c.idx
+	l.moveProxied(last, c.idx)
 	l.conns[last] = nil
 	l.conns = l.conns[:last]
 }

@@ -19,7 +19,11 @@ import (
 // connection, each subscribed to one topic. The clients are raw blocking
 // sockets (an fd each, no Go heap), so the heap delta is the server's.
 // Run: go test -run '^$' -bench IdleConnMemory -benchtime 1x ./server/
-func BenchmarkIdleConnMemory(b *testing.B) {
+func BenchmarkIdleConnMemory(b *testing.B) { idleConnMemory(b, nil, nil) }
+
+// idleConnMemory: edit adjusts the config; each client sends header(i)
+// (e.g. a PROXY header) before its upgrade request.
+func idleConnMemory(b *testing.B, edit func(*Config), header func(i int) []byte) {
 	const conns = 5000 // both ends live in this process: 2 fds per connection
 	if os.Getenv("FANWIRE_HEAP_PROFILE") != "" {
 		runtime.MemProfileRate = 1 // every allocation, to attribute bytes per conn
@@ -27,6 +31,9 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 	cfg := DefaultConfig()
 	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", ""
 	cfg.Limits.MaxConnsPerIP, cfg.Limits.ConnRate = 0, 0 // 5,000 connections from 127.0.0.1 at once
+	if edit != nil {
+		edit(&cfg)
+	}
 	n, err := NewNode(cfg)
 	if err != nil {
 		b.Fatal(err)
@@ -54,7 +61,11 @@ func BenchmarkIdleConnMemory(b *testing.B) {
 			if err := unix.Connect(fd, sa); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := unix.Write(fd, req); err != nil {
+			msg := req
+			if header != nil {
+				msg = append(header(j), req...)
+			}
+			if _, err := unix.Write(fd, msg); err != nil {
 				b.Fatal(err)
 			}
 			m, err := unix.Read(fd, buf)

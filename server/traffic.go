@@ -30,11 +30,24 @@ func (l *loop) onTraffic(c *conn) gnet.Action {
 	if c.phase == phaseHandshake {
 		// Until the upgrade is done lastRead stays the accept time: the
 		// handshake deadline is absolute, a trickled request cannot extend it.
-		n, action := l.handshake(c, buf)
-		if n == 0 || action != gnet.None {
+		if c.proxy == proxyAwait {
+			n, action := l.proxyHeader(c, buf)
+			if n == 0 || action != gnet.None {
+				return action
+			}
+			off = n
+		}
+		n, action := l.handshake(c, buf[off:])
+		if action != gnet.None {
 			return action
 		}
-		off = n
+		if n == 0 {
+			if off > 0 { // the PROXY header is done; the request is still on its way
+				_, _ = c.gc.Discard(off)
+			}
+			return gnet.None
+		}
+		off += n
 	}
 	c.lastRead = l.now
 	c.pinged = false
@@ -103,6 +116,8 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 		l.subscribe(c, t, resumeFor(&op, t), false)
 	}
 	c.phase = phaseOpen
+	c.lastRead = l.now // idle time counts from the upgrade
+	l.logUpgrade(c)
 	// The subscriptions are in effect before the 101 goes out (in worker
 	// mode, a topic the worker does not follow yet once it is primed); their
 	// snapshots or replays follow it.

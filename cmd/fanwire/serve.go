@@ -68,6 +68,7 @@ func newServeFlags(opts *serveOptions) (fs *flag.FlagSet, logLevel, logFormat *s
 	fs.IntVar(&opts.workers, "workers", 0, "run N worker processes sharing --listen (SO_REUSEPORT), supervised, publishing over NATS; 0 = one process, in-process fan-out")
 	fs.IntVar(&opts.natsPort, "nats-port", 0, "with --workers and no --nats: the embedded NATS server's `port` on 127.0.0.1; 0 = a free port")
 	fs.StringVar(&opts.natsURL, "nats", "", "with --workers: join this NATS `url` (JetStream enabled, e.g. nats://host:4222) to share topics with other nodes; \"\" = embedded NATS on 127.0.0.1")
+	proxyFlags(fs, &c.Proxy) // serve_proxy.go
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 0, "gather publishes this long and write them to each connection together (fewer syscalls, more latency); 0 = write at once")
 	defineAuthFlags(fs, opts)
 	limitFlags(fs, opts) // serve_limits.go
