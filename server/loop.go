@@ -36,7 +36,7 @@ type loop struct {
 	slowList   []*conn                              // conns in slow (conflating) mode
 	slowStates sync.Pool                            // *slowState: borrowed only while a conn is behind
 	parser     codec.ParserConfig
-	now        uint32                   // loop clock in ms since node start; set on each traffic/tick
+	now        uint32        // loop clock in ms since node start; set on each traffic/tick
 	proxied    []proxiedAddr // --proxy-protocol: client addresses, parallel to conns (proxy.go); nil without it
 
 	stats    loopStats
