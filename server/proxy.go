@@ -64,7 +64,7 @@ func (l *loop) proxyHeader(c *conn, buf []byte) (int, gnet.Action) {
 		// reached the listener directly, or a misconfigured proxy's
 		// operator, learns why in one line.
 		if l.node.log.Enabled(context.Background(), slog.LevelDebug) {
-			l.node.log.Debug("refused: bad PROXY header", "peer", peerAddr(c.gc).String(), "err", perr.Reason)
+			l.node.log.Debug("refused: bad PROXY header", "peer", socketAddr(c.gc).String(), "err", perr.Reason)
 		}
 		_, _ = c.gc.Write(codec.AppendHTTPError(l.out[:0], &codec.HTTPError{Status: 400, Message: perr.Error()}))
 		return 0, gnet.Close
@@ -87,7 +87,7 @@ func (c *conn) clientAddr() netip.AddrPort {
 		a := &c.loop.proxied[c.idx]
 		return netip.AddrPortFrom(netip.AddrFrom16(a.ip).Unmap(), a.port)
 	}
-	return peerAddr(c.gc)
+	return socketAddr(c.gc)
 }
 
 // logUpgrade notes an upgraded connection at debug level, with the client's
@@ -98,13 +98,13 @@ func (l *loop) logUpgrade(c *conn) {
 	}
 	attrs := []any{"client", c.clientAddr().String()}
 	if c.proxy == proxyKnown {
-		attrs = append(attrs, "via", peerAddr(c.gc).String())
+		attrs = append(attrs, "via", socketAddr(c.gc).String())
 	}
 	l.node.log.Debug("upgraded", attrs...)
 }
 
-// peerAddr is the socket's remote address (IPv4-mapped IPv6 unmapped).
-func peerAddr(gc gnet.Conn) netip.AddrPort {
+// socketAddr is the socket's remote address (IPv4-mapped IPv6 unmapped).
+func socketAddr(gc gnet.Conn) netip.AddrPort {
 	if gc == nil {
 		return netip.AddrPort{}
 	}
