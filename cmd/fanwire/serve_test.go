@@ -113,6 +113,7 @@ func TestServeUsageListsEveryFlagWithDefault(t *testing.T) {
 		"loops", "workers", "nats", "nats-port", "flush-interval", "log-level", "log-format"}
 	documented = append(documented, authFlagNames...)
 	documented = append(documented, limitFlagNames...) // serve_limits_test.go
+	documented = append(documented, proxyFlagNames...) // serve_proxy_test.go
 	fs, _, _ := newServeFlags(&serveOptions{})
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })
