@@ -247,7 +247,8 @@ func validTLVs(b []byte) bool {
 }
 
 // AppendProxyHeaderV1 appends a v1 header for src → dst (both IPv4 or both
-// IPv6), or "PROXY UNKNOWN\r\n" if either is invalid. For tests and tools.
+// IPv6), or "PROXY UNKNOWN\r\n" if either is invalid or they are of
+// different families. For tests and tools.
 func AppendProxyHeaderV1(dst []byte, src, to netip.AddrPort) []byte {
 	if !src.IsValid() || !to.IsValid() || src.Addr().Is4() != to.Addr().Is4() {
 		return append(dst, "PROXY UNKNOWN\r\n"...)
@@ -265,8 +266,9 @@ func AppendProxyHeaderV1(dst []byte, src, to netip.AddrPort) []byte {
 	return append(dst, "\r\n"...)
 }
 
-// AppendProxyHeaderV2 appends a v2 PROXY (or, with invalid addresses, LOCAL)
-// header for src → dst, followed by the raw TLV bytes tlvs.
+// AppendProxyHeaderV2 appends a v2 PROXY header for src → dst, followed by
+// the raw TLV bytes tlvs; a LOCAL header if either address is invalid or
+// they are of different families. For tests and tools.
 func AppendProxyHeaderV2(dst []byte, src, to netip.AddrPort, tlvs []byte) []byte {
 	dst = append(dst, proxyV2Sig...)
 	var addrs []byte
