@@ -172,6 +172,7 @@ func serve(ctx context.Context, opts serveOptions, log *slog.Logger, stopSignals
 	if workerID() > 0 {
 		return serveWorker(ctx, opts, log, stopSignals)
 	}
+	warnProxyExposure(log, opts.cfg) // serve_proxy.go
 	if opts.workers > 0 {
 		return superviseWorkers(ctx, opts, log, stopSignals)
 	}
