@@ -52,7 +52,7 @@ type Config struct {
 	Auth AuthConfig
 	// Limits: control API keys and abuse limits (limits_config.go).
 	Limits LimitsConfig
-	Proxy ProxyConfig // PROXY protocol from a TLS terminator in front (proxy.go)
+	Proxy  ProxyConfig // PROXY protocol from a TLS terminator in front (proxy.go)
 }
 
 // Defaults of the wire contract.

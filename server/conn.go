@@ -34,8 +34,7 @@ type conn struct {
 	// Abuse limits (limits.go), in what was padding.
 	tokens       uint16 // client messages left in this conn's rate bucket
 	partialSince uint16 // coarse loop clock when the input became incomplete (flagPartial)
-	flags        uint8  // flagIPCounted, flagPartial, flagRateWarned, flagKeyWait, flagAssembling
-	proxy        uint8  // PROXY header state (proxy.go), in the last padding byte
+	flags        uint8  // flagIPCounted, flagPartial, flagRateWarned, flagKeyWait, flagAssembling, flagProxyAwait, flagProxied
 }
 
 // subRef points at this conn's entry in a topic's subscriber list.

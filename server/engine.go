@@ -72,9 +72,8 @@ func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	}
 	c := &conn{gc: gc, loop: l, lastRead: n.clock(), tokens: l.clientRateTokens()}
 	if n.cfg.Proxy.Protocol {
-		c.proxy = proxyAwait
-	}
-	if reply := l.admitIP(c); reply != nil {
+		c.flags |= flagProxyAwait // per-IP admission waits for the header's address (proxy.go)
+	} else if reply := l.admitIP(c); reply != nil {
 		return reply, gnet.Close
 	}
 	gc.SetContext(c)

@@ -29,6 +29,8 @@ const (
 	flagRateWarned                   // got its rate_limited error; the next excess closes it
 	flagKeyWait                      // the handshake already waited once for a JWKS re-fetch (authz.go)
 	flagAssembling                   // a fragmented message is being assembled in loop.partial[c]
+	flagProxyAwait                   // --proxy-protocol: the PROXY header has not arrived yet (proxy.go)
+	flagProxied                      // the PROXY header named the client: its address is in loop.proxied (proxy.go)
 )
 
 // LimitStats counts what the limits refused; it is part of Stats.
@@ -133,6 +135,11 @@ func ipKey(addr net.Addr) netip.Addr {
 		return netip.Addr{}
 	}
 	a, _ := netip.AddrFromSlice(ta.IP)
+	return ipKeyOf(a)
+}
+
+// ipKeyOf is ipKey of an address (the client's, PROXY header included).
+func ipKeyOf(a netip.Addr) netip.Addr {
 	a = a.Unmap()
 	if a.Is6() {
 		p, _ := a.Prefix(64)
@@ -143,8 +150,8 @@ func ipKey(addr net.Addr) netip.Addr {
 
 // peerAddr is the client address the per-IP limit counts. It must return
 // the same value at admission and at release. (With PROXY protocol the real
-// client address replaces the socket's: admitIP moves to after the header.)
-func (c *conn) peerAddr() netip.Addr { return ipKey(c.gc.RemoteAddr()) }
+// client address replaces the socket's: admitIP runs after the header.)
+func (c *conn) peerAddr() netip.Addr { return ipKeyOf(c.clientAddr().Addr()) }
 
 // admitIP counts c against its address; over the limit it returns the
 // answer to send before closing.

@@ -379,8 +379,8 @@ func (l *loop) removeConn(c *conn) {
 // closed runs from OnClose: the connection is gone, drop all its state.
 func (l *loop) closed(c *conn) {
 	c.phase = phaseClosed
+	l.releaseIP(c) // before removeConn: it needs c's client address (proxy.go)
 	l.removeConn(c)
-	l.releaseIP(c)
 	c.releaseMessage()
 	l.leaveSlow(c)
 	l.dropSubs(c)

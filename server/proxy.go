@@ -21,13 +21,6 @@ type ProxyConfig struct {
 	Protocol bool
 }
 
-// conn.proxy: where a connection is with the PROXY header.
-const (
-	proxyNone  uint8 = iota // no header expected (or a LOCAL/UNKNOWN one was read): the socket's peer is the client
-	proxyAwait              // --proxy-protocol: the header has not arrived yet
-	proxyKnown              // the header named the client: its address is in loop.proxied
-)
-
 // proxiedAddr is a client address named by a PROXY header, packed in 18
 // bytes (IPv4 as IPv4-mapped IPv6). loop.proxied holds one per connection,
 // at the connection's index in loop.conns, only with --proxy-protocol:
@@ -38,11 +31,15 @@ type proxiedAddr struct {
 	port uint16
 }
 
+// A conn's PROXY state is two bits of conn.flags (listed in limits.go):
+// flagProxyAwait until the header is read, then flagProxied if it named the
+// client; neither means the socket's peer is the client.
+//
 // addProxied and moveProxied keep loop.proxied parallel to loop.conns.
-// With --proxy-protocol every conn of the node starts in proxyAwait, so the
+// With --proxy-protocol every conn of the node starts with flagProxyAwait, so the
 // table has an entry for each; without it, it stays nil.
 func (l *loop) addProxied(c *conn) {
-	if c.proxy != proxyNone {
+	if c.flags&flagProxyAwait != 0 {
 		l.proxied = append(l.proxied, proxiedAddr{})
 	}
 }
@@ -72,18 +69,24 @@ func (l *loop) proxyHeader(c *conn, buf []byte) (int, gnet.Action) {
 	if n == 0 {
 		return 0, gnet.None
 	}
-	c.proxy = proxyNone // LOCAL (the proxy's own health check) or UNKNOWN: the socket's peer
+	c.flags &^= flagProxyAwait // LOCAL (the proxy's own health check) or UNKNOWN: the socket's peer
 	if !hdr.Local {
 		l.proxied[c.idx] = proxiedAddr{ip: hdr.Source.Addr().As16(), port: hdr.Source.Port()}
-		c.proxy = proxyKnown
+		c.flags |= flagProxied
+	}
+	// The per-IP limit counts the client the header named, not the proxy.
+	if reply := l.admitIP(c); reply != nil {
+		_, _ = c.gc.Write(reply)
+		return 0, gnet.Close
 	}
 	return n, gnet.None
 }
 
 // clientAddr is the client's address: the one the PROXY header named, else
-// the socket's peer. Loop goroutine only. For logs, per-IP limits, metrics.
+// the socket's peer. Loop goroutine only, and not after removeConn (which
+// reuses c's slot in loop.proxied). For logs, per-IP limits, metrics.
 func (c *conn) clientAddr() netip.AddrPort {
-	if c.proxy == proxyKnown {
+	if c.flags&flagProxied != 0 {
 		a := &c.loop.proxied[c.idx]
 		return netip.AddrPortFrom(netip.AddrFrom16(a.ip).Unmap(), a.port)
 	}
@@ -97,7 +100,7 @@ func (l *loop) logUpgrade(c *conn) {
 		return
 	}
 	attrs := []any{"client", c.clientAddr().String()}
-	if c.proxy == proxyKnown {
+	if c.flags&flagProxied != 0 {
 		attrs = append(attrs, "via", socketAddr(c.gc).String())
 	}
 	l.node.log.Debug("upgraded", attrs...)

@@ -30,7 +30,7 @@ func (l *loop) onTraffic(c *conn) gnet.Action {
 	if c.phase == phaseHandshake {
 		// Until the upgrade is done lastRead stays the accept time: the
 		// handshake deadline is absolute, a trickled request cannot extend it.
-		if c.proxy == proxyAwait {
+		if c.flags&flagProxyAwait != 0 {
 			n, action := l.proxyHeader(c, buf)
 			if n == 0 || action != gnet.None {
 				return action
@@ -116,7 +116,6 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 		l.subscribe(c, t, resumeFor(&op, t), false)
 	}
 	c.phase = phaseOpen
-	c.lastRead = l.now // idle time counts from the upgrade
 	l.logUpgrade(c)
 	// The subscriptions are in effect before the 101 goes out (in worker
 	// mode, a topic the worker does not follow yet once it is primed); their
