@@ -30,6 +30,7 @@ type hub struct {
 	aging      agingList // topics holding history, visited a few at a time to drop expired entries
 
 	published atomic.Uint64
+	gaps      atomic.Uint64 // bus deliveries that jumped past a gap: subscribers got a reset
 }
 
 // topic is the node-wide state of one topic; all fields guarded by hub.mu
@@ -78,12 +79,15 @@ type subscriber struct {
 // refs counts its holders: loops that still have to write it, the topic's
 // history and last value, slow connections' conflation slots.
 type sharedFrame struct {
-	b    []byte
-	seq  uint64
-	at   int64 // publish time, unix ns (history age)
-	hdr  uint8 // header length: b[hdr:] is the envelope
-	refs atomic.Int32
-	pool *sync.Pool
+	b   []byte
+	seq uint64
+	at  int64 // publish time, unix ns (history age)
+	hdr uint8 // header length: b[hdr:] is the envelope
+	// reset: not a message but a {"type":"reset"} announcing a gap before seq
+	// (hub.gapReset); never kept in history or conflated.
+	reset bool
+	refs  atomic.Int32
+	pool  *sync.Pool
 }
 
 // envelope is the frame's payload, {"topic":..,"seq":..,"data":..}.
@@ -100,6 +104,7 @@ func (f *sharedFrame) release() {
 		f.b = nil
 	}
 	f.b = f.b[:0]
+	f.reset = false
 	f.pool.Put(f)
 }
 
@@ -129,8 +134,10 @@ func (h *hub) publish(name string, data []byte) (seq uint64, subscribers int, er
 }
 
 // deliver fans out a message whose seq was assigned elsewhere (by the bus).
-// A seq at or below the topic's last one is a duplicate and is dropped; a
-// jump forward is passed on, so subscribers see the gap.
+// A seq at or below the topic's last one is a duplicate and is dropped. A
+// jump forward means messages were lost that the bus could not fill in (it
+// tries first, see bus.Subscriber): subscribers are told with a reset and
+// history restarts at seq, so nobody sees a silent gap.
 func (h *hub) deliver(name string, seq uint64, data []byte) (subscribers int, err error) {
 	if !wire.ValidTopic(name) {
 		return 0, wire.ErrInvalidTopic
@@ -141,7 +148,33 @@ func (h *hub) deliver(name string, seq uint64, data []byte) (subscribers int, er
 	if seq <= t.seq {
 		return 0, nil
 	}
+	if t.primed && t.seq > 0 && seq > t.seq+1 {
+		h.gapReset(t, seq)
+	}
 	return h.fanout(t, seq, data, 0), nil
+}
+
+// gapReset announces that t continues at seq after a gap: history before it
+// is dropped (a resume from inside the gap must get a reset, not a replay
+// with a hole) and every loop writes a reset frame to the topic's
+// subscribers, ahead of seq itself. Caller holds mu.
+func (h *hub) gapReset(t *topic, seq uint64) {
+	h.gaps.Add(1)
+	t.history.trim(math.MaxInt64)
+	if t.agingPos != 0 {
+		h.aging.remove(t)
+	}
+	if len(t.loops) == 0 {
+		return
+	}
+	f := h.frames.Get().(*sharedFrame)
+	f.b = appendTextFrame(f.b[:0], func(b []byte) []byte { return wire.AppendReset(b, t.name, seq, t.epoch) })
+	f.hdr, f.seq, f.reset = 0, seq, true // seq: skipped, like seq itself, by later subscribers
+	f.refs.Store(int32(len(t.loops)) + 1)
+	for _, lt := range t.loops {
+		lt.loop.enqueue(lt, f)
+	}
+	f.release()
 }
 
 // topic finds or creates a topic. Caller holds mu.
