@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"strconv"
 	"sync"
 	"time"
@@ -31,8 +32,14 @@ type Stored struct {
 }
 
 // inboxSize is how many messages may wait for the handler; beyond it NATS
-// drops them (slow consumer) and clients see a gap in seq.
-const inboxSize = 16 << 10
+// drops them (slow consumer) and the next one's seq jumps: the subscriber
+// then reads what it missed from the stream (fill). A var for tests.
+var inboxSize = 16 << 10
+
+// maxFill bounds one catch-up read per topic; the stream keeps at most
+// StreamHistory per topic anyway. What cannot be filled reaches the handler
+// as a jump in seq, which the node announces to its clients with a reset.
+const maxFill = 1000
 
 // Subscriber follows fanwire.t.<topic> for exactly the topics it is told
 // local clients watch (interest-based): Interest is cheap and never blocks,
@@ -56,6 +63,21 @@ type Subscriber struct {
 
 	subs   map[string]*nats.Subscription // owned by the interest goroutine
 	stream jetstream.Stream              // owned by the interest goroutine; nil until found
+
+	// follows has an entry per subscribed topic: the last message handed
+	// to the handler. The map is guarded by fmu (the interest goroutine
+	// adds and removes topics); the entries belong to the deliver goroutine.
+	fmu       sync.Mutex
+	follows   map[string]*follow
+	reconnect chan nats.Status // CONNECTED after a reconnect: catch up every topic
+	lagging   chan string      // topics whose messages NATS dropped (slow consumer)
+	fillStr   jetstream.Stream // the deliver goroutine's stream handle; nil until found
+}
+
+// follow is where the handler is in one topic: fanwire seq and the stream
+// sequence of that message (0: nothing delivered since subscribing).
+type follow struct {
+	seq, streamSeq uint64
 }
 
 // NewSubscriber starts delivering to h; prime (optional) hears each newly
@@ -70,12 +92,31 @@ func NewSubscriber(nc *nats.Conn, h Handler, prime Primer, log *slog.Logger) *Su
 	}
 	s := &Subscriber{
 		nc: nc, js: js, handle: h, prime: prime, log: log,
-		inbox:   make(chan *nats.Msg, inboxSize),
-		wake:    make(chan struct{}, 1),
-		done:    make(chan struct{}),
-		pending: make(map[string]bool),
-		subs:    make(map[string]*nats.Subscription),
+		inbox:     make(chan *nats.Msg, inboxSize),
+		wake:      make(chan struct{}, 1),
+		done:      make(chan struct{}),
+		pending:   make(map[string]bool),
+		subs:      make(map[string]*nats.Subscription),
+		follows:   make(map[string]*follow),
+		reconnect: nc.StatusChanged(nats.CONNECTED),
+		lagging:   make(chan string, 64),
 	}
+	// NATS tells the connection's error handler when it drops messages for
+	// a full inbox; keep the handler Connect set and add the catch-up.
+	prev := nc.Opts.AsyncErrorCB
+	nc.SetErrorHandler(func(c *nats.Conn, sub *nats.Subscription, err error) {
+		if prev != nil {
+			prev(c, sub, err)
+		}
+		if sub != nil && errors.Is(err, nats.ErrSlowConsumer) {
+			if topic := topicOf(sub.Subject); topic != "" {
+				select {
+				case s.lagging <- topic:
+				default: // full: the next jump in seq catches up too
+				}
+			}
+		}
+	})
 	s.wg.Add(2)
 	go s.applyInterest()
 	go s.deliver()
@@ -210,11 +251,17 @@ func (s *Subscriber) apply(topic string, want bool) {
 			return
 		}
 		s.subs[topic] = sub
+		s.fmu.Lock()
+		s.follows[topic] = &follow{}
+		s.fmu.Unlock()
 	case !want && have:
 		if err := sub.Unsubscribe(); err != nil {
 			s.log.Warn("bus: unsubscribe", "topic", topic, "err", err)
 		}
 		delete(s.subs, topic)
+		s.fmu.Lock()
+		delete(s.follows, topic)
+		s.fmu.Unlock()
 	}
 }
 
@@ -224,6 +271,12 @@ func (s *Subscriber) deliver() {
 		select {
 		case <-s.done:
 			return
+		case <-s.reconnect:
+			s.catchUpAll()
+		case topic := <-s.lagging:
+			if f := s.followed(topic); f != nil {
+				s.fill(topic, f, math.MaxUint64)
+			}
 		case m := <-s.inbox:
 			topic := topicOf(m.Subject)
 			seq, err := strconv.ParseUint(m.Header.Get(SeqHeader), 10, 64)
@@ -231,7 +284,118 @@ func (s *Subscriber) deliver() {
 				s.log.Warn("bus: dropping message without topic or seq", "subject", m.Subject)
 				continue
 			}
-			s.handle(topic, seq, m.Data)
+			f := s.followed(topic)
+			if f == nil {
+				continue // unsubscribed meanwhile
+			}
+			if f.seq > 0 && seq <= f.seq {
+				continue // already delivered by a fill
+			}
+			if f.seq > 0 && seq > f.seq+1 {
+				// Missed some (NATS dropped them: we were too slow, or the
+				// link was down): read them from the stream first.
+				s.fill(topic, f, seq)
+			}
+			streamSeq, _ := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+			s.pass(topic, f, seq, streamSeq, m.Data)
+		}
+	}
+}
+
+func (s *Subscriber) followed(topic string) *follow {
+	s.fmu.Lock()
+	defer s.fmu.Unlock()
+	return s.follows[topic]
+}
+
+// pass hands one message to the handler and records it as delivered.
+func (s *Subscriber) pass(topic string, f *follow, seq, streamSeq uint64, data []byte) {
+	s.handle(topic, seq, data)
+	f.seq = seq
+	if streamSeq > 0 {
+		f.streamSeq = streamSeq
+	}
+}
+
+// catchUpAll runs after NATS reconnected: anything published while the link
+// was down never reached us live, so every followed topic reads the stream
+// after its last delivered message. The flush first makes sure nats.go's
+// resubscriptions are in effect, so nothing falls between the two.
+func (s *Subscriber) catchUpAll() {
+	if err := s.nc.FlushTimeout(publishTimeout); err != nil {
+		s.log.Warn("bus: flush after reconnect", "err", err)
+	}
+	s.fmu.Lock()
+	topics := make(map[string]*follow, len(s.follows))
+	for t, f := range s.follows {
+		topics[t] = f
+	}
+	s.fmu.Unlock()
+	s.log.Info("bus: reconnected; catching up from the stream", "topics", len(topics))
+	for topic, f := range topics {
+		s.fill(topic, f, math.MaxUint64)
+	}
+}
+
+// fill delivers, in order, the stream's messages of topic after f and
+// before seq before (at most maxFill). With no position yet (nothing
+// delivered since subscribing) it reads every stored message: the node
+// drops those it has. If the stream no longer has the next one, the handler
+// sees the jump, and the node announces it with a reset.
+func (s *Subscriber) fill(topic string, f *follow, before uint64) {
+	if s.js == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
+	defer cancel()
+	if s.fillStr == nil {
+		st, err := s.js.Stream(ctx, StreamName)
+		if err != nil {
+			s.log.Warn("bus: stream for catching up", "topic", topic, "err", err)
+			return
+		}
+		s.fillStr = st
+	}
+	cfg := jetstream.OrderedConsumerConfig{
+		FilterSubjects:    []string{InSubject(topic)},
+		InactiveThreshold: 5 * time.Second,
+	}
+	if f.streamSeq > 0 {
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, f.streamSeq+1
+	}
+	cons, err := s.fillStr.OrderedConsumer(ctx, cfg)
+	if err != nil {
+		s.log.Warn("bus: catching up", "topic", topic, "err", err)
+		s.fillStr = nil // maybe recreated: look it up again next time
+		return
+	}
+	filled := 0
+	for filled < maxFill {
+		batch, err := cons.FetchNoWait(min(StreamHistory, maxFill-filled))
+		if err != nil {
+			s.log.Warn("bus: catching up", "topic", topic, "err", err)
+			return
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			seq, err := strconv.ParseUint(m.Headers().Get(SeqHeader), 10, 64)
+			meta, merr := m.Metadata()
+			if err != nil || merr != nil || seq == 0 || seq <= f.seq {
+				continue
+			}
+			if seq >= before {
+				return
+			}
+			s.pass(topic, f, seq, meta.Sequence.Stream, m.Data())
+			filled++
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			s.log.Warn("bus: catching up", "topic", topic, "err", err)
+			return
+		}
+		if n == 0 {
+			return
 		}
 	}
 }
@@ -247,6 +411,7 @@ func (s *Subscriber) Close() {
 	s.mu.Unlock()
 	close(s.done)
 	s.wg.Wait()
+	s.nc.RemoveStatusListener(s.reconnect)
 	for topic, sub := range s.subs {
 		sub.Unsubscribe() //nolint:errcheck // closing anyway
 		delete(s.subs, topic)
