@@ -72,6 +72,7 @@ func StreamConfig() jetstream.StreamConfig {
 		MaxMsgsPerSubject: StreamHistory,
 		Discard:           jetstream.DiscardOld,
 		Replicas:          1,
+		Duplicates:        DedupWindow,
 		RePublish:         &jetstream.RePublish{Source: InPrefix + ">", Destination: OutPrefix + ">"},
 	}
 }
@@ -113,17 +114,30 @@ func (s *Sequencer) topic(name string) *topicState {
 // subscribers is always -1 (unknown): the supervisor cannot see the workers'
 // clients without another round trip per publish.
 func (s *Sequencer) Publish(topic string, data []byte) (seq uint64, subscribers int, err error) {
+	seq, _, err = s.PublishKeyed(topic, data, "")
+	return seq, -1, err
+}
+
+// DedupWindow is how long the stream remembers idempotency keys.
+const DedupWindow = 2 * time.Minute
+
+// PublishKeyed is Publish with an idempotency key (none if ""): a second
+// publish of the same key on the same topic within DedupWindow, from any
+// node sharing the stream, is not stored again; it answers the original seq
+// with duplicate set. The stream de-duplicates (Nats-Msg-Id), so a publish
+// that timed out but was stored can be retried safely.
+func (s *Sequencer) PublishKeyed(topic string, data []byte, key string) (seq uint64, duplicate bool, err error) {
 	if !wire.ValidTopic(topic) {
-		return 0, 0, wire.ErrInvalidTopic
+		return 0, false, wire.ErrInvalidTopic
 	}
 	if !s.nc.IsConnected() {
-		return 0, 0, fmt.Errorf("%w: not connected to nats (%s)", ErrUnavailable, s.nc.Status())
+		return 0, false, fmt.Errorf("%w: not connected to nats (%s)", ErrUnavailable, s.nc.Status())
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
 	defer cancel()
 	st, err := s.ensure(ctx)
 	if err != nil {
-		return 0, 0, err
+		return 0, false, err
 	}
 	t := s.topic(topic)
 	t.mu.Lock()
@@ -134,24 +148,59 @@ func (s *Sequencer) Publish(topic string, data []byte) (seq uint64, subscribers 
 		}
 		if !t.known {
 			if err := t.load(ctx, st, topic); err != nil {
-				return 0, 0, err
+				s.checkStream(err)
+				return 0, false, err
 			}
 		}
 		msg := nats.NewMsg(InSubject(topic))
 		msg.Header.Set(SeqHeader, strconv.FormatUint(t.seq+1, 10))
+		if key != "" {
+			msg.Header.Set(jetstream.MsgIDHeader, topic+" "+key) // a space is in no topic
+		}
 		msg.Data = data
 		ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(t.streamSeq))
+		if err == nil && ack.Duplicate {
+			// Not stored again; t is still right. The original's seq is in
+			// its header.
+			orig, err := st.GetMsg(ctx, ack.Sequence)
+			if err != nil {
+				return 0, false, fmt.Errorf("%w: reading the original of a duplicate publish: %v", ErrUnavailable, err)
+			}
+			seq, err := strconv.ParseUint(orig.Header.Get(SeqHeader), 10, 64)
+			if err != nil {
+				return 0, false, fmt.Errorf("%w: original of a duplicate publish has no valid %s", ErrUnavailable, SeqHeader)
+			}
+			return seq, true, nil
+		}
 		if err == nil {
 			t.seq, t.streamSeq = t.seq+1, ack.Sequence
-			return t.seq, -1, nil
+			return t.seq, false, nil
 		}
 		t.known = false
 		if !isWrongLastSeq(err) {
-			return 0, 0, fmt.Errorf("%w: %v", ErrUnavailable, err)
+			s.checkStream(err)
+			return 0, false, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 		// Another publisher took this seq: re-read and try the next one.
 	}
-	return 0, 0, fmt.Errorf("%w: topic %q: too much contention from other publishers", ErrUnavailable, topic)
+	return 0, false, fmt.Errorf("%w: topic %q: too much contention from other publishers", ErrUnavailable, topic)
+}
+
+// checkStream forgets the stream after an error that says it is gone (NATS
+// came back without it), so the next publish creates it again rather than
+// failing until fanwire restarts.
+func (s *Sequencer) checkStream(err error) {
+	if errors.Is(err, jetstream.ErrStreamNotFound) || errors.Is(err, jetstream.ErrNoStreamResponse) ||
+		errors.Is(err, nats.ErrNoResponders) || isAPIError(err, jetstream.JSErrCodeStreamNotFound) {
+		s.mu.Lock()
+		s.stream = nil
+		s.mu.Unlock()
+	}
+}
+
+func isAPIError(err error, code jetstream.ErrorCode) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && apiErr.ErrorCode == code
 }
 
 // load reads the topic's last message from the stream (none: seq 0).
@@ -161,7 +210,7 @@ func (t *topicState) load(ctx context.Context, st jetstream.Stream, topic string
 	case errors.Is(err, jetstream.ErrMsgNotFound):
 		t.seq, t.streamSeq = 0, 0
 	case err != nil:
-		return fmt.Errorf("%w: reading last seq of %q: %v", ErrUnavailable, topic, err)
+		return fmt.Errorf("%w: reading last seq of %q: %w", ErrUnavailable, topic, err)
 	default:
 		seq, perr := strconv.ParseUint(m.Header.Get(SeqHeader), 10, 64)
 		if perr != nil {

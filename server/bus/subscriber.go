@@ -72,12 +72,16 @@ type Subscriber struct {
 	reconnect chan nats.Status // CONNECTED after a reconnect: catch up every topic
 	lagging   chan string      // topics whose messages NATS dropped (slow consumer)
 	fillStr   jetstream.Stream // the deliver goroutine's stream handle; nil until found
+	lost      chan struct{}    // closed when the stream was recreated under us
+	lostOnce  sync.Once
 }
 
-// follow is where the handler is in one topic: fanwire seq and the stream
-// sequence of that message (0: nothing delivered since subscribing).
+// follow is where the handler is in one topic: fanwire seq, stream sequence
+// and stream time (unix ns) of that message (0: nothing delivered since
+// subscribing).
 type follow struct {
 	seq, streamSeq uint64
+	at             int64
 }
 
 // NewSubscriber starts delivering to h; prime (optional) hears each newly
@@ -100,6 +104,7 @@ func NewSubscriber(nc *nats.Conn, h Handler, prime Primer, log *slog.Logger) *Su
 		follows:   make(map[string]*follow),
 		reconnect: nc.StatusChanged(nats.CONNECTED),
 		lagging:   make(chan string, 64),
+		lost:      make(chan struct{}),
 	}
 	// NATS tells the connection's error handler when it drops messages for
 	// a full inbox; keep the handler Connect set and add the catch-up.
@@ -288,16 +293,23 @@ func (s *Subscriber) deliver() {
 			if f == nil {
 				continue // unsubscribed meanwhile
 			}
+			streamSeq, _ := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
+			at := stampOf(m.Header.Get(jetstream.TimeStampHeaer))
 			if f.seq > 0 && seq <= f.seq {
-				continue // already delivered by a fill
+				// Already delivered by a fill, unless it is newer than what
+				// was: then seqs started over, the stream was recreated
+				// (NATS lost its store) and this node's epoch is stale.
+				if at > f.at && f.at > 0 {
+					s.streamRecreated(topic, seq, f.seq)
+				}
+				continue
 			}
 			if f.seq > 0 && seq > f.seq+1 {
 				// Missed some (NATS dropped them: we were too slow, or the
 				// link was down): read them from the stream first.
 				s.fill(topic, f, seq)
 			}
-			streamSeq, _ := strconv.ParseUint(m.Header.Get(jetstream.SequenceHeader), 10, 64)
-			s.pass(topic, f, seq, streamSeq, m.Data)
+			s.pass(topic, f, seq, streamSeq, at, m.Data)
 		}
 	}
 }
@@ -309,13 +321,36 @@ func (s *Subscriber) followed(topic string) *follow {
 }
 
 // pass hands one message to the handler and records it as delivered.
-func (s *Subscriber) pass(topic string, f *follow, seq, streamSeq uint64, data []byte) {
+func (s *Subscriber) pass(topic string, f *follow, seq, streamSeq uint64, at int64, data []byte) {
 	s.handle(topic, seq, data)
 	f.seq = seq
 	if streamSeq > 0 {
-		f.streamSeq = streamSeq
+		f.streamSeq, f.at = streamSeq, at
 	}
 }
+
+// stampOf reads a Nats-Time-Stamp header (0 if absent or malformed).
+func stampOf(h string) int64 {
+	ts, err := time.Parse(time.RFC3339Nano, h)
+	if err != nil {
+		return 0
+	}
+	return ts.UnixNano()
+}
+
+func (s *Subscriber) streamRecreated(topic string, seq, had uint64) {
+	s.lostOnce.Do(func() {
+		s.log.Error("bus: the FANWIRE stream was recreated (seqs started over): this node's epoch is stale",
+			"topic", topic, "seq", seq, "had", had)
+		close(s.lost)
+	})
+}
+
+// StreamLost is closed once the subscriber sees the stream's seqs start
+// over (NATS came back without its store and the stream was recreated):
+// the node's epoch and seqs are stale, so a worker exits and is restarted
+// with the new epoch; its clients then resume with an honest reset.
+func (s *Subscriber) StreamLost() <-chan struct{} { return s.lost }
 
 // catchUpAll runs after NATS reconnected: anything published while the link
 // was down never reached us live, so every followed topic reads the stream
@@ -387,7 +422,7 @@ func (s *Subscriber) fill(topic string, f *follow, before uint64) {
 			if seq >= before {
 				return
 			}
-			s.pass(topic, f, seq, meta.Sequence.Stream, m.Data())
+			s.pass(topic, f, seq, meta.Sequence.Stream, meta.Timestamp.UnixNano(), m.Data())
 			filled++
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {

@@ -3,6 +3,7 @@ package supervisor
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -111,9 +112,17 @@ func RunWorker(ctx context.Context, cfg server.Config, env WorkerEnv, log *slog.
 	}
 	log.Info("worker listening", "ws", node.WSAddr(), "pid", os.Getpid(), "loops", cfg.Loops)
 
-	<-ctx.Done()
+	var exitErr error
+	select {
+	case <-ctx.Done():
+	case <-sub.StreamLost():
+		// Seqs started over on the bus: this node's epoch would let clients
+		// resume across the break. Exit; the supervisor restarts us with the
+		// new epoch and clients that resume get a reset.
+		exitErr = errors.New("the FANWIRE stream was recreated; restarting with its new epoch")
+	}
 	log.Info("worker draining: closing connections with 1001")
 	shutCtx, cancel := context.WithTimeout(context.Background(), workerDrainTimeout)
 	defer cancel()
-	return node.Shutdown(shutCtx)
+	return errors.Join(exitErr, node.Shutdown(shutCtx))
 }
