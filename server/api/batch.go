@@ -14,6 +14,7 @@ import (
 type batchLine struct {
 	Topic *string         `json:"topic"`
 	Data  json.RawMessage `json:"data"`
+	Key   *string         `json:"idempotency_key"` // optional, see idempotency.go
 }
 
 // BatchResult is the answer to a fully published batch.
@@ -46,19 +47,21 @@ func (h *handler) publishBatch(w http.ResponseWriter, r *http.Request) {
 		if len(line) == 0 {
 			continue
 		}
-		topic, data, code, msg := parseBatchLine(line)
+		topic, data, key, code, msg := parseBatchLine(line)
 		if code != "" {
 			writeJSON(w, http.StatusBadRequest, batchError(code, msg, lineNo, res.Published))
 			return
 		}
-		seq, subs, err := h.pub.Publish(topic, data)
+		seq, subs, dup, err := h.publish(topic, data, key)
 		if err != nil {
 			where := batchError("", "", lineNo, res.Published)
 			h.writePublishError(w, topic, err, &where)
 			return
 		}
 		res.Published++
-		res.Results = append(res.Results, publishResult(topic, seq, subs))
+		pr := publishResult(topic, seq, subs)
+		pr.Duplicate = dup
+		res.Results = append(res.Results, pr)
 	}
 	if res.Published == 0 {
 		writeError(w, http.StatusBadRequest, CodeEmptyBody, `the body must hold NDJSON lines {"topic":"...","data":<JSON value>}`)
@@ -75,21 +78,25 @@ func batchError(code, msg string, line, published int) errorBody {
 }
 
 // parseBatchLine validates one non-blank line; code is "" when it is good.
-func parseBatchLine(line []byte) (topic string, data []byte, code, msg string) {
+func parseBatchLine(line []byte) (topic string, data []byte, key, code, msg string) {
 	if msg = checkJSON(line); msg != "" {
-		return "", nil, CodeBadJSON, msg
+		return "", nil, "", CodeBadJSON, msg
 	}
 	var bl batchLine
 	if err := json.Unmarshal(line, &bl); err != nil {
-		return "", nil, CodeBadJSON, `want an object {"topic":"...","data":<JSON value>}`
+		return "", nil, "", CodeBadJSON, `want an object {"topic":"...","data":<JSON value>}`
 	}
 	switch {
 	case bl.Topic == nil:
-		return "", nil, CodeMissingTopic, `"topic" is missing`
+		return "", nil, "", CodeMissingTopic, `"topic" is missing`
 	case !wire.ValidTopic(*bl.Topic):
-		return "", nil, CodeInvalidTopic, invalidTopicText(*bl.Topic)
+		return "", nil, "", CodeInvalidTopic, invalidTopicText(*bl.Topic)
 	case len(bl.Data) == 0:
-		return "", nil, CodeMissingData, `"data" is missing`
+		return "", nil, "", CodeMissingData, `"data" is missing`
+	case bl.Key != nil && !validKey(*bl.Key):
+		return "", nil, "", CodeInvalidIdempotencyKey, invalidKeyText
+	case bl.Key != nil:
+		key = *bl.Key
 	}
-	return *bl.Topic, bl.Data, "", ""
+	return *bl.Topic, bl.Data, key, "", ""
 }

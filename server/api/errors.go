@@ -19,6 +19,9 @@ const (
 	CodeUnavailable      = "unavailable"
 	CodeReadFailed       = "read_failed"
 	CodeUnauthorized     = "unauthorized" // missing or wrong API key (401)
+	// CodeInvalidIdempotencyKey: Idempotency-Key (or "idempotency_key") is
+	// not 1-128 printable ASCII characters without spaces.
+	CodeInvalidIdempotencyKey = "invalid_idempotency_key"
 )
 
 // errorBody is the JSON shape of every error response. Line and Published

@@ -61,6 +61,7 @@ type PublishResult struct {
 	Topic       string `json:"topic"`
 	Seq         uint64 `json:"seq"`
 	Subscribers *int   `json:"subscribers,omitempty"`
+	Duplicate   bool   `json:"duplicate,omitempty"` // an earlier publish with the same idempotency key; Seq is its
 }
 
 func publishResult(topic string, seq uint64, subscribers int) PublishResult {
@@ -79,13 +80,15 @@ type handler struct {
 	health  func() error
 	stats   func() any
 	routes  map[string]http.Handler
+	dedup   *dedup // idempotency keys of a Publisher that does not keep them (idempotency.go)
 
 	apiKeys, adminKeys *keySet // nil: open
 }
 
 // NewHandler returns the control API handler publishing through p.
 func NewHandler(p Publisher, opts Options) http.Handler {
-	h := &handler{pub: p, maxBody: opts.MaxBody, page: opts.Page, log: opts.Logger, health: opts.Health, stats: opts.Stats, routes: opts.Routes}
+	h := &handler{pub: p, maxBody: opts.MaxBody, page: opts.Page, log: opts.Logger, health: opts.Health, stats: opts.Stats, routes: opts.Routes,
+		dedup: newDedup(DedupWindow, dedupMaxKeys)}
 	h.apiKeys, h.adminKeys = newKeySet(opts.APIKeys), newKeySet(opts.AdminKeys)
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBody
@@ -177,13 +180,20 @@ func (h *handler) publishOne(w http.ResponseWriter, r *http.Request, topic strin
 		writeError(w, http.StatusBadRequest, CodeBadJSON, "the body "+msg)
 		return
 	}
-	seq, subs, err := h.pub.Publish(topic, data)
+	key, ok := keyOf(r)
+	if !ok {
+		writeError(w, http.StatusBadRequest, CodeInvalidIdempotencyKey, invalidKeyText)
+		return
+	}
+	seq, subs, dup, err := h.publish(topic, data, key)
 	if err != nil {
 		h.writePublishError(w, topic, err, nil)
 		return
 	}
-	h.log.Debug("published", "topic", topic, "seq", seq, "subscribers", subs, "bytes", len(data))
-	writeJSON(w, http.StatusOK, publishResult(topic, seq, subs))
+	h.log.Debug("published", "topic", topic, "seq", seq, "subscribers", subs, "bytes", len(data), "duplicate", dup)
+	res := publishResult(topic, seq, subs)
+	res.Duplicate = dup
+	writeJSON(w, http.StatusOK, res)
 }
 
 // readBody reads the whole request body under the size cap. On failure it
@@ -229,6 +239,7 @@ func (h *handler) writePublishError(w http.ResponseWriter, topic string, err err
 		status = http.StatusRequestEntityTooLarge
 	} else {
 		h.log.Warn("publish failed", "topic", topic, "err", err)
+		w.Header().Set("Retry-After", "1") // the bus reconnects within about a second
 	}
 	if batch != nil {
 		body.Message = "line " + strconv.Itoa(batch.Line) + ": " + body.Message
