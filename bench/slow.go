@@ -2,7 +2,9 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"math"
 	"time"
 )
@@ -39,6 +41,8 @@ func DefaultSlow(quick bool) SlowConfig {
 const (
 	MetricRSSGrowthMax  = "rss_growth_max_mib"
 	MetricRSSGrowthEnd  = "rss_growth_end_mib"
+	MetricKernelSendMax = "kernel_send_queue_max_mib"
+	MetricSlowClosed    = "slow_closed_1008"
 	MetricHealthyP50    = "healthy_p50_ms"
 	MetricHealthyP99    = "healthy_p99_ms"
 	MetricHealthyP999   = "healthy_p99_9_ms"
@@ -51,11 +55,13 @@ const (
 var slowMetrics = []Metric{
 	{Key: MetricRSSGrowthMax, Label: "server RSS growth, max", Unit: "MiB", LowerIsBetter: true},
 	{Key: MetricRSSGrowthEnd, Label: "RSS growth at end", Unit: "MiB", LowerIsBetter: true, NoRatio: true},
+	{Key: MetricKernelSendMax, Label: "kernel send queues, max", Unit: "MiB", LowerIsBetter: true, NoRatio: true},
 	{Key: MetricHealthyP50, Label: "healthy p50", Unit: "ms", LowerIsBetter: true},
 	{Key: MetricHealthyP99, Label: "healthy p99", Unit: "ms", LowerIsBetter: true},
 	{Key: MetricHealthyP999, Label: "healthy p99.9", Unit: "ms", LowerIsBetter: true, NoRatio: true},
 	{Key: MetricHealthyRatio, Label: "healthy delivered", Unit: "%", NoRatio: true},
 	{Key: MetricSlowAlive, Label: "slow conns still open at end", NoRatio: true},
+	{Key: MetricSlowClosed, Label: "slow conns closed with 1008 (fanwire /stats)", NoRatio: true},
 	{Key: MetricSlowPerCPU, Label: "deliveries / server CPU-s"},
 }
 
@@ -69,8 +75,8 @@ func RunSlow(ctx context.Context, servers []Server, cfg SlowConfig, logf func(st
 		Notes: []string{
 			fmt.Sprintf("%d subscribers on one topic; %d of them are raw sockets (SO_RCVBUF %d) that upgrade and never read again. %.0f msg/s of ~%d bytes for %v.",
 				cfg.Subscribers, slow, cfg.SlowRcvBuf, cfg.Rate, cfg.Size, cfg.Duration),
-			"RSS growth = server VmRSS sampled every 250 ms while publishing minus VmRSS before the first publish. Healthy latency and delivered % are over the reading subscribers only.",
-			"Policies differ: fanwire closes a connection with 1008 once it stays over --max-pending (1 MiB) past --slow-grace; gorillahub and coderhub drop a client whose 256-message send channel is full; nbiohub closes at nbio's 1 MiB write buffer cap.",
+			"RSS growth = server VmRSS sampled every 250 ms while publishing minus VmRSS before the first publish. Kernel send queues = the sum of tx_queue (/proc/net/tcp) over the server's sockets, sampled every 500 ms: the backlog the kernel holds, which RSS does not show. Healthy latency and delivered % are over the reading subscribers only.",
+			"Policies differ: fanwire closes a connection with 1008 once its backlog passes --max-pending (256 KiB) on a topic without last value; a closing connection's socket lingers up to 4 × --slow-grace while it still has unsent bytes; gorillahub and coderhub drop a client whose 256-message send channel is full; nbiohub closes at nbio's 1 MiB write buffer cap.",
 		},
 	}
 	for _, s := range servers {
@@ -126,13 +132,18 @@ func slowOne(ctx context.Context, s Server, cfg SlowConfig, slow int, logf func(
 	var ps PublishStats
 	sample := time.NewTicker(250 * time.Millisecond)
 	defer sample.Stop()
-	maxGrowth := 0.0
+	maxGrowth, maxQueued, tick := 0.0, 0.0, 0
 wait:
 	for {
 		select {
 		case ps = <-done:
 			break wait
 		case <-sample.C:
+			if tick++; tick%2 == 0 {
+				if q, err := SendQueued(p.WSAddr); err == nil {
+					maxQueued = math.Max(maxQueued, float64(q)/(1<<20))
+				}
+			}
 			if rss, err := RSS(p.PID()); err == nil {
 				g := float64(rss-rss0) / (1 << 20)
 				maxGrowth = math.Max(maxGrowth, g)
@@ -152,18 +163,22 @@ wait:
 	n := delivered()
 	sr.Figures[MetricRSSGrowthMax] = maxGrowth
 	sr.Figures[MetricRSSGrowthEnd] = float64(rss1-rss0) / (1 << 20)
+	sr.Figures[MetricKernelSendMax] = maxQueued
 	sr.Figures[MetricHealthyP50], sr.Figures[MetricHealthyP99], sr.Figures[MetricHealthyP999] = lat.P50, lat.P99, lat.P999
 	if expected > 0 {
 		sr.Figures[MetricHealthyRatio] = 100 * float64(n) / float64(expected)
 	}
 	sr.Figures[MetricSlowAlive] = float64(stuck.Established())
+	if n, ok := fanwireSlowClosed(p.HTTPAddr); ok {
+		sr.Figures[MetricSlowClosed] = float64(n)
+	}
 	sr.Figures[MetricSlowPerCPU] = float64(n) / math.Max(srvCPU, 1.0/ClockTicks)
 	sr.Series = append(sr.Series, growth)
 	if c := fleet.Counters(); c.ClosedByServer > c0.ClosedByServer {
 		sr.Error = fmt.Sprintf("the server closed %d healthy subscribers (%v)", c.ClosedByServer-c0.ClosedByServer, c.ClosedBy)
 	}
-	logf("slow-consumers: %s: published %d (%d errors), RSS growth max %.1f MiB end %.1f MiB, healthy delivered %.2f%% p50 %.1f ms p99 %.1f ms p99.9 %.1f ms, slow alive %d/%d",
-		s.Name, ps.Published, ps.Errors, maxGrowth, sr.Figures[MetricRSSGrowthEnd], sr.Figures[MetricHealthyRatio], lat.P50, lat.P99, lat.P999,
+	logf("slow-consumers: %s: published %d (%d errors), RSS growth max %.1f MiB end %.1f MiB, kernel send queues max %.1f MiB, healthy delivered %.2f%% p50 %.1f ms p99 %.1f ms p99.9 %.1f ms, slow alive %d/%d",
+		s.Name, ps.Published, ps.Errors, maxGrowth, sr.Figures[MetricRSSGrowthEnd], maxQueued, sr.Figures[MetricHealthyRatio], lat.P50, lat.P99, lat.P999,
 		int(sr.Figures[MetricSlowAlive]), slow)
 	return sr
 }
@@ -171,4 +186,22 @@ wait:
 // SlowCharts: server memory over the run.
 func SlowCharts(r *Result) map[string]Chart {
 	return map[string]Chart{"rss-growth": SeriesChart(r, SeriesRSSGrowthTime, "Server RSS growth with 1% slow consumers")}
+}
+
+// fanwireSlowClosed reads slow_closed from a fanwire node's GET /stats
+// (false for peers, which have no such endpoint).
+func fanwireSlowClosed(httpAddr string) (int64, bool) {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get("http://" + httpAddr + "/stats")
+	if err != nil {
+		return 0, false
+	}
+	defer resp.Body.Close()
+	var st struct {
+		SlowClosed *int64 `json:"slow_closed"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&st) != nil || st.SlowClosed == nil {
+		return 0, false
+	}
+	return *st.SlowClosed, true
 }

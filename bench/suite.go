@@ -22,6 +22,9 @@ type Options struct {
 	Loader  string   // the fanwire binary (for `load connect` worker processes)
 	Pinned  bool     // servers run on their own CPUs (Server.CPUs); results get a -pinned suffix
 	Logf    func(string, ...any)
+	// SlowDuration overrides the slow-consumer scenario's publishing time
+	// (0: its default), to see where a stalled client's backlog ends up.
+	SlowDuration time.Duration
 }
 
 // ParseScenarios turns "all" or a comma-separated list into scenario names.
@@ -81,7 +84,11 @@ func RunScenario(ctx context.Context, name string, o Options) (*Result, []string
 	case "handshake":
 		r = RunHandshake(ctx, o.Servers, DefaultHandshake(o.Quick), logf)
 	case "slow-consumers":
-		r = RunSlow(ctx, o.Servers, DefaultSlow(o.Quick), logf)
+		cfg := DefaultSlow(o.Quick)
+		if o.SlowDuration > 0 {
+			cfg.Duration = o.SlowDuration
+		}
+		r = RunSlow(ctx, o.Servers, cfg, logf)
 		charts = SlowCharts(r)
 	default:
 		return nil, nil, fmt.Errorf("unknown scenario %q", name)

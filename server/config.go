@@ -26,6 +26,7 @@ type Config struct {
 	MaxPending       int                       // unsent bytes per connection before it is slow: conflated (last-value topics) or closed with 1008; also caps a resume's replay
 	Loops            int                       // event loops; default GOMAXPROCS
 	SendBuffer       int                       // kernel send buffer per socket (SO_SNDBUF); 0 = kernel default (autotuned)
+	NotSentLowat     int                       // unsent bytes the kernel may queue per socket (TCP_NOTSENT_LOWAT), so MaxPending sees a stalled client's backlog; 0 = no limit
 	FlushInterval    time.Duration             // 0: write each publish at once; >0: gather publishes this long, write them together
 	Page             func(wsURL string) []byte // renders the HTML served at GET / (nil: a plain index)
 	LastValue        string                    // comma-separated topic patterns ("prices.*") that keep their last message for new subscribers
@@ -67,6 +68,7 @@ const (
 	DefaultMaxTopicsPerConn = 1000
 	DefaultMaxPublishBody   = 1 << 20
 	DefaultMaxPending       = 256 << 10
+	DefaultNotSentLowat     = 64 << 10
 	DefaultLastValue        = "prices.*,scores.*"
 	DefaultHistory          = 100
 	DefaultHistoryTTL       = 5 * time.Minute
@@ -87,6 +89,7 @@ func DefaultConfig() Config {
 		MaxTopicsPerConn: DefaultMaxTopicsPerConn,
 		MaxPublishBody:   DefaultMaxPublishBody,
 		MaxPending:       DefaultMaxPending,
+		NotSentLowat:     DefaultNotSentLowat,
 		LastValue:        DefaultLastValue,
 		History:          DefaultHistory,
 		HistoryTTL:       DefaultHistoryTTL,

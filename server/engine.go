@@ -6,6 +6,7 @@ import (
 
 	"github.com/fanwire/fanwire/codec"
 	"github.com/panjf2000/gnet/v2"
+	"golang.org/x/sys/unix"
 )
 
 // engine routes gnet's callbacks to the loop that owns each connection.
@@ -65,6 +66,12 @@ func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if count := n.conns.Add(1); n.cfg.MaxConns > 0 && count > int64(n.cfg.MaxConns) {
 		n.rejected.Add(1)
 		return http503, gnet.Close
+	}
+	if n.cfg.NotSentLowat > 0 {
+		// Without it the kernel's autotuned send buffer (up to tcp_wmem's
+		// 4 MiB) takes a stalled client's backlog before MaxPending sees
+		// any: the client is never closed and the memory is the kernel's.
+		_ = unix.SetsockoptInt(gc.Fd(), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, n.cfg.NotSentLowat)
 	}
 	l := e.loopFor(gc.EventLoop())
 	if reply := l.admitRate(); reply != nil {

@@ -25,6 +25,7 @@ type benchOptions struct {
 	peersBin  string // prebuilt peer binaries (skips the build)
 	fanwire   string // server binary; default: this executable
 	cpus      string // pin servers to these CPUs, the harness to the others
+	slowFor   time.Duration
 }
 
 // newBenchFlags declares the flags of `fanwire bench` on a new flag set;
@@ -39,6 +40,7 @@ func newBenchFlags(o *benchOptions) (fs *flag.FlagSet, scen, servers *string) {
 	fs.StringVar(&o.peersSrc, "peers-src", "bench/peers", "the peers' Go module, built with go build into a temp dir")
 	fs.StringVar(&o.peersBin, "peers-bin", "", "`dir`ectory with prebuilt peer binaries (skips the build)")
 	fs.StringVar(&o.fanwire, "fanwire", "", "fanwire `binary` to measure (default: this executable)")
+	fs.DurationVar(&o.slowFor, "slow-duration", 0, "publishing time of the slow-consumers scenario (0: its default, 20s)")
 	fs.StringVar(&o.cpus, "server-cpus", "", "pin every server to these `CPUs` (e.g. 0) and the load generator and publisher to the others, so they stop competing; results get a -pinned suffix")
 	return fs, scen, servers
 }
@@ -119,7 +121,7 @@ func benchMain(args []string) int {
 		}
 		defer os.RemoveAll(peers)
 	}
-	opts := bench.Options{Quick: o.quick, Out: o.out, Servers: bench.ServerList(o.servers, o.fanwire, peers), Loader: self, Logf: logf}
+	opts := bench.Options{Quick: o.quick, Out: o.out, Servers: bench.ServerList(o.servers, o.fanwire, peers), Loader: self, Logf: logf, SlowDuration: o.slowFor}
 	if o.cpus != "" {
 		set, _ := bench.ParseCPUs(o.cpus) // checked by parseBenchArgs
 		if err := bench.PinHarnessAway(set); err != nil {

@@ -57,6 +57,7 @@ func newServeFlags(opts *serveOptions) (fs *flag.FlagSet, logLevel, logFormat *s
 	sizeVar(fs, &c.MaxPublishBody, "max-body", d.MaxPublishBody, "max `size` of a publish request body (413 above it)")
 	sizeVar(fs, &c.MaxPending, "max-pending", d.MaxPending, "max unsent `size` per connection; above it deliveries are conflated (last-value topics) or the client is closed with 1008; a resume replays at most this much")
 	sizeVar(fs, &c.SendBuffer, "send-buffer", 0, "kernel send buffer `size` per connection (SO_SNDBUF); 0 = kernel default, autotuned up to net.ipv4.tcp_wmem")
+	sizeVar(fs, &c.NotSentLowat, "kernel-unsent", d.NotSentLowat, "unsent `size` the kernel may queue per connection (TCP_NOTSENT_LOWAT); beyond it a stalled client's backlog counts toward --max-pending; 0 = no limit")
 	fs.DurationVar(&c.SlowGrace, "slow-grace", d.SlowGrace, "a connection still over --max-pending after this long is closed with 1008")
 	fs.StringVar(&c.LastValue, "last-value", d.LastValue, "comma-separated topic `patterns` (path.Match, e.g. prices.*) whose last message new subscribers get first; \"\" = none, * = all")
 	fs.IntVar(&c.History, "history", d.History, "recent messages kept per topic for resume (since); 0 = none")
