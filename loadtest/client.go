@@ -1,6 +1,7 @@
 package loadtest
 
 import (
+	"bytes"
 	"strconv"
 
 	"github.com/fanwire/fanwire/codec"
@@ -166,6 +167,18 @@ func (l *loop) frames(slot int32, data []byte, now int64) (rest []byte, alive bo
 
 func (l *loop) onData(c *conn, f *codec.Frame, now int64) {
 	l.stats.bytes.Add(int64(len(f.Payload)))
+	if f.First && bytes.HasPrefix(f.Payload, resetPrefix) {
+		// {"type":"reset","topic":..,"from":N}: the server says seqs before
+		// N are not coming; a jump up to N is announced, not lost silently.
+		l.stats.resets.Add(1)
+		if from, ok := resetFrom(f.Payload); ok && l.plan.TrackSeq {
+			if c.hasSeq && from > c.lastSeq+1 {
+				l.stats.announced.Add(int64(from - c.lastSeq - 1))
+			}
+			c.hasSeq, c.lastSeq = true, from-1
+		}
+		return
+	}
 	if f.Fin {
 		l.stats.messages.Add(1)
 	}
@@ -181,6 +194,9 @@ func (l *loop) onData(c *conn, f *codec.Frame, now int64) {
 		c.hasSeq = true
 		c.lastSeq = seq
 	case seq == c.lastSeq+1:
+		c.lastSeq = seq
+	case seq > c.lastSeq+1 && bytes.Contains(f.Payload, conflatedMark):
+		l.stats.announced.Add(int64(seq - c.lastSeq - 1)) // "skipped":[a,b]
 		c.lastSeq = seq
 	case seq > c.lastSeq+1:
 		l.stats.gaps.Add(int64(seq - c.lastSeq - 1))

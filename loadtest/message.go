@@ -5,7 +5,23 @@ import "bytes"
 const (
 	seqKey  = `"seq":`
 	sentKey = `"t":`
+	fromKey = `"from":`
 )
+
+var (
+	resetPrefix   = []byte(`{"type":"reset"`)
+	conflatedMark = []byte(`"conflated":true`)
+)
+
+// resetFrom reads "from" of a reset frame.
+func resetFrom(msg []byte) (uint64, bool) {
+	i := bytes.Index(msg, []byte(fromKey))
+	if i < 0 {
+		return 0, false
+	}
+	v, n := parseUint(msg[i+len(fromKey):])
+	return v, n > 0 && v > 0
+}
 
 // envelopeFields pulls seq and the publisher's send time out of a delivery
 // {"topic":"x","seq":7,"data":{"t":1700000000000000000,"pad":"..."}}

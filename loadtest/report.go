@@ -69,8 +69,10 @@ type Delivery struct {
 	Delivered     int64            `json:"delivered"`           // messages received minus duplicates
 	Lost          int64            `json:"lost"`
 	LossRatio     float64          `json:"loss_ratio"`
-	Gaps          int64            `json:"gaps"`
-	Dups          int64            `json:"dups"`
+	Gaps          int64            `json:"gaps"`           // missing seqs nobody announced: silent loss
+	Announced     int64            `json:"announced_gaps"` // missing seqs announced by a reset or a conflated delivery
+	Resets        int64            `json:"resets"`
+	Dups          int64            `json:"dups"`             // a seq not above the last one: duplicated or out of order
 	PerSecond     float64          `json:"deliveries_per_s"` // over the publishing window
 	LatencyUs     Latency          `json:"latency_us"`
 }
@@ -145,7 +147,10 @@ func (r *Report) judge() {
 				d.Expected, d.ExpectedPlan))
 		}
 		if d.Dups > 0 {
-			r.Problems = append(r.Problems, fmt.Sprintf("%d duplicate deliveries", d.Dups))
+			r.Problems = append(r.Problems, fmt.Sprintf("%d duplicate or out-of-order deliveries", d.Dups))
+		}
+		if d.Gaps > 0 {
+			r.Problems = append(r.Problems, fmt.Sprintf("%d seqs missing without a reset (silent gaps)", d.Gaps))
 		}
 		if d.PublishErrors > 0 {
 			r.Problems = append(r.Problems, fmt.Sprintf("%d publishes failed (%s)", d.PublishErrors, formatMap(d.PublishErrBy)))
@@ -202,8 +207,8 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	if d := r.Delivery; d != nil {
 		fmt.Fprintf(w, "  published:   %d (%.0f/s), errors %d; POST round trip %s\n", d.Published, d.PublishRate, d.PublishErrors, d.PublishRTTUs)
-		fmt.Fprintf(w, "  delivered:   %d of %d expected (%.0f/s), lost %d (%.4g%%), gaps %d, dups %d\n",
-			d.Delivered, d.Expected, d.PerSecond, d.Lost, 100*d.LossRatio, d.Gaps, d.Dups)
+		fmt.Fprintf(w, "  delivered:   %d of %d expected (%.0f/s), lost %d (%.4g%%), silent gaps %d, announced gaps %d (%d resets), dups/out of order %d\n",
+			d.Delivered, d.Expected, d.PerSecond, d.Lost, 100*d.LossRatio, d.Gaps, d.Announced, d.Resets, d.Dups)
 		if d.Uncounted > 0 {
 			fmt.Fprintf(w, "               (%d publish answers gave no subscriber count, as in worker mode: expected from this run's own subscribers)\n", d.Uncounted)
 		}

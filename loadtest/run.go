@@ -58,6 +58,7 @@ func Run(ctx context.Context, cfg Config, progressOut io.Writer, quiet bool) (*R
 	}
 	if d := r.Delivery; d != nil {
 		d.Gaps, d.Dups = m.counters.Gaps, m.counters.Dups
+		d.Announced, d.Resets = m.counters.Announced, m.counters.Resets
 		d.Delivered = m.counters.Messages - m.counters.Dups
 		d.Lost = max(0, d.Expected-d.Delivered)
 		if d.Expected > 0 {

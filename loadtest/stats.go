@@ -26,7 +26,9 @@ type Counters struct {
 	Churned        int64            `json:"churned"`         // closed on purpose by churn mode
 	Messages       int64            `json:"messages"`        // data messages received
 	Bytes          int64            `json:"bytes"`           // payload bytes received
-	Gaps           int64            `json:"gaps"`            // missing seq numbers seen
+	Gaps           int64            `json:"gaps"`            // missing seq numbers seen, not announced (silent)
+	Announced      int64            `json:"announced_gaps"`  // missing seq numbers the server announced (reset or conflation)
+	Resets         int64            `json:"resets"`          // {"type":"reset"} frames received
 	Dups           int64            `json:"dups"`            // repeated or old seq numbers seen
 	Pings          int64            `json:"pings"`           // server pings answered with pongs
 }
@@ -49,6 +51,8 @@ func (c *Counters) Add(o Counters) {
 	c.Messages += o.Messages
 	c.Bytes += o.Bytes
 	c.Gaps += o.Gaps
+	c.Announced += o.Announced
+	c.Resets += o.Resets
 	c.Dups += o.Dups
 	c.Pings += o.Pings
 }
@@ -92,6 +96,7 @@ type loopStats struct {
 	closedByServer, closedClean, closedNoReply atomic.Int64
 	closeTimeout, aborted, churned             atomic.Int64
 	messages, bytes, gaps, dups, pings         atomic.Int64
+	announced, resets                          atomic.Int64
 
 	mu       sync.Mutex
 	failedBy map[string]int64
@@ -161,6 +166,8 @@ func (s *loopStats) counters() Counters {
 		Messages:       s.messages.Load(),
 		Bytes:          s.bytes.Load(),
 		Gaps:           s.gaps.Load(),
+		Announced:      s.announced.Load(),
+		Resets:         s.resets.Load(),
 		Dups:           s.dups.Load(),
 		Pings:          s.pings.Load(),
 	}
