@@ -6,6 +6,7 @@
 //
 //	POST /publish/{topic}  body: one JSON value           -> 200 {"topic","seq","subscribers"}
 //	POST /publish          body: NDJSON {"topic","data"}  -> 200 {"published","results"}
+//	                       (Idempotency-Key header / "idempotency_key": see idempotency.go)
 //	GET  /healthz                                         -> 200 ok (503 if unhealthy)
 //	GET  /                                                -> the demo page
 //	GET  /fanwire.js, /fanwire.d.ts                       -> the browser client (CORS: any origin)

@@ -231,6 +231,28 @@ func isWrongLastSeq(err error) bool {
 		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant
 }
 
+// StreamCreatedSubject is JetStream's advisory that the FANWIRE stream was
+// created: after start-up that means it was lost and created again.
+const StreamCreatedSubject = "$JS.EVENT.ADVISORY.STREAM.CREATED." + StreamName
+
+// CurrentEpoch is the epoch of the FANWIRE stream as it is now (without
+// creating it).
+func CurrentEpoch(ctx context.Context, nc *nats.Conn) (string, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return "", err
+	}
+	st, err := js.Stream(ctx, StreamName)
+	if err != nil {
+		return "", err
+	}
+	return epochOf(st), nil
+}
+
+func epochOf(st jetstream.Stream) string {
+	return "s" + strconv.FormatInt(st.CachedInfo().Created.UnixNano(), 36)
+}
+
 // Epoch names the FANWIRE stream's run of seqs after its creation time
 // (creating the stream if needed). Workers use it as every topic's epoch, so
 // a client can resume on any worker or node; a recreated stream, whose seqs
@@ -244,5 +266,5 @@ func Epoch(ctx context.Context, nc *nats.Conn) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%w: jetstream stream %s: %v", ErrUnavailable, StreamName, err)
 	}
-	return "s" + strconv.FormatInt(st.CachedInfo().Created.UnixNano(), 36), nil
+	return epochOf(st), nil
 }

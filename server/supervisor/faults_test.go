@@ -268,3 +268,58 @@ func TestSupervisorDeathStopsWorkers(t *testing.T) {
 		return err != nil
 	})
 }
+
+// TestExternalNATSLosesStore: nats-server comes back with an empty store, so
+// the stream is created again and seqs start over. Publishing works again;
+// the worker restarts with the new epoch, so a client resuming with the old
+// one gets a reset instead of a replay across the break, and live
+// publishes reach subscribers.
+func TestExternalNATSLosesStore(t *testing.T) {
+	bin, err := exec.LookPath("nats-server")
+	if err != nil {
+		t.Skip("nats-server is not installed; run .ci/test-deps.sh")
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := ln.Addr().(*net.TCPAddr).Port
+	ln.Close()
+	run := func() *exec.Cmd {
+		cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", t.TempDir())
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		return cmd
+	}
+	natsProc := run()
+	n := startNode(t, "--workers", "1", "--nats", fmt.Sprintf("nats://127.0.0.1:%d", port))
+	const topic = "lost.store"
+	c := dialRaw(t, n.ws)
+	c.WriteMessage(websocket.TextMessage, []byte(`{"op":"subscribe","topics":["`+topic+`"]}`))
+	epoch := next(t, c).Epochs[topic]
+	for i := 1; i <= 3; i++ {
+		n.publish(topic, strconv.Itoa(i))
+	}
+	pid := n.workers()[0].PID
+	natsProc.Process.Kill()
+	natsProc.Wait()
+	run()
+	eventually(t, "publishing works again", func() bool {
+		resp, err := http.Post(n.control+"/publish/"+topic, "application/json", strings.NewReader(`"new"`))
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	eventually(t, "the worker restarted", func() bool {
+		w := n.workers()[0]
+		return w.Ready && w.PID != pid
+	})
+	r := dialRaw(t, fmt.Sprintf("%s?topics=%s&since=%s:3&epochs=%s:%s", n.ws, topic, topic, topic, epoch))
+	if m := next(t, r); m.Type != "reset" {
+		t.Fatalf("resume with the old epoch: got %+v, want a reset", m)
+	}
+}

@@ -112,9 +112,32 @@ func RunWorker(ctx context.Context, cfg server.Config, env WorkerEnv, log *slog.
 	}
 	log.Info("worker listening", "ws", node.WSAddr(), "pid", os.Getpid(), "loops", cfg.Loops)
 
+	// The stream created again (NATS lost its store): seqs start over, so
+	// this worker's epoch must change. Checked against the stream itself so
+	// the creation that gave us our epoch does not count.
+	recreated := make(chan struct{}, 1)
+	if epoch != "" {
+		adv, err := nc.Subscribe(bus.StreamCreatedSubject, func(*nats.Msg) {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if now, err := bus.CurrentEpoch(ctx, nc); err == nil && now != epoch {
+				select {
+				case recreated <- struct{}{}:
+				default:
+				}
+			}
+		})
+		if err != nil {
+			log.Warn("stream advisories", "err", err)
+		} else {
+			defer adv.Unsubscribe() //nolint:errcheck // closing anyway
+		}
+	}
 	var exitErr error
 	select {
 	case <-ctx.Done():
+	case <-recreated:
+		exitErr = errors.New("the FANWIRE stream was recreated; restarting with its new epoch")
 	case <-sub.StreamLost():
 		// Seqs started over on the bus: this node's epoch would let clients
 		// resume across the break. Exit; the supervisor restarts us with the
