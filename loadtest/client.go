@@ -31,7 +31,11 @@ func (l *loop) handle(ev unix.EpollEvent, now int64) {
 			return
 		}
 		c.state = stHandshake
-		l.wbuf = codec.AppendUpgradeRequest(l.wbuf[:0], l.tgt.host, l.pathOf(c), c.key[:])
+		path := l.pathOf(c)
+		if c.resume {
+			path = resumePath(path, c.lastSeq)
+		}
+		l.wbuf = codec.AppendUpgradeRequest(l.wbuf[:0], l.tgt.host, path, c.key[:])
 		if !l.write(slot, l.wbuf) {
 			return
 		}
@@ -224,6 +228,7 @@ func (l *loop) onServerClose(slot int32, code codec.CloseCode) {
 	l.wbuf = codec.AppendMaskedCloseFrame(l.wbuf[:0], reply, "", l.maskKey())
 	_, _ = unix.Write(int(c.fd), l.wbuf) // best effort, we close right after
 	l.stats.closedByServerAs("close_" + strconv.Itoa(int(code)))
+	l.reconnect(slot)
 	l.closeConn(slot)
 }
 
@@ -300,6 +305,7 @@ func (l *loop) connError(slot int32, err error) {
 		return
 	case stOpen:
 		l.stats.closedByServerAs(causeOf(err))
+		l.reconnect(slot)
 	case stClosing:
 		l.stats.closedNoReply.Add(1)
 	}
@@ -313,6 +319,7 @@ func (l *loop) connEOF(slot int32) {
 		return
 	case stOpen:
 		l.stats.closedByServerAs("eof")
+		l.reconnect(slot)
 	case stClosing:
 		l.stats.closedNoReply.Add(1)
 	}

@@ -23,6 +23,7 @@ type Config struct {
 	SourceIPs      string        `json:"source_ips"`
 	ConnectTimeout time.Duration `json:"connect_timeout"`
 	Retries        int           `json:"retries"` // re-dials of a connection whose connect or handshake failed
+	Resume         bool          `json:"resume"`  // fanout: reconnect a connection the server closed, resuming after its last seq
 	CloseTimeout   time.Duration `json:"close_timeout"`
 	MaxLoss        float64       `json:"max_loss"` // allowed lost fraction of expected deliveries
 	MeasureMemory  bool          `json:"measure_memory"`

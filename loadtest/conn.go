@@ -18,6 +18,7 @@ type conn struct {
 	fd      int32
 	state   uint8
 	hasSeq  bool     // lastSeq is set (first delivery seen)
+	resume  bool     // a reconnect: the upgrade asks for the topic since lastSeq (Plan.Resume)
 	tries   uint8    // earlier failed attempts of this connection (see Plan.Retries)
 	path    uint32   // index into the loop's path list for the upgrade request
 	since   int64    // unix nanos: dial time, or close time in stClosing

@@ -3,6 +3,8 @@ package loadtest
 import (
 	"math/rand/v2"
 	"net/netip"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -152,10 +154,11 @@ func (l *loop) dial(now int64) {
 func (l *loop) dialOne(now int64) {
 	var path uint32
 	var tries uint8
+	var resumed redial
 	if len(l.redials) > 0 && l.redials[0].at <= now {
 		r := l.redials[0]
 		l.redials = l.redials[1:]
-		path, tries = r.path, r.tries
+		path, tries, resumed = r.path, r.tries, r
 	} else {
 		global := l.plan.Offset + l.id + l.dialed*l.plan.Loops
 		l.dialed++
@@ -171,14 +174,14 @@ func (l *loop) dialOne(now int64) {
 	}
 	fd, err := dialNonBlocking(src, &l.dst)
 	if err != nil {
-		l.failAttempt(path, tries, causeOf(err))
+		l.failAttempt(redial{path: path, tries: tries, resume: resumed.resume, since: resumed.since}, causeOf(err))
 		return
 	}
 	slot := l.allocSlot()
 	if err := l.p.add(fd, slot); err != nil {
 		unix.Close(fd)
 		l.free = append(l.free, slot)
-		l.failAttempt(path, tries, causeOf(err))
+		l.failAttempt(redial{path: path, tries: tries, resume: resumed.resume, since: resumed.since}, causeOf(err))
 		return
 	}
 	l.live++
@@ -189,6 +192,9 @@ func (l *loop) dialOne(now int64) {
 	c.since = now
 	c.path = path
 	c.tries = tries
+	if resumed.resume {
+		c.resume, c.hasSeq, c.lastSeq = true, true, resumed.since
+	}
 	var raw [16]byte
 	for i := 0; i < 16; i += 8 {
 		v := l.rng.Uint64()
@@ -199,34 +205,66 @@ func (l *loop) dialOne(now int64) {
 	copy(c.key[:], codec.NewKey(raw[:]))
 }
 
-// redial is a connection attempt owed after a failure (see Plan.Retries).
+// redial is a connection attempt owed after a failure (see Plan.Retries),
+// or a reconnect after the server closed an open one (Plan.Resume).
 type redial struct {
-	at    int64 // unix nanos: not before
-	path  uint32
-	tries uint8
+	at     int64 // unix nanos: not before
+	path   uint32
+	tries  uint8
+	resume bool   // ask for the topic after since
+	since  uint64 // the last seq the closed connection saw
+}
+
+// reconnect queues a connection the server closed to be dialed again, so
+// it resumes after the last seq it saw (fanout with Plan.Resume): a worker
+// crash or a drain then shows up as loss only if the server cannot replay.
+func (l *loop) reconnect(slot int32) {
+	c := &l.conns[slot]
+	if !l.plan.Resume || l.stopping || c.state != stOpen {
+		return
+	}
+	backoff := int64(100 * time.Millisecond)
+	backoff += l.rng.Int64N(backoff)
+	l.stats.reconnects.Add(1)
+	l.redials = append(l.redials, redial{at: l.lastTick + backoff, path: c.path, resume: c.hasSeq, since: c.lastSeq})
+}
+
+// resumePath is path with "&since=<topic>:<seq>" for the first topic in it.
+func resumePath(path string, since uint64) string {
+	i := strings.Index(path, "topics=")
+	if i < 0 {
+		return path
+	}
+	topic := path[i+len("topics="):]
+	if j := strings.IndexAny(topic, ",&"); j >= 0 {
+		topic = topic[:j]
+	}
+	return path + "&since=" + topic + ":" + strconv.FormatUint(since, 10)
 }
 
 // failAttempt records a failed connect or handshake. While the connection
 // has retries left (and the run is ramping, not stopping or churning) it is
 // queued to be dialed again after a jittered exponential backoff, so an
 // overloaded server sees fewer, later retries rather than a storm.
-func (l *loop) failAttempt(path uint32, tries uint8, cause string) {
-	retry := int(tries) < l.plan.Retries && !l.stopping && !(l.plan.ChurnRate > 0 && l.rampDone.Load())
+// A reconnect (Plan.Resume) keeps its resume point through retries.
+func (l *loop) failAttempt(r redial, cause string) {
+	retry := int(r.tries) < l.plan.Retries && !l.stopping && !(l.plan.ChurnRate > 0 && l.rampDone.Load())
 	l.stats.fail(cause, retry)
 	if !retry {
 		return
 	}
-	backoff := int64(100*time.Millisecond) << min(tries, 6)
+	backoff := int64(100*time.Millisecond) << min(r.tries, 6)
 	backoff += l.rng.Int64N(backoff)
-	l.redials = append(l.redials, redial{at: l.lastTick + backoff, path: path, tries: tries + 1})
+	r.at, r.tries = l.lastTick+backoff, r.tries+1
+	l.redials = append(l.redials, r)
 }
 
 // failConn ends a connection whose connect or handshake failed.
 func (l *loop) failConn(slot int32, cause string) {
 	c := &l.conns[slot]
-	path, tries := c.path, c.tries
+	r := redial{path: c.path, tries: c.tries, resume: c.resume, since: c.lastSeq}
 	l.closeConn(slot)
-	l.failAttempt(path, tries, cause)
+	l.failAttempt(r, cause)
 }
 
 func (l *loop) allocSlot() int32 {

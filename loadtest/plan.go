@@ -18,6 +18,7 @@ type Plan struct {
 	Sources        []string      `json:"sources,omitempty"`
 	ConnectTimeout time.Duration `json:"connect_timeout"` // TCP connect + handshake
 	Retries        int           `json:"retries"`         // re-dials of a connection whose connect or handshake failed
+	Resume         bool          `json:"resume"`          // reconnect a connection the server closed, with ?since= its last seq
 	CloseTimeout   time.Duration `json:"close_timeout"`   // wait for the server's close after ours
 	ChurnRate      float64       `json:"churn_rate"`      // churn mode: client closes (and redials) per second once ramped
 	TrackSeq       bool          `json:"track_seq"`       // fanout: check seq contiguity and latency

@@ -94,6 +94,7 @@ func basePlan(cfg *Config) (Plan, []string, []int64, error) {
 		Loops:          cfg.Loops,
 		ConnectTimeout: cfg.ConnectTimeout,
 		Retries:        cfg.Retries,
+		Resume:         cfg.Resume,
 		CloseTimeout:   cfg.CloseTimeout,
 		MeasureMemory:  cfg.MeasureMemory,
 		TrackSeq:       cfg.Track,

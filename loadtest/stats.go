@@ -29,6 +29,7 @@ type Counters struct {
 	Gaps           int64            `json:"gaps"`            // missing seq numbers seen, not announced (silent)
 	Announced      int64            `json:"announced_gaps"`  // missing seq numbers the server announced (reset or conflation)
 	Resets         int64            `json:"resets"`          // {"type":"reset"} frames received
+	Reconnects     int64            `json:"reconnects"`      // server-closed connections dialed again to resume (--resume)
 	Dups           int64            `json:"dups"`            // repeated or old seq numbers seen
 	Pings          int64            `json:"pings"`           // server pings answered with pongs
 }
@@ -53,6 +54,7 @@ func (c *Counters) Add(o Counters) {
 	c.Gaps += o.Gaps
 	c.Announced += o.Announced
 	c.Resets += o.Resets
+	c.Reconnects += o.Reconnects
 	c.Dups += o.Dups
 	c.Pings += o.Pings
 }
@@ -96,7 +98,7 @@ type loopStats struct {
 	closedByServer, closedClean, closedNoReply atomic.Int64
 	closeTimeout, aborted, churned             atomic.Int64
 	messages, bytes, gaps, dups, pings         atomic.Int64
-	announced, resets                          atomic.Int64
+	announced, resets, reconnects              atomic.Int64
 
 	mu       sync.Mutex
 	failedBy map[string]int64
@@ -168,6 +170,7 @@ func (s *loopStats) counters() Counters {
 		Gaps:           s.gaps.Load(),
 		Announced:      s.announced.Load(),
 		Resets:         s.resets.Load(),
+		Reconnects:     s.reconnects.Load(),
 		Dups:           s.dups.Load(),
 		Pings:          s.pings.Load(),
 	}

@@ -102,6 +102,7 @@ func loadFlags(mode string, cfg *loadtest.Config, quiet *bool) *flag.FlagSet {
 	fs.IntVar(&cfg.Loops, "loops", cfg.Loops, "epoll event loops per process")
 	fs.StringVar(&cfg.SourceIPs, "source-ips", cfg.SourceIPs, "source addresses: auto (127.0.0.2-127.0.0.33 for a loopback target), none, a count, a range a-b or a list")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "TCP connect plus WebSocket handshake timeout")
+	fs.BoolVar(&cfg.Resume, "resume", cfg.Resume, "fanout: reconnect a connection the server closed (worker crash, drain) and resume after its last seq, so the report shows whether anything was lost")
 	fs.IntVar(&cfg.Retries, "retries", cfg.Retries, "re-dial a connection whose connect or handshake failed (timeout, refused, reset, 503) up to this many times, with backoff")
 	fs.DurationVar(&cfg.CloseTimeout, "close-timeout", cfg.CloseTimeout, "wait for the server's close frame after ours")
 	fs.StringVar(&cfg.JSONPath, "json", "", "write a machine-readable report to this file")
