@@ -62,7 +62,7 @@ func TestServeFlagsAllSet(t *testing.T) {
 		"--max-message", "2M", "--max-topics", "7", "--max-conns", "100", "--max-body", "512",
 		"--max-pending", "3MiB", "--loops", "4", "--log-level", "debug", "--log-format", "json",
 		"--flush-interval", "5ms", "--slow-grace", "3s", "--last-value", "a.*", "--history", "7",
-		"--history-ttl", "1m", "--drain-window", "2s", "--drain-rate", "500",
+		"--history-ttl", "1m", "--drain-window", "2s", "--drain-rate", "500", "--kernel-unsent", "32KiB",
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -72,7 +72,7 @@ func TestServeFlagsAllSet(t *testing.T) {
 		HandshakeTimeout: 750 * time.Millisecond, MaxHandshake: 4 << 10, MaxMessage: 2 << 20,
 		MaxTopicsPerConn: 7, MaxConns: 100, MaxPublishBody: 512, MaxPending: 3 << 20, Loops: 4,
 		FlushInterval: 5 * time.Millisecond, SlowGrace: 3 * time.Second, LastValue: "a.*", History: 7,
-		HistoryTTL: time.Minute, DrainWindow: 2 * time.Second, DrainRate: 500,
+		HistoryTTL: time.Minute, DrainWindow: 2 * time.Second, DrainRate: 500, NotSentLowat: 32 << 10,
 		Auth: server.AuthConfig{Mode: server.AuthOff},
 	}
 	want.Limits = server.DefaultConfig().Limits // serve_limits_test.go covers those flags
@@ -109,7 +109,7 @@ func TestServeUsageListsEveryFlagWithDefault(t *testing.T) {
 	printServeUsage(&out)
 	usage := out.String()
 	documented := []string{"listen", "http", "echo", "demo", "ping-interval", "handshake-timeout",
-		"max-handshake", "max-message", "max-topics", "max-conns", "max-body", "max-pending", "send-buffer", "slow-grace", "last-value", "history", "history-ttl", "drain-window", "drain-rate",
+		"max-handshake", "max-message", "max-topics", "max-conns", "max-body", "max-pending", "send-buffer", "kernel-unsent", "slow-grace", "last-value", "history", "history-ttl", "drain-window", "drain-rate",
 		"loops", "workers", "nats", "nats-port", "flush-interval", "log-level", "log-format"}
 	documented = append(documented, authFlagNames...)
 	documented = append(documented, limitFlagNames...) // serve_limits_test.go
