@@ -91,12 +91,26 @@ func (s *Sequencer) ensure(ctx context.Context) (jetstream.Stream, error) {
 	if s.stream != nil {
 		return s.stream, nil
 	}
-	st, err := s.js.CreateOrUpdateStream(ctx, StreamConfig())
+	st, err := s.js.CreateOrUpdateStream(ctx, streamConfigFor(ctx, s.js, s.nc))
 	if err != nil {
 		return nil, fmt.Errorf("%w: jetstream stream %s: %v", ErrUnavailable, StreamName, err)
 	}
 	s.stream = st
 	return st, nil
+}
+
+// streamConfigFor is StreamConfig with the replica count for this NATS: an
+// existing stream keeps its own (never scaled down by a node that sees less
+// of the cluster); a new one gets 3 replicas on a cluster of 3 or more
+// servers, so losing one server loses nothing, and 1 on a single server.
+func streamConfigFor(ctx context.Context, js jetstream.JetStream, nc *nats.Conn) jetstream.StreamConfig {
+	cfg := StreamConfig()
+	if st, err := js.Stream(ctx, StreamName); err == nil {
+		cfg.Replicas = st.CachedInfo().Config.Replicas
+	} else if nc.ConnectedClusterName() != "" && len(nc.Servers()) >= 3 {
+		cfg.Replicas = 3
+	}
+	return cfg
 }
 
 func (s *Sequencer) topic(name string) *topicState {
@@ -262,7 +276,7 @@ func Epoch(ctx context.Context, nc *nats.Conn) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	st, err := js.CreateOrUpdateStream(ctx, StreamConfig())
+	st, err := js.CreateOrUpdateStream(ctx, streamConfigFor(ctx, js, nc))
 	if err != nil {
 		return "", fmt.Errorf("%w: jetstream stream %s: %v", ErrUnavailable, StreamName, err)
 	}
