@@ -7,7 +7,7 @@ BIN     := bin/fanwire
 PKGS    := ./...
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run test test-js build deps bench bench-density fuzz vet load clean
+.PHONY: run test test-js build deps bench bench-density fuzz vet load chaos clean
 
 build: $(BIN)
 
@@ -34,6 +34,12 @@ test-js:
 test: deps vet test-js
 	FANWIRE_REQUIRE_CLIENTS=1 $(GO) test -count=1 -timeout 8m $(PKGS)
 	FANWIRE_REQUIRE_CLIENTS=1 $(GO) test -race -count=1 -timeout 8m $(PKGS)
+
+# Bigger fault-injection runs (minutes): worker kills under 5,000
+# subscribers, and every fault test of the bus and supervisor three times.
+chaos: deps
+	FANWIRE_CHAOS=1 FANWIRE_REQUIRE_CLIENTS=1 $(GO) test -count=1 -timeout 10m -run 'TestWorkerCrashUnderLoad' -v ./server/supervisor/
+	FANWIRE_REQUIRE_CLIENTS=1 $(GO) test -count=3 -timeout 15m -run 'CatchesUp|Fills|Stall|Recreate|Idempotent|NATS|Crash|SupervisorDeath|Stalled|Gap' ./server/ ./server/bus/ ./server/supervisor/
 
 # A small load scenario against a local node (starts one if none is listening):
 # 2,000 connections, then fan-out to 1,000 subscribers; reports in bin/load-*.json.
