@@ -35,7 +35,7 @@ test: deps vet test-js
 	FANWIRE_REQUIRE_CLIENTS=1 $(GO) test -count=1 -timeout 8m $(PKGS)
 	FANWIRE_REQUIRE_CLIENTS=1 $(GO) test -race -count=1 -timeout 8m $(PKGS)
 
-# Bigger fault-injection runs (minutes): worker kills under 5,000
+# Bigger fault-injection runs (minutes): worker kills under 2,000
 # subscribers, and every fault test of the bus and supervisor three times.
 chaos: deps
 	FANWIRE_CHAOS=1 FANWIRE_REQUIRE_CLIENTS=1 $(GO) test -count=1 -timeout 10m -run 'TestWorkerCrashUnderLoad' -v ./server/supervisor/
