@@ -249,6 +249,9 @@ func (s *Subscriber) apply(topic string, want bool) {
 	sub, have := s.subs[topic]
 	switch {
 	case want && !have:
+		s.fmu.Lock() // before subscribing, so the first message is not taken for a stale one
+		s.follows[topic] = &follow{}
+		s.fmu.Unlock()
 		sub, err := s.nc.ChanSubscribe(OutSubject(topic), s.inbox)
 		if err != nil {
 			// Only fails on a closed connection or a bad subject; both final.
@@ -256,9 +259,6 @@ func (s *Subscriber) apply(topic string, want bool) {
 			return
 		}
 		s.subs[topic] = sub
-		s.fmu.Lock()
-		s.follows[topic] = &follow{}
-		s.fmu.Unlock()
 	case !want && have:
 		if err := sub.Unsubscribe(); err != nil {
 			s.log.Warn("bus: unsubscribe", "topic", topic, "err", err)
