@@ -197,7 +197,17 @@ func (l *loop) frames(c *conn, buf []byte, off int) (int, gnet.Action) {
 			c.phase = phaseClosing
 			l.dropSubs(c)
 			c.releaseMessage()
-			return len(buf), gnet.Close
+			c.write(l.out) // replies so far, then our close frame
+			l.out = l.out[:0]
+			if c.gc.OutboundBuffered() == 0 {
+				return len(buf), gnet.Close
+			}
+			// Output still waits (gnet would drop it on close): the sweep
+			// closes once it is written. The handshake is done on the
+			// client's side, so no close timeout is owed: lastRead is set
+			// back by it (sweep.go).
+			c.lastRead = l.now - millis(closeTimeout)
+			return len(buf), gnet.None
 		}
 	}
 	return off, gnet.None
