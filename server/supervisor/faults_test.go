@@ -291,6 +291,13 @@ func TestExternalNATSLosesStore(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		eventually(t, "nats-server accepting", func() bool {
+			c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
+			if err == nil {
+				c.Close()
+			}
+			return err == nil
+		})
 		return cmd
 	}
 	natsProc := run()
