@@ -54,6 +54,8 @@ type Config struct {
 	// Limits: control API keys and abuse limits (limits_config.go).
 	Limits LimitsConfig
 	Proxy  ProxyConfig // PROXY protocol from a TLS terminator in front (proxy.go)
+	// Users are the per-user limits (users.go).
+	Users UsersConfig
 }
 
 // Defaults of the wire contract.
@@ -172,6 +174,7 @@ func (c *Config) normalize() error {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	c.Users.normalize()
 	return c.Auth.normalize(c)
 }
 

@@ -39,6 +39,8 @@ type loop struct {
 	now        uint32        // loop clock in ms since node start; set on each traffic/tick
 	proxied    []proxiedAddr // --proxy-protocol: client addresses, parallel to conns (proxy.go); nil without it
 
+	userLoopState // verified connections by user (users.go)
+
 	stats    loopStats
 	lim      loopLimits   // abuse limits (limits.go)
 	openLeft atomic.Int64 // shutdown: open connections left to close; -1 = not counted yet
@@ -381,6 +383,7 @@ func (l *loop) closed(c *conn) {
 	c.phase = phaseClosed
 	l.releaseIP(c) // before removeConn: it needs c's client address (proxy.go)
 	l.removeConn(c)
+	l.forgetUser(c)
 	c.releaseMessage()
 	l.leaveSlow(c)
 	l.dropSubs(c)

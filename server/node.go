@@ -35,6 +35,7 @@ type Node struct {
 	done     chan struct{} // closed when the engine has stopped
 	stopOnce sync.Once
 
+	users    userCounts   // open connections per verified user (users.go)
 	conns    atomic.Int64 // open TCP connections (all phases)
 	rejected atomic.Uint64
 	stopping atomic.Bool
@@ -114,6 +115,7 @@ func (n *Node) Start() error {
 		APIKeys:   n.cfg.Limits.APIKeys,
 		AdminKeys: n.cfg.Limits.AdminKeys,
 		Routes:    n.cfg.Auth.controlRoutes(),
+		Users:     nodeUsers{n}, // users.go
 	}
 	for _, w := range api.ExposureWarnings(n.httpAddr, opts) {
 		n.log.Warn(w)
@@ -242,11 +244,12 @@ type Stats struct {
 	Rejected   uint64      `json:"rejected"`
 	LimitStats             // abuse limits (limits.go)
 	Tokens     *TokenStats `json:"tokens,omitempty"` // nil without a token key
+	UserStats              // users.go
 }
 
 // Stats reads the counters. Any goroutine.
 func (n *Node) Stats() Stats {
-	s := Stats{Conns: n.conns.Load(), Topics: n.hub.topicCount(), Published: n.hub.published.Load(), Rejected: n.rejected.Load(), Tokens: n.auth.stats()}
+	s := Stats{Conns: n.conns.Load(), Topics: n.hub.topicCount(), Published: n.hub.published.Load(), Rejected: n.rejected.Load(), Tokens: n.auth.stats(), UserStats: n.userStats()}
 	for _, l := range n.eng.allLoops() {
 		st := &l.stats
 		s.Delivered += st.delivered.Load()

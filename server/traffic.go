@@ -107,6 +107,9 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 			return 0, gnet.None // parked until the token's key is fetched
 		}
 	}
+	if herr == nil && ident != nil {
+		herr = l.admitUser(c, ident.User) // users.go: the per-user limit
+	}
 	if herr != nil {
 		_, _ = c.gc.Write(appendHandshakeError(l.out[:0], herr))
 		return n, gnet.Close

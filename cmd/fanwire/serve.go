@@ -72,7 +72,8 @@ func newServeFlags(opts *serveOptions) (fs *flag.FlagSet, logLevel, logFormat *s
 	proxyFlags(fs, &c.Proxy) // serve_proxy.go
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 0, "gather publishes this long and write them to each connection together (fewer syscalls, more latency); 0 = write at once")
 	defineAuthFlags(fs, opts)
-	limitFlags(fs, opts) // serve_limits.go
+	limitFlags(fs, opts)       // serve_limits.go
+	defineUsersFlags(fs, opts) // serve_users.go
 	logLevel = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	logFormat = fs.String("log-format", "text", "log `format`: text or json")
 	fs.SetOutput(io.Discard) // parse errors are reported by parseServeFlags

@@ -8,6 +8,9 @@
 //	POST /publish          body: NDJSON {"topic","data"}  -> 200 {"published","results"}
 //	                       (Idempotency-Key header / "idempotency_key": see idempotency.go)
 //	GET  /healthz                                         -> 200 ok (503 if unhealthy)
+//	POST /disconnect       body: {"user","reason","reconnect_ms"} -> 200 {"user","disconnected"}
+//	POST /unsubscribe      body: {"user","topic"}         -> 200 {"user","topic","unsubscribed"}
+//	GET  /users/{user}                                    -> 200 {"user","connections"}
 //	GET  /                                                -> the demo page
 //	GET  /fanwire.js, /fanwire.d.ts                       -> the browser client (CORS: any origin)
 //
@@ -54,6 +57,7 @@ type Options struct {
 	// APIKeys protect POST /publish*, AdminKeys the admin paths (see
 	// isAdminPath); an empty list leaves those paths open.
 	APIKeys, AdminKeys Keys
+	Users              UserActions // POST /disconnect, POST /unsubscribe, GET /users/{user} (users.go); nil = 404
 }
 
 // PublishResult is the answer to one successful publish. Subscribers is
@@ -84,12 +88,13 @@ type handler struct {
 	dedup   *dedup // idempotency keys of a Publisher that does not keep them (idempotency.go)
 
 	apiKeys, adminKeys *keySet // nil: open
+	users              UserActions
 }
 
 // NewHandler returns the control API handler publishing through p.
 func NewHandler(p Publisher, opts Options) http.Handler {
 	h := &handler{pub: p, maxBody: opts.MaxBody, page: opts.Page, log: opts.Logger, health: opts.Health, stats: opts.Stats, routes: opts.Routes,
-		dedup: newDedup(DedupWindow, dedupMaxKeys)}
+		dedup: newDedup(DedupWindow, dedupMaxKeys), users: opts.Users}
 	h.apiKeys, h.adminKeys = newKeySet(opts.APIKeys), newKeySet(opts.AdminKeys)
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBody
@@ -148,6 +153,8 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		serveClient(w, r, path == js.TypesPath)
+	case isUserPath(path):
+		h.serveUsers(w, r, path) // users.go
 	case path == "/":
 		if !isGet(r) {
 			methodNotAllowed(w, r, "GET, HEAD")

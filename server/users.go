@@ -1,0 +1,255 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/fanwire/fanwire/codec"
+	"github.com/fanwire/fanwire/server/api"
+	"github.com/fanwire/fanwire/server/wire"
+)
+
+// Per-user state. Only connections with a verified token (c.ident != nil)
+// are registered, at the upgrade, and forgotten in OnClose: anonymous
+// connections pay nothing, and nothing here runs per delivery.
+//
+//   - userCounts: the node's count of connections per user, under a mutex
+//     (touched at upgrade and close only): the --max-conns-per-user limit
+//     and GET /users/{user}.
+//   - loop.users: each loop's user -> its connections on that loop, owned by
+//     the loop goroutine: what the control API's user actions walk.
+
+// DefaultMaxConnsPerUser is the default of --max-conns-per-user: enough for
+// a user's tabs and devices, small enough that one leaked token cannot
+// hold a node's capacity.
+const DefaultMaxConnsPerUser = 100
+
+// CodeTooManyConnections is the JSON error code of an upgrade refused with
+// 429 because the user already has MaxConnsPerUser connections.
+const CodeTooManyConnections = "too_many_connections"
+
+// userCounts counts the open connections of each user on this node.
+type userCounts struct {
+	mu       sync.Mutex
+	m        map[string]int32
+	rejected uint64 // upgrades refused by the per-user limit; guarded by mu
+}
+
+// acquire counts one more connection of user, unless that would exceed max
+// (0 = unlimited).
+func (u *userCounts) acquire(user string, max int) bool {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.m == nil {
+		u.m = make(map[string]int32)
+	}
+	n := u.m[user]
+	if max > 0 && int(n) >= max {
+		u.rejected++
+		return false
+	}
+	u.m[user] = n + 1
+	return true
+}
+
+func (u *userCounts) release(user string) {
+	u.mu.Lock()
+	if n := u.m[user] - 1; n > 0 {
+		u.m[user] = n
+	} else {
+		delete(u.m, user)
+	}
+	u.mu.Unlock()
+}
+
+func (u *userCounts) count(user string) int {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return int(u.m[user])
+}
+
+// UserStats are the per-user figures in /stats.
+type UserStats struct {
+	Users           int    `json:"users"`              // users with at least one open connection
+	MaxConnsPerUser int    `json:"max_conns_per_user"` // 0 = unlimited
+	Rejected        uint64 `json:"rejected_per_user"`  // upgrades refused with 429 too_many_connections
+}
+
+func (n *Node) userStats() UserStats {
+	u := &n.users
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return UserStats{Users: len(u.m), MaxConnsPerUser: n.cfg.Users.limit(), Rejected: u.rejected}
+}
+
+// admitUser registers an upgrading connection of a verified user, or
+// returns the 429 answer when the user is at its limit. Loop goroutine.
+func (l *loop) admitUser(c *conn, user string) *codec.HTTPError {
+	max := l.node.cfg.Users.limit()
+	if !l.node.users.acquire(user, max) {
+		return &codec.HTTPError{Status: 429, Code: CodeTooManyConnections,
+			Message: "user " + strconv.Quote(user) + " already has " + strconv.Itoa(max) + " connections, the limit per user: close one first"}
+	}
+	if l.users == nil {
+		l.users = make(map[string][]*conn)
+	}
+	l.users[user] = append(l.users[user], c)
+	return nil
+}
+
+// forgetUser undoes admitUser when c closes. Loop goroutine.
+func (l *loop) forgetUser(c *conn) {
+	if c.ident == nil {
+		return
+	}
+	user := c.ident.User
+	l.node.users.release(user)
+	list := l.users[user]
+	for i, x := range list {
+		if x == c {
+			last := len(list) - 1
+			list[i] = list[last]
+			list[last] = nil
+			list = list[:last]
+			break
+		}
+	}
+	if len(list) == 0 {
+		delete(l.users, user)
+	} else {
+		l.users[user] = list
+	}
+}
+
+// userActionTimeout bounds how long a control API user action waits for
+// the loops; a loop that does not answer in time counts nothing.
+const userActionTimeout = 5 * time.Second
+
+// onUserLoops runs f(l) on every loop's goroutine and returns the sum of
+// what they return.
+func (n *Node) onUserLoops(f func(l *loop) int) (int, error) {
+	loops := n.eng.allLoops()
+	results := make(chan int, len(loops))
+	for _, l := range loops {
+		if l.el == nil {
+			continue
+		}
+		if err := l.el.Execute(context.Background(), runnable(func() { results <- f(l) })); err != nil {
+			results <- 0 // stopping: this loop's connections are going anyway
+		}
+	}
+	total := 0
+	timeout := time.NewTimer(userActionTimeout)
+	defer timeout.Stop()
+	for range loops {
+		select {
+		case k := <-results:
+			total += k
+		case <-timeout.C:
+			return total, errors.New("event loops did not answer in time")
+		}
+	}
+	return total, nil
+}
+
+// MaxCloseReason is the longest reason (bytes) DisconnectUser accepts: a
+// close frame's reason holds 123 bytes, and "; reconnect in Nms" follows it.
+const MaxCloseReason = 80
+
+// DisconnectUser closes every connection of user on this node with 4005
+// and reason ("disconnected by server" if empty); reconnect > 0 adds the
+// hint "; reconnect in <ms>ms", the wording of the shutdown's 1001 closes,
+// which clients honour before reconnecting. It returns how many
+// connections it closed. Any goroutine.
+func (n *Node) DisconnectUser(user, reason string, reconnect time.Duration) (int, error) {
+	if reason == "" {
+		reason = "disconnected by server"
+	}
+	if len(reason) > MaxCloseReason {
+		reason = reason[:MaxCloseReason]
+	}
+	if ms := reconnect.Milliseconds(); ms > 0 {
+		reason += "; reconnect in " + strconv.FormatInt(ms, 10) + "ms"
+	}
+	return n.onUserLoops(func(l *loop) int {
+		l.now = n.clock()
+		k := 0
+		for _, c := range l.users[user] {
+			if c.phase == phaseOpen {
+				c.fail(codec.CloseCode(wire.CloseDisconnected), reason)
+				k++
+			}
+		}
+		return k
+	})
+}
+
+// UnsubscribeUser removes every connection of user on this node from topic;
+// each one that was subscribed gets {"type":"unsubscribed","topics":[topic],
+// "by":"server"}. It returns how many connections were unsubscribed.
+func (n *Node) UnsubscribeUser(user, topic string) (int, error) {
+	return n.onUserLoops(func(l *loop) int {
+		k := 0
+		for _, c := range l.users[user] {
+			if c.phase == phaseOpen && l.unsubscribe(c, topic) {
+				c.write(appendTextFrame(l.out[:0], func(b []byte) []byte { return appendServerUnsubscribed(b, topic) }))
+				k++
+			}
+		}
+		return k
+	})
+}
+
+// UserConns is the number of open connections of user on this node.
+func (n *Node) UserConns(user string) (int, error) { return n.users.count(user), nil }
+
+// nodeUsers is the control API's view of the node's user actions.
+type nodeUsers struct{ n *Node }
+
+func (u nodeUsers) Disconnect(user, reason string, reconnect time.Duration) (api.UserCount, error) {
+	k, err := u.n.DisconnectUser(user, reason, reconnect)
+	return api.UserCount{N: k, Workers: -1}, err
+}
+
+func (u nodeUsers) Unsubscribe(user, topic string) (api.UserCount, error) {
+	k, err := u.n.UnsubscribeUser(user, topic)
+	return api.UserCount{N: k, Workers: -1}, err
+}
+
+func (u nodeUsers) Conns(user string) (api.UserCount, error) {
+	k, err := u.n.UserConns(user)
+	return api.UserCount{N: k, Workers: -1}, err
+}
+
+func appendServerUnsubscribed(dst []byte, topic string) []byte {
+	dst = wire.AppendAck(dst, "unsubscribed", []string{topic}, nil)
+	return append(dst[:len(dst)-1], `,"by":"server"}`...)
+}
+
+// userLoopState is embedded in loop: its user -> connections table.
+type userLoopState struct {
+	users map[string][]*conn // verified connections of this loop by user; loop goroutine only
+}
+
+// UsersConfig is the per-user part of Config.
+type UsersConfig struct {
+	// MaxConnsPerUser caps the open connections of one user (token sub) on
+	// this node (in worker mode: on each worker); an upgrade above it gets
+	// 429 too_many_connections. 0 = DefaultMaxConnsPerUser; negative = unlimited.
+	MaxConnsPerUser int
+}
+
+func (u *UsersConfig) normalize() {
+	switch {
+	case u.MaxConnsPerUser == 0:
+		u.MaxConnsPerUser = DefaultMaxConnsPerUser
+	case u.MaxConnsPerUser < 0:
+		u.MaxConnsPerUser = -1
+	}
+}
+
+// limit is the effective cap, 0 = unlimited.
+func (u *UsersConfig) limit() int { return max(u.MaxConnsPerUser, 0) }
