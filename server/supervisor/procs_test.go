@@ -136,6 +136,7 @@ type workerStatus struct {
 		PID   int `json:"pid"`
 		Stats struct {
 			Conns int64 `json:"conns"`
+			Users int   `json:"users"`
 		} `json:"stats"`
 	} `json:"node"`
 }

@@ -151,6 +151,7 @@ func (s *Supervisor) serveHTTP() error {
 		Stats:     func() any { return s.Stats() },
 		APIKeys:   s.cfg.APIKeys,
 		AdminKeys: s.cfg.AdminKeys,
+		Users:     s, // users.go: user actions go to every worker over the bus
 	}
 	for _, w := range api.ExposureWarnings(s.httpAddr, opts) {
 		s.log.Warn(w)

@@ -106,6 +106,7 @@ func RunWorker(ctx context.Context, cfg server.Config, env WorkerEnv, log *slog.
 			defer ctl.Unsubscribe() //nolint:errcheck // closing anyway
 		}
 	}
+	defer serveUserActions(nc, node, env, log)() // users.go
 	if ready := os.NewFile(readyFD, "ready"); ready != nil {
 		fmt.Fprintln(ready, os.Getpid())
 		ready.Close()
