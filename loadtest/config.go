@@ -40,6 +40,16 @@ type Config struct {
 	// churn
 	ChurnRate float64 `json:"churn_rate,omitempty"` // disconnect+reconnect per second
 
+	// Tokens (tokens.go): one fixed --token, or one HS256 token per
+	// connection signed with the secret (file, env or flag) for sub TokenSub.
+	Token           string        `json:"-"` // a credential: not in the report
+	TokenSecret     string        `json:"-"`
+	TokenSecretFile string        `json:"token_hmac_secret_file,omitempty"`
+	TokenSub        string        `json:"token_sub,omitempty"`
+	TokenTTL        time.Duration `json:"-"`
+	TokenSubscribe  string        `json:"token_subscribe,omitempty"`
+	Tokens          string        `json:"tokens,omitempty"` // how connections authenticate: "", "fixed", "hs256"
+
 	JSONPath string `json:"-"`
 }
 
@@ -53,6 +63,9 @@ func DefaultConfig(mode string) Config {
 		Hold:           5 * time.Second,
 		Duration:       30 * time.Second,
 		Loops:          min(runtime.GOMAXPROCS(0), 4),
+		TokenSub:       "load-%d",
+		TokenTTL:       time.Hour,
+		TokenSubscribe: "*",
 		SourceIPs:      "auto",
 		ConnectTimeout: 10 * time.Second,
 		Retries:        3,

@@ -57,11 +57,17 @@ func StartFleet(plan Plan) (*Fleet, error) {
 			k := i * len(sources) / plan.Loops
 			srcs = append(append([]netip.Addr(nil), sources[k:]...), sources[:k]...)
 		}
-		l, err := newLoop(i, &f.plan, tgt, plan.Paths, srcs, share)
+		paths, perConn, err := loopPaths(&plan, tgt, i, share)
 		if err != nil {
 			f.closePollers()
 			return nil, err
 		}
+		l, err := newLoop(i, &f.plan, tgt, paths, srcs, share)
+		if err != nil {
+			f.closePollers()
+			return nil, err
+		}
+		l.perConn = perConn
 		f.loops = append(f.loops, l)
 	}
 	if plan.MeasureMemory {

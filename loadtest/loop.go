@@ -30,6 +30,7 @@ type loop struct {
 	tgt     *target
 	dst     unix.SockaddrInet4 // own copy: Connect writes into its raw field
 	paths   []string
+	perConn bool // paths[k] is the k-th connection's own (its token); else rotated by global index
 	sources []netip.Addr
 	srcNext int
 	stats   *loopStats
@@ -161,10 +162,13 @@ func (l *loop) dialOne(now int64) {
 		path, tries, resumed = r.path, r.tries, r
 	} else {
 		global := l.plan.Offset + l.id + l.dialed*l.plan.Loops
-		l.dialed++
-		if len(l.paths) > 0 {
+		switch {
+		case l.perConn && len(l.paths) > 0:
+			path = uint32(l.dialed % len(l.paths)) // churn redials reuse the tokens: the same users reconnect
+		case len(l.paths) > 0:
 			path = uint32(global % len(l.paths))
 		}
+		l.dialed++
 	}
 	l.stats.attempted.Add(1)
 	var src netip.Addr
@@ -249,6 +253,9 @@ func resumePath(path string, since uint64) string {
 // A reconnect (Plan.Resume) keeps its resume point through retries.
 func (l *loop) failAttempt(r redial, cause string) {
 	retry := int(r.tries) < l.plan.Retries && !l.stopping && !(l.plan.ChurnRate > 0 && l.rampDone.Load())
+	// A 4xx (bad token 401, forbidden 403, per-user limit 429) answers the
+	// same again: not retried. 503 (overload) is.
+	retry = retry && !strings.HasPrefix(cause, causeStatusPfx+"4")
 	l.stats.fail(cause, retry)
 	if !retry {
 		return

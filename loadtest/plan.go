@@ -25,6 +25,7 @@ type Plan struct {
 	MeasureMemory  bool          `json:"measure_memory"`  // measure heap/RSS per conn once ramped
 	MaxInflight    int           `json:"max_inflight"`    // per loop connects in progress at once
 	ProgressEvery  time.Duration `json:"progress_every"`  // worker progress line period
+	Auth           *TokenPlan    `json:"auth,omitempty"`  // tokens in the upgrade URL (tokens.go); nil = none
 }
 
 func (p *Plan) withDefaults() {

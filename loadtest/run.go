@@ -102,6 +102,15 @@ func basePlan(cfg *Config) (Plan, []string, []int64, error) {
 	for _, a := range addrs {
 		p.Sources = append(p.Sources, a.String())
 	}
+	if p.Auth, err = cfg.tokenPlan(); err != nil {
+		return Plan{}, nil, nil, err
+	}
+	if p.Auth != nil {
+		cfg.Tokens = "hs256"
+		if !p.Auth.perConn() {
+			cfg.Tokens = "fixed"
+		}
+	}
 	if cfg.Mode == "churn" {
 		p.ChurnRate = cfg.ChurnRate
 	}

@@ -105,6 +105,7 @@ func loadFlags(mode string, cfg *loadtest.Config, quiet *bool) *flag.FlagSet {
 	fs.BoolVar(&cfg.Resume, "resume", cfg.Resume, "fanout: reconnect a connection the server closed (worker crash, drain) and resume after its last seq, so the report shows whether anything was lost")
 	fs.IntVar(&cfg.Retries, "retries", cfg.Retries, "re-dial a connection whose connect or handshake failed (timeout, refused, reset, 503) up to this many times, with backoff")
 	fs.DurationVar(&cfg.CloseTimeout, "close-timeout", cfg.CloseTimeout, "wait for the server's close frame after ours")
+	loadTokenFlags(fs, cfg) // load_tokens.go
 	fs.StringVar(&cfg.JSONPath, "json", "", "write a machine-readable report to this file")
 	fs.BoolVar(quiet, "quiet", false, "no live progress")
 	fs.Usage = func() {
