@@ -31,6 +31,7 @@ type FleetConfig struct {
 	Rate   float64 // connects per second
 	Loops  int
 	Ramp   time.Duration // how long the ramp may take
+	Tokens []string      // if set, connection i presents Tokens[i] (?token=)
 }
 
 // startFleet opens cfg.Conns subscribers and returns once every one has
@@ -44,6 +45,9 @@ func startFleet(ctx context.Context, cfg FleetConfig) (*loadtest.Fleet, error) {
 		Loops:    max(cfg.Loops, 1),
 		Sources:  loopbackSources,
 		TrackSeq: true,
+	}
+	if len(cfg.Tokens) > 0 {
+		plan.Auth = &loadtest.TokenPlan{Tokens: cfg.Tokens}
 	}
 	f, err := loadtest.StartFleet(plan)
 	if err != nil {

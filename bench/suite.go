@@ -133,7 +133,7 @@ var DefaultServers = append([]string{"fanwire", flushPrefix + "5ms"}, PeerNames.
 
 // IsFanwire says whether name is fanwire itself or one of its flag variants.
 func IsFanwire(name string) bool {
-	return name == "fanwire" || strings.HasPrefix(name, flushPrefix)
+	return name == "fanwire" || strings.HasPrefix(name, flushPrefix) || isTokenVariant(name)
 }
 
 // flushInterval is the --flush-interval of a "fanwire-flush<duration>" name.
@@ -147,13 +147,13 @@ func flushInterval(name string) (time.Duration, bool) {
 
 // CheckServerName rejects a name ServerList cannot start.
 func CheckServerName(name string) error {
-	if name == "fanwire" || slices.Contains(PeerNames, name) {
+	if name == "fanwire" || slices.Contains(PeerNames, name) || isTokenVariant(name) {
 		return nil
 	}
 	if _, ok := flushInterval(name); ok {
 		return nil
 	}
-	return fmt.Errorf("unknown server %q (have fanwire, %s<duration>, %s)", name, flushPrefix, strings.Join(PeerNames, ", "))
+	return fmt.Errorf("unknown server %q (have fanwire, %s<duration>, %s, %s (handshake only), %s)", name, flushPrefix, serverHS256, serverES256, strings.Join(PeerNames, ", "))
 }
 
 // ServerList makes the servers to run: fanwire (and its flush variants) from
@@ -182,14 +182,16 @@ func ServerList(names []string, fanwire, peerDir string) []Server {
 // publishes changes nothing (idle connections, handshakes): same binary,
 // same figures, twice the run time.
 func serversFor(scenario string, all []Server) []Server {
-	switch scenario {
-	case "density", "density-max", "handshake":
-	default:
-		return all
-	}
 	var out []Server
 	for _, s := range all {
-		if _, ok := flushInterval(s.Name); !ok {
+		_, flush := flushInterval(s.Name)
+		switch scenario {
+		case "density", "density-max", "handshake":
+		default:
+			flush = false
+		}
+		// Token variants measure the upgrade only: their clients elsewhere carry no token.
+		if !flush && (!isTokenVariant(s.Name) || scenario == "handshake") {
 			out = append(out, s)
 		}
 	}
