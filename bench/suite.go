@@ -82,7 +82,13 @@ func RunScenario(ctx context.Context, name string, o Options) (*Result, []string
 		r = RunFanout(ctx, o.Servers, DefaultFanoutTopics(o.Quick), logf)
 		charts = FanoutCharts(r)
 	case "handshake":
-		r = RunHandshake(ctx, o.Servers, DefaultHandshake(o.Quick), logf)
+		hc := DefaultHandshake(o.Quick)
+		if !o.Quick && slices.ContainsFunc(o.Servers, func(s Server) bool { return isTokenVariant(s.Name) }) {
+			// The token comparison: storms of 15k (within the verified-token
+			// cache's 16k), one with new tokens and two with the same again.
+			hc.Conns, hc.Rounds = 15000, 3
+		}
+		r = RunHandshake(ctx, o.Servers, hc, logf)
 	case "slow-consumers":
 		cfg := DefaultSlow(o.Quick)
 		if o.SlowDuration > 0 {
