@@ -94,9 +94,14 @@ func (l *loop) admitUser(c *conn, user string) *codec.HTTPError {
 			Message: "user " + strconv.Quote(user) + " already has " + strconv.Itoa(max) + " connections, the limit per user: close one first"}
 	}
 	if l.users == nil {
-		l.users = make(map[string][]*conn)
+		l.users = make(map[string]*userConns)
 	}
-	l.users[user] = append(l.users[user], c)
+	u := l.users[user]
+	if u == nil {
+		u = &userConns{}
+		l.users[user] = u
+	}
+	u.add(c)
 	return nil
 }
 
@@ -107,21 +112,61 @@ func (l *loop) forgetUser(c *conn) {
 	}
 	user := c.ident.User
 	l.node.users.release(user)
-	list := l.users[user]
-	for i, x := range list {
-		if x == c {
-			last := len(list) - 1
-			list[i] = list[last]
-			list[last] = nil
-			list = list[:last]
-			break
+	if u := l.users[user]; u != nil && u.remove(c) {
+		delete(l.users, user)
+	}
+}
+
+// userConns are one user's connections on one loop. A short list is
+// scanned; a long one (a shared token, unlimited) keeps an index so that
+// closing its connections one by one stays linear overall.
+type userConns struct {
+	list []*conn
+	pos  map[*conn]int32 // position in list; nil until the list is long
+}
+
+const userIndexAt = 32
+
+func (u *userConns) add(c *conn) {
+	u.list = append(u.list, c)
+	switch {
+	case u.pos != nil:
+		u.pos[c] = int32(len(u.list) - 1)
+	case len(u.list) > userIndexAt:
+		u.pos = make(map[*conn]int32, len(u.list))
+		for i, x := range u.list {
+			u.pos[x] = int32(i)
 		}
 	}
-	if len(list) == 0 {
-		delete(l.users, user)
+}
+
+// remove drops c and reports whether the list is now empty.
+func (u *userConns) remove(c *conn) bool {
+	i := -1
+	if u.pos != nil {
+		if p, ok := u.pos[c]; ok {
+			i = int(p)
+			delete(u.pos, c)
+		}
 	} else {
-		l.users[user] = list
+		for k, x := range u.list {
+			if x == c {
+				i = k
+				break
+			}
+		}
 	}
+	if i >= 0 {
+		last := len(u.list) - 1
+		moved := u.list[last]
+		u.list[i] = moved
+		if u.pos != nil && moved != c {
+			u.pos[moved] = int32(i)
+		}
+		u.list[last] = nil
+		u.list = u.list[:last]
+	}
+	return len(u.list) == 0
 }
 
 // userActionTimeout bounds how long a control API user action waits for
@@ -177,7 +222,7 @@ func (n *Node) DisconnectUser(user, reason string, reconnect time.Duration) (int
 	return n.onUserLoops(func(l *loop) int {
 		l.now = n.clock()
 		k := 0
-		for _, c := range l.users[user] {
+		for _, c := range l.userList(user) {
 			if c.phase == phaseOpen {
 				c.fail(codec.CloseCode(wire.CloseDisconnected), reason)
 				k++
@@ -193,7 +238,7 @@ func (n *Node) DisconnectUser(user, reason string, reconnect time.Duration) (int
 func (n *Node) UnsubscribeUser(user, topic string) (int, error) {
 	return n.onUserLoops(func(l *loop) int {
 		k := 0
-		for _, c := range l.users[user] {
+		for _, c := range l.userList(user) {
 			if c.phase == phaseOpen && l.unsubscribe(c, topic) {
 				c.write(appendTextFrame(l.out[:0], func(b []byte) []byte { return appendServerUnsubscribed(b, topic) }))
 				k++
@@ -231,7 +276,14 @@ func appendServerUnsubscribed(dst []byte, topic string) []byte {
 
 // userLoopState is embedded in loop: its user -> connections table.
 type userLoopState struct {
-	users map[string][]*conn // verified connections of this loop by user; loop goroutine only
+	users map[string]*userConns // verified connections of this loop by user; loop goroutine only
+}
+
+func (l *loop) userList(user string) []*conn {
+	if u := l.users[user]; u != nil {
+		return u.list
+	}
+	return nil
 }
 
 // UsersConfig is the per-user part of Config.
