@@ -114,6 +114,7 @@ func TestServeUsageListsEveryFlagWithDefault(t *testing.T) {
 	documented = append(documented, authFlagNames...)
 	documented = append(documented, limitFlagNames...) // serve_limits_test.go
 	documented = append(documented, proxyFlagNames...) // serve_proxy_test.go
+	documented = append(documented, usersFlagNames...)
 	fs, _, _ := newServeFlags(&serveOptions{})
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })

@@ -2,6 +2,9 @@ package main
 
 import "testing"
 
+// usersFlagNames are the serve flags of serve_users.go (see TestServeUsageListsEveryFlagWithDefault).
+var usersFlagNames = []string{"max-conns-per-user"}
+
 func TestMaxConnsPerUserFlag(t *testing.T) {
 	for _, c := range []struct {
 		args []string
