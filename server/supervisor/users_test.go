@@ -65,6 +65,9 @@ func TestDisconnectUserAcrossWorkers(t *testing.T) {
 	if st, m := n.call("GET", "/users/alice", ""); st != 200 || m["connections"] != 16.0 || m["workers"] != 2.0 {
 		t.Fatalf("GET /users/alice: %d %v", st, m)
 	}
+	if st, m := n.call("POST", "/unsubscribe", `{"user":"alice","topic":"room"}`); st != 200 || m["unsubscribed"] != 16.0 || m["workers"] != 2.0 {
+		t.Fatalf("POST /unsubscribe: %d %v", st, m)
+	}
 	st, m := n.call("POST", "/disconnect", `{"user":"alice","reason":"logged out","reconnect_ms":250}`)
 	if st != 200 || m["disconnected"] != 16.0 || m["workers"] != 2.0 {
 		t.Fatalf("POST /disconnect: %d %v", st, m)
