@@ -46,6 +46,10 @@ func StartFleet(plan Plan) (*Fleet, error) {
 	if plan.MeasureMemory {
 		f.base = sampleMemory()
 	}
+	tokenPaths, perConn, err := allLoopPaths(&plan, tgt) // tokens.go: signed before the ramp
+	if err != nil {
+		return nil, err
+	}
 	for i := 0; i < plan.Loops; i++ {
 		share := plan.Conns / plan.Loops
 		if i < plan.Conns%plan.Loops {
@@ -57,12 +61,7 @@ func StartFleet(plan Plan) (*Fleet, error) {
 			k := i * len(sources) / plan.Loops
 			srcs = append(append([]netip.Addr(nil), sources[k:]...), sources[:k]...)
 		}
-		paths, perConn, err := loopPaths(&plan, tgt, i, share)
-		if err != nil {
-			f.closePollers()
-			return nil, err
-		}
-		l, err := newLoop(i, &f.plan, tgt, paths, srcs, share)
+		l, err := newLoop(i, &f.plan, tgt, tokenPaths[i], srcs, share)
 		if err != nil {
 			f.closePollers()
 			return nil, err

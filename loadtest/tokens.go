@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -140,6 +141,24 @@ func (c *Config) tokenPlan() (*TokenPlan, error) {
 		p.Exp = time.Now().Add(c.TokenTTL).Unix()
 	}
 	return p, nil
+}
+
+// allLoopPaths are the upgrade paths of every loop of a fleet (see
+// loopPaths), signed in parallel: about 11 µs and 210 bytes per HS256
+// token, so a million connections cost seconds and 200 MB up front.
+func allLoopPaths(plan *Plan, tgt *target) ([][]string, bool, error) {
+	out := make([][]string, plan.Loops)
+	errs := make([]error, plan.Loops)
+	var wg sync.WaitGroup
+	for i := range out {
+		share := plan.Conns / plan.Loops
+		if i < plan.Conns%plan.Loops {
+			share++
+		}
+		wg.Go(func() { out[i], _, errs[i] = loopPaths(plan, tgt, i, share) })
+	}
+	wg.Wait()
+	return out, plan.Auth != nil && plan.Auth.perConn(), errors.Join(errs...)
 }
 
 // loopPaths are the upgrade paths of loop id: the plan's (topics) rotation,
