@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -214,7 +215,7 @@ func (n *Node) DisconnectUser(user, reason string, reconnect time.Duration) (int
 		reason = "disconnected by server"
 	}
 	if len(reason) > MaxCloseReason {
-		reason = reason[:MaxCloseReason]
+		reason = strings.ToValidUTF8(reason[:MaxCloseReason], "") // no rune cut in half
 	}
 	if ms := reconnect.Milliseconds(); ms > 0 {
 		reason += "; reconnect in " + strconv.FormatInt(ms, 10) + "ms"

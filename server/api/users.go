@@ -114,6 +114,7 @@ func (h *handler) serveUsers(w http.ResponseWriter, r *http.Request, path string
 			delay = time.Duration(*req.ReconnectMs) * time.Millisecond
 		}
 		c, err := h.users.Disconnect(req.User, req.Reason, delay)
+		h.log.Info("disconnected user", "user", req.User, "connections", c.N, "err", err)
 		h.userAnswer(w, UserResult{User: req.User, Disconnected: &c.N}, c, err)
 	case "/unsubscribe":
 		if req.Topic == "" {
@@ -125,6 +126,7 @@ func (h *handler) serveUsers(w http.ResponseWriter, r *http.Request, path string
 			return
 		}
 		c, err := h.users.Unsubscribe(req.User, req.Topic)
+		h.log.Info("unsubscribed user", "user", req.User, "topic", req.Topic, "connections", c.N, "err", err)
 		h.userAnswer(w, UserResult{User: req.User, Topic: req.Topic, Unsubscribed: &c.N}, c, err)
 	}
 }
