@@ -34,12 +34,12 @@ const (
 	// verified), the later ones the same tokens again (the server's cache).
 	MetricUpgradesPerCPUNew   = "upgrades_per_cpu_s_new"
 	MetricUpgradesPerCPUAgain = "upgrades_per_cpu_s_again"
-	MetricServerCPUPct   = "server_cpu_pct"
-	MetricServerKernel   = "server_kernel_pct"
-	MetricGenCPUPct      = "generator_cpu_pct"
-	MetricConnectP50     = "connect_p50_ms"
-	MetricConnectP99     = "connect_p99_ms"
-	MetricFailed         = "failed"
+	MetricServerCPUPct        = "server_cpu_pct"
+	MetricServerKernel        = "server_kernel_pct"
+	MetricGenCPUPct           = "generator_cpu_pct"
+	MetricConnectP50          = "connect_p50_ms"
+	MetricConnectP99          = "connect_p99_ms"
+	MetricFailed              = "failed"
 )
 
 var handshakeMetrics = []Metric{

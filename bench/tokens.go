@@ -95,4 +95,6 @@ func tokenServer(s Server, n int) (Server, []string, func(), error) {
 }
 
 // isTokenVariant reports whether name is a token variant of fanwire.
-func isTokenVariant(name string) bool { return strings.HasPrefix(name, "fanwire-") && tokenAlg(name) != "" }
+func isTokenVariant(name string) bool {
+	return strings.HasPrefix(name, "fanwire-") && tokenAlg(name) != ""
+}

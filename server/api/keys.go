@@ -69,13 +69,15 @@ func isPublishPath(path string) bool {
 }
 
 // isAdminPath is what the admin keys protect: node internals and
-// operations. /healthz (load balancers) and / (the demo page) stay open. A
+// operations, the user actions included. /healthz (load balancers) and / (the demo page) stay open. A
 // separate metrics listener, if there is one, does not go through here.
 func isAdminPath(path string) bool {
 	switch {
 	case path == "/stats", path == "/metrics", path == "/admin", path == "/topics":
 		return true
 	case strings.HasPrefix(path, "/debug/"), strings.HasPrefix(path, "/admin/"), strings.HasPrefix(path, "/topics/"):
+		return true
+	case isUserPath(path): // users.go: disconnect, unsubscribe, count a user
 		return true
 	}
 	return false

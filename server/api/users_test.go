@@ -81,3 +81,29 @@ func TestUserActions(t *testing.T) {
 		t.Errorf("no users: %d", w.Code)
 	}
 }
+
+// The user actions need an admin key when the node has admin keys.
+func TestUserActionsNeedAdminKey(t *testing.T) {
+	h := NewHandler(&fakePublisher{}, Options{Users: &fakeUsers{workers: -1}, APIKeys: Keys{"pub"}, AdminKeys: Keys{"adm"}})
+	for _, c := range []struct {
+		method, path, body, key string
+		status                  int
+	}{
+		{"POST", "/disconnect", `{"user":"u1"}`, "", 401},
+		{"POST", "/disconnect", `{"user":"u1"}`, "pub", 401},
+		{"POST", "/disconnect", `{"user":"u1"}`, "adm", 200},
+		{"POST", "/unsubscribe", `{"user":"u1","topic":"t"}`, "pub", 401},
+		{"GET", "/users/u1", ``, "", 401},
+		{"GET", "/users/u1", ``, "adm", 200},
+	} {
+		req := httptest.NewRequest(c.method, c.path, strings.NewReader(c.body))
+		if c.key != "" {
+			req.Header.Set("X-API-Key", c.key)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, req)
+		if w.Code != c.status {
+			t.Errorf("%s %s with key %q: %d, want %d", c.method, c.path, c.key, w.Code, c.status)
+		}
+	}
+}
