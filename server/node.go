@@ -35,7 +35,7 @@ type Node struct {
 	done     chan struct{} // closed when the engine has stopped
 	stopOnce sync.Once
 
-	users    userCounts   // open connections per verified user (users.go)
+	users    *userCounts  // open connections per verified user (users.go)
 	conns    atomic.Int64 // open TCP connections (all phases)
 	rejected atomic.Uint64
 	stopping atomic.Bool
@@ -59,6 +59,7 @@ func NewNode(cfg Config) (n *Node, err error) {
 		n.ips = newIPLimiter(cfg.Limits.MaxConnsPerIP)
 	}
 	n.origins, _ = parseOrigins(cfg.Limits.AllowedOrigins) // checked by normalize
+	n.users = newUserCounts(cfg.Users.limit())             // users.go
 	n.eng = newEngine(n)
 	return n, nil
 }

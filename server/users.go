@@ -3,9 +3,10 @@ package server
 import (
 	"context"
 	"errors"
+	"math"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fanwire/fanwire/codec"
@@ -32,44 +33,44 @@ const DefaultMaxConnsPerUser = 100
 // 429 because the user already has MaxConnsPerUser connections.
 const CodeTooManyConnections = "too_many_connections"
 
-// userCounts counts the open connections of each user on this node.
+// userCounts counts the open connections of each user on this node: a
+// keyLimiter (limits.go) keyed by user.
 type userCounts struct {
-	mu       sync.Mutex
-	m        map[string]int32
-	rejected uint64 // upgrades refused by the per-user limit; guarded by mu
+	lim      *keyLimiter[string]
+	rejected atomic.Uint64 // upgrades refused by the per-user limit
 }
 
-// acquire counts one more connection of user, unless that would exceed max
-// (0 = unlimited).
-func (u *userCounts) acquire(user string, max int) bool {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	if u.m == nil {
-		u.m = make(map[string]int32)
+// newUserCounts makes the counts for a limit of max (0 = unlimited).
+func newUserCounts(max int) *userCounts {
+	if max <= 0 {
+		max = math.MaxInt32
 	}
-	n := u.m[user]
-	if max > 0 && int(n) >= max {
-		u.rejected++
+	return &userCounts{lim: newKeyLimiter[string](max)}
+}
+
+// acquire counts one more connection of user, unless it is at the limit.
+func (u *userCounts) acquire(user string) bool {
+	if !u.lim.admit(user) {
+		u.rejected.Add(1)
 		return false
 	}
-	u.m[user] = n + 1
 	return true
 }
 
-func (u *userCounts) release(user string) {
-	u.mu.Lock()
-	if n := u.m[user] - 1; n > 0 {
-		u.m[user] = n
-	} else {
-		delete(u.m, user)
-	}
-	u.mu.Unlock()
+func (u *userCounts) release(user string) { u.lim.release(user) }
+
+// count is the open connections of user.
+func (u *userCounts) count(user string) int {
+	u.lim.mu.Lock()
+	defer u.lim.mu.Unlock()
+	return int(u.lim.m[user])
 }
 
-func (u *userCounts) count(user string) int {
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return int(u.m[user])
+// users is how many users have an open connection.
+func (u *userCounts) users() int {
+	u.lim.mu.Lock()
+	defer u.lim.mu.Unlock()
+	return len(u.lim.m)
 }
 
 // UserStats are the per-user figures in /stats.
@@ -80,17 +81,14 @@ type UserStats struct {
 }
 
 func (n *Node) userStats() UserStats {
-	u := &n.users
-	u.mu.Lock()
-	defer u.mu.Unlock()
-	return UserStats{Users: len(u.m), MaxConnsPerUser: n.cfg.Users.limit(), Rejected: u.rejected}
+	return UserStats{Users: n.users.users(), MaxConnsPerUser: n.cfg.Users.limit(), Rejected: n.users.rejected.Load()}
 }
 
 // admitUser registers an upgrading connection of a verified user, or
 // returns the 429 answer when the user is at its limit. Loop goroutine.
 func (l *loop) admitUser(c *conn, user string) *codec.HTTPError {
 	max := l.node.cfg.Users.limit()
-	if !l.node.users.acquire(user, max) {
+	if !l.node.users.acquire(user) {
 		return &codec.HTTPError{Status: 429, Code: CodeTooManyConnections,
 			Message: "user " + strconv.Quote(user) + " already has " + strconv.Itoa(max) + " connections, the limit per user: close one first"}
 	}
