@@ -13,7 +13,7 @@ export interface FanwireOptions {
   /** Full-jitter backoff: retry n waits uniformly in [0, min(backoffCap, backoffBase * 2^n)) ms. Defaults 500, 30000. */
   backoffBase?: number;
   backoffCap?: number;
-  /** Added (uniformly random, ms) to a 1001 "reconnect in Nms" hint. Default 250. */
+  /** Added (uniformly random, ms) to a 1001 or 4005 "reconnect in Nms" hint. Default 250. */
   hintJitter?: number;
   /** Connects in a row that fail before opening before the next transport is tried. Default 3. */
   blockedAfter?: number;

@@ -38,11 +38,12 @@ export function backoffDelay(attempt, base = DEFAULTS.backoffBase, cap = DEFAULT
 }
 
 /**
- * The delay a node asks for when it goes away: a 1001 close whose reason
- * says "... reconnect in 4211ms". null for any other close.
+ * The delay a node asks for when it goes away (1001) or disconnects this
+ * user (4005): a close whose reason says "... reconnect in 4211ms". null
+ * for any other close.
  */
 export function reconnectHint(code, reason) {
-  if (code !== 1001 || typeof reason !== "string") return null;
+  if ((code !== 1001 && code !== 4005) || typeof reason !== "string") return null;
   const m = /reconnect in (\d+)ms/.exec(reason);
   return m ? Number(m[1]) : null;
 }

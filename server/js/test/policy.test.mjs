@@ -28,6 +28,8 @@ test("the 1001 reconnect hint is read exactly as the node words it", () => {
   assert.equal(reconnectHint(1001, "idle timeout: no data from client"), null);
   assert.equal(reconnectHint(1006, "going away; reconnect in 4211ms"), null);
   assert.equal(reconnectHint(1001, undefined), null);
+  assert.equal(reconnectHint(4005, "logged out; reconnect in 250ms"), 250); // POST /disconnect with reconnect_ms
+  assert.equal(reconnectHint(4005, "disconnected by server"), null);
 });
 
 test("JWT exp and iat are read without verification", () => {
