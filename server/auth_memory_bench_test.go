@@ -35,6 +35,8 @@ func benchTokenConns(b *testing.B, distinct bool) {
 	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", ""
 	cfg.Auth.Mode = AuthRequired
 	cfg.Auth.Keys.HMACSecrets = [][]byte{secret}
+	cfg.Users.MaxConnsPerUser = -1 // "shared" is one user with every connection
+	cfg.Limits.MaxConnsPerIP = 0   // all from 127.0.0.1
 	n, err := NewNode(cfg)
 	if err != nil {
 		b.Fatal(err)

@@ -93,14 +93,21 @@ func (l *loop) admitUser(c *conn, user string) *codec.HTTPError {
 			Message: "user " + strconv.Quote(user) + " already has " + strconv.Itoa(max) + " connections, the limit per user: close one first"}
 	}
 	if l.users == nil {
-		l.users = make(map[string]*userConns)
+		l.users = make(map[string]userEntry)
 	}
-	u := l.users[user]
-	if u == nil {
-		u = &userConns{}
-		l.users[user] = u
+	e, ok := l.users[user]
+	switch {
+	case !ok:
+		e.one = c // the common case: no list allocated
+	case e.more == nil:
+		e.more = &userConns{}
+		e.more.add(e.one)
+		e.more.add(c)
+		e.one = nil
+	default:
+		e.more.add(c)
 	}
-	u.add(c)
+	l.users[user] = e
 	return nil
 }
 
@@ -111,9 +118,16 @@ func (l *loop) forgetUser(c *conn) {
 	}
 	user := c.ident.User
 	l.node.users.release(user)
-	if u := l.users[user]; u != nil && u.remove(c) {
+	e := l.users[user]
+	if e.one == c || (e.more != nil && e.more.remove(c)) {
 		delete(l.users, user)
 	}
+}
+
+// userEntry is one user's connections on one loop: one, or more of them.
+type userEntry struct {
+	one  *conn
+	more *userConns
 }
 
 // userConns are one user's connections on one loop. A short list is
@@ -275,12 +289,17 @@ func appendServerUnsubscribed(dst []byte, topic string) []byte {
 
 // userLoopState is embedded in loop: its user -> connections table.
 type userLoopState struct {
-	users map[string]*userConns // verified connections of this loop by user; loop goroutine only
+	users map[string]userEntry // verified connections of this loop by user; loop goroutine only
 }
 
+// userList is user's connections on this loop.
 func (l *loop) userList(user string) []*conn {
-	if u := l.users[user]; u != nil {
-		return u.list
+	e := l.users[user]
+	switch {
+	case e.more != nil:
+		return e.more.list
+	case e.one != nil:
+		return []*conn{e.one} // an admin action: one allocation is fine
 	}
 	return nil
 }

@@ -1,6 +1,10 @@
 package server
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/fanwire/fanwire/server/auth"
+)
 
 // userConns keeps its list exact through adds and removes, scanned and indexed.
 func TestUserConnsAddRemove(t *testing.T) {
@@ -40,5 +44,45 @@ func TestUserConnsAddRemove(t *testing.T) {
 	v.add(b)
 	if v.remove(&conn{}) || v.remove(a) || v.list[0] != b || !v.remove(b) {
 		t.Fatal("small list")
+	}
+}
+
+// A loop's user table goes from one connection to a list and back to nothing.
+func TestLoopUserTable(t *testing.T) {
+	n := &Node{users: newUserCounts(0)}
+	l := &loop{node: n}
+	id := &auth.Identity{User: "alice"}
+	conns := make([]*conn, 40)
+	for i := range conns {
+		conns[i] = &conn{ident: id}
+		if herr := l.admitUser(conns[i], "alice"); herr != nil {
+			t.Fatal(herr)
+		}
+		if got := len(l.userList("alice")); got != i+1 {
+			t.Fatalf("after %d admits: %d listed", i+1, got)
+		}
+	}
+	if n.users.count("alice") != 40 || n.users.users() != 1 {
+		t.Fatalf("count %d, users %d", n.users.count("alice"), n.users.users())
+	}
+	for i, c := range conns {
+		l.forgetUser(c)
+		if got := len(l.userList("alice")); got != 39-i {
+			t.Fatalf("after %d forgets: %d listed", i+1, got)
+		}
+	}
+	if len(l.users) != 0 || n.users.users() != 0 {
+		t.Fatalf("left: %v, %d users", l.users, n.users.users())
+	}
+	// One connection alone, and an anonymous one that was never admitted.
+	c := &conn{ident: id}
+	_ = l.admitUser(c, "alice")
+	if l.users["alice"].one != c || len(l.userList("alice")) != 1 {
+		t.Fatal("single connection not held inline")
+	}
+	l.forgetUser(&conn{})
+	l.forgetUser(c)
+	if len(l.users) != 0 || n.users.count("alice") != 0 {
+		t.Fatal("single connection not forgotten")
 	}
 }
