@@ -72,6 +72,7 @@ func serveUserActions(nc *nats.Conn, node *server.Node, env WorkerEnv, log *slog
 		log.Warn("user actions subject", "err", err)
 		return func() {}
 	}
+	_ = nc.Flush() // subscribed at the server before this worker reports ready
 	return func() { _ = sub.Unsubscribe() }
 }
 
