@@ -77,7 +77,7 @@ func (u *userCounts) users() int {
 type UserStats struct {
 	Users           int    `json:"users"`              // users with at least one open connection
 	MaxConnsPerUser int    `json:"max_conns_per_user"` // 0 = unlimited
-	Rejected        uint64 `json:"rejected_user"`  // upgrades refused with 429 too_many_connections
+	Rejected        uint64 `json:"rejected_user"`      // upgrades refused with 429 too_many_connections
 }
 
 func (n *Node) userStats() UserStats {
