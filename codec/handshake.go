@@ -14,6 +14,7 @@ type Request struct {
 	Host, Key, Version  []byte
 	Origin, Protocol    []byte // Protocol: the first Sec-WebSocket-Protocol header, raw
 	Authorization       []byte // the first Authorization header, raw
+	LastEventID         []byte // Last-Event-ID (an EventSource resuming a stream), raw
 	Upgrade             bool   // "Upgrade" lists the token "websocket"
 	ConnectionUpgrade   bool   // "Connection" lists the token "upgrade"
 }
@@ -107,8 +108,11 @@ func (r *Request) setHeader(name, value []byte) *HTTPError {
 			r.ConnectionUpgrade = true
 		}
 	case 13:
-		if equalFold(name, "authorization") && r.Authorization == nil {
+		switch {
+		case equalFold(name, "authorization") && r.Authorization == nil:
 			r.Authorization = value
+		case equalFold(name, "last-event-id") && r.LastEventID == nil:
+			r.LastEventID = value
 		}
 	case 17:
 		if equalFold(name, "sec-websocket-key") {

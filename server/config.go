@@ -56,6 +56,8 @@ type Config struct {
 	Proxy  ProxyConfig // PROXY protocol from a TLS terminator in front (proxy.go)
 	// Users are the per-user limits (users.go).
 	Users UsersConfig
+	// Streams configures SSE and long-polling (stream_config.go).
+	Streams StreamConfig
 }
 
 // Defaults of the wire contract.
@@ -175,6 +177,9 @@ func (c *Config) normalize() error {
 		c.Logger = slog.Default()
 	}
 	c.Users.normalize()
+	if err := c.Streams.normalize(); err != nil {
+		return err
+	}
 	return c.Auth.normalize(c)
 }
 

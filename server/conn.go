@@ -35,6 +35,7 @@ type conn struct {
 	tokens       uint16 // client messages left in this conn's rate bucket
 	partialSince uint16 // coarse loop clock when the input became incomplete (flagPartial)
 	flags        uint8  // flagIPCounted, flagPartial, flagRateWarned, flagKeyWait, flagAssembling, flagProxyAwait, flagProxied
+	kind         uint8  // transport: kindWS, kindSSE or kindPoll (stream.go)
 }
 
 // subRef points at this conn's entry in a topic's subscriber list.
@@ -46,6 +47,10 @@ type subRef struct {
 // write sends b now (gnet buffers what the socket does not take) and enforces
 // the pending-bytes cap. Loop goroutine only.
 func (c *conn) write(b []byte) {
+	if c.kind != kindWS {
+		c.loop.streamWrite(c, b, nil) // b is WebSocket frames: re-encoded for the stream
+		return
+	}
 	_, _ = c.gc.Write(b)
 	c.checkPending()
 }
@@ -78,6 +83,10 @@ func (c *conn) checkPending() {
 // and let the client's EOF (or the sweep's close timeout) finish the job.
 func (c *conn) fail(code codec.CloseCode, reason string) {
 	if c.phase != phaseOpen {
+		return
+	}
+	if c.kind != kindWS {
+		c.loop.failStream(c, code, reason)
 		return
 	}
 	l := c.loop

@@ -46,6 +46,7 @@ type topic struct {
 	last      *sharedFrame // newest message (last-value topics), one ref held
 	history   history      // recent messages for resume
 	agingPos  int          // 1 + index in hub.aging; 0 = not listed
+	sseSubs   atomic.Int32 // subscribers on SSE: publishes also get their SSE form (stream.go)
 }
 
 // loopTopic is one loop's subscriber list for one topic. subs is owned by the
@@ -86,6 +87,7 @@ type sharedFrame struct {
 	// reset: not a message but a {"type":"reset"} announcing a gap before seq
 	// (hub.gapReset); never kept in history or conflated.
 	reset bool
+	sse   []byte // the SSE event of the envelope, built only when the topic has SSE subscribers (stream.go)
 	refs  atomic.Int32
 	pool  *sync.Pool
 }
@@ -105,6 +107,10 @@ func (f *sharedFrame) release() {
 	}
 	f.b = f.b[:0]
 	f.reset = false
+	if cap(f.sse) > maxPooledFrame {
+		f.sse = nil
+	}
+	f.sse = f.sse[:0]
 	f.pool.Put(f)
 }
 
@@ -203,6 +209,9 @@ func (h *hub) fanout(t *topic, seq uint64, data []byte, at int64) (subscribers i
 	f.b = codec.AppendHeader(f.b[:0], codec.OpText, true, size)
 	f.hdr = uint8(len(f.b))
 	f.b = wire.AppendEnvelope(f.b, t.name, seq, data)
+	if t.sseSubs.Load() > 0 {
+		f.sse = appendSSEData(f.sse[:0], f.envelope())
+	}
 	f.seq = seq
 	f.refs.Store(int32(len(t.loops)) + 1) // +1: ours until it is kept or dropped below
 	if keep {

@@ -30,6 +30,8 @@ type loop struct {
 	deferred   []*conn // conns closed while draining; unsubscribed after it
 	dirty      []*conn // conns with frames in the current drain pass
 	iov        [][]byte
+	dv         []delivery // deliveries of stream conns in a drain pass, in step with iov
+	stream     streamScratch
 	out        []byte                               // replies built during one OnTraffic, written once
 	catchUp    []byte                               // snapshot/replay frames of new subscriptions, written after the ack
 	partial    map[*conn]*bytebufferpool.ByteBuffer // fragmented messages in progress (conn.partialMessage)
@@ -157,6 +159,13 @@ func (l *loop) writeOne(d delivery) {
 			l.conflate(s.c, d.lt, d.f)
 			continue
 		}
+		if s.c.kind != kindWS {
+			l.dv = append(l.dv[:0], d)
+			l.streamDeliver(s.c, l.dv)
+			l.dv[0] = delivery{}
+			n++
+			continue
+		}
 		s.c.write(d.f.b)
 		n++
 	}
@@ -192,18 +201,30 @@ func (l *loop) writeBatch(batch []delivery) {
 		l.iov = make([][]byte, total)
 	}
 	l.iov = l.iov[:total]
+	if int(total) > cap(l.dv) {
+		l.dv = make([]delivery, total)
+	}
+	l.dv = l.dv[:total]
+	streams := false
 	for _, d := range batch {
 		for _, s := range d.lt.subs {
 			if s.c.phase != phaseOpen || d.f.seq <= s.after || s.c.slow != nil {
 				continue // exactly what the first pass skipped
 			}
 			l.iov[s.c.off+s.c.npend] = d.f.b
+			if s.c.kind != kindWS {
+				l.dv[s.c.off+s.c.npend] = d // streams re-read the frame (stream.go)
+				streams = true
+			}
 			s.c.npend++
 		}
 	}
 	var n uint64
 	for i, c := range l.dirty {
-		if c.phase == phaseOpen {
+		if c.phase == phaseOpen && c.kind != kindWS {
+			l.streamDeliver(c, l.dv[c.off:c.off+c.npend])
+			n += uint64(c.npend)
+		} else if c.phase == phaseOpen {
 			c.writev(l.iov[c.off : c.off+c.npend])
 			n += uint64(c.npend)
 		}
@@ -212,6 +233,9 @@ func (l *loop) writeBatch(batch []delivery) {
 	}
 	l.dirty = l.dirty[:0]
 	clear(l.iov)
+	if streams {
+		clear(l.dv)
+	}
 	l.stats.delivered.Add(n)
 }
 
@@ -247,6 +271,9 @@ func (l *loop) subscribe(c *conn, name string, r resume, ack bool) (epoch string
 	}
 	budget := l.node.cfg.MaxPending - len(l.catchUp) // shared by the topics of one request
 	l.catchUp, after = h.catchUp(l, lt.topic, r, budget, l.catchUp)
+	if c.kind == kindSSE {
+		lt.topic.sseSubs.Add(1) // under mu: every later publish has its SSE form
+	}
 	h.mu.Unlock()
 	c.subs = append(c.subs, subRef{lt: lt, pos: int32(len(lt.subs))})
 	lt.subs = append(lt.subs, subscriber{c: c, slot: int32(len(c.subs) - 1), after: after})
@@ -280,7 +307,9 @@ func (l *loop) resolveParked(lt *loopTopic) {
 		}
 		out = append(out, l.catchUp...)
 		l.catchUp = l.catchUp[:0]
-		if len(out) > 0 {
+		if len(out) > 0 && p.c.kind != kindWS {
+			l.streamWrite(p.c, out, &catchUpStart{name: name, r: p.r})
+		} else if len(out) > 0 {
 			p.c.write(out)
 		}
 		l.out = out[:0]
@@ -339,6 +368,9 @@ func (l *loop) removeSub(c *conn, i int) {
 	lt.subs[last] = subscriber{}
 	lt.subs = lt.subs[:last]
 	lt.count.Add(-1)
+	if c.kind == kindSSE {
+		lt.topic.sseSubs.Add(-1)
+	}
 
 	lastRef := len(c.subs) - 1
 	c.subs[i] = c.subs[lastRef]

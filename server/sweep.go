@@ -49,6 +49,8 @@ func (l *loop) sweep() {
 			switch {
 			case c.ident.ExpiredAt(unixNow):
 				c.fail(codec.CloseCode(wire.CloseTokenExpired), "token expired")
+			case c.kind != kindWS:
+				l.sweepStream(c, age) // SSE heartbeats, long-poll timeouts (stream.go)
 			case l.partialExpired(c, message):
 				l.lim.stats.messageTimeouts.Add(1)
 				c.fail(codec.ClosePolicyViolation, "message timeout: incomplete for "+cfg.Limits.MessageTimeout.String())

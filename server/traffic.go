@@ -25,6 +25,11 @@ func (l *loop) onTraffic(c *conn) gnet.Action {
 	case phaseClosing, phaseClosed:
 		_, _ = c.gc.Discard(len(buf)) // also drops everything when len(buf) == 0
 		return gnet.None
+	case phaseOpen:
+		if c.kind != kindWS {
+			_, _ = c.gc.Discard(len(buf)) // a stream's client has nothing more to say
+			return gnet.None
+		}
 	}
 	off := 0
 	if c.phase == phaseHandshake {
@@ -48,6 +53,9 @@ func (l *loop) onTraffic(c *conn) gnet.Action {
 			return gnet.None
 		}
 		off += n
+		if c.kind != kindWS {
+			off = len(buf) // nothing after a stream's request is read
+		}
 	}
 	c.lastRead = l.now
 	c.pinged = false
@@ -87,11 +95,14 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 	if herr == nil && string(req.Path) == js.Path {
 		return n, l.serveClientScript(c, &req)
 	}
-	if herr == nil && string(req.Path) != wsPath {
-		herr = &codec.HTTPError{Status: 404, Message: "not found: WebSocket endpoint is " + wsPath}
+	kind, known := streamKind(req.Path) // /ws, or /sse and /poll (stream.go)
+	if herr == nil && !known {
+		herr = &codec.HTTPError{Status: 404, Message: "not found: WebSocket endpoint is " + wsPath + " (SSE: " + ssePath + ", long-polling: " + pollPath + ")"}
 	}
-	if herr == nil {
+	if herr == nil && kind == kindWS {
 		herr = req.Check()
+	} else if herr == nil {
+		herr = checkStreamRequest(&req)
 	}
 	if herr == nil {
 		herr = l.checkOrigin(req.Origin)
@@ -99,6 +110,9 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 	var op wire.Op
 	if herr == nil {
 		op, herr = l.urlTopics(req.Query)
+	}
+	if herr == nil && kind != kindWS {
+		herr = applyLastEventID(&op, req.LastEventID)
 	}
 	var ident *auth.Identity
 	if herr == nil {
@@ -111,15 +125,19 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 		herr = l.admitUser(c, ident.User) // users.go: the per-user limit
 	}
 	if herr != nil {
-		_, _ = c.gc.Write(appendHandshakeError(l.out[:0], herr))
+		_, _ = c.gc.Write(appendTransportError(l.out[:0], kind, herr))
 		return n, gnet.Close
 	}
 	c.ident = ident
+	c.kind = kind
 	for _, t := range op.Topics {
-		l.subscribe(c, t, resumeFor(&op, t), false)
+		l.subscribe(c, t, resumeFor(&op, t), kind != kindWS) // streams get an ack event for topics served later
 	}
 	c.phase = phaseOpen
 	l.logUpgrade(c)
+	if kind != kindWS {
+		return n, l.openStream(c, &op)
+	}
 	// The subscriptions are in effect before the 101 goes out (in worker
 	// mode, a topic the worker does not follow yet once it is primed); their
 	// snapshots or replays follow it.
