@@ -259,28 +259,30 @@ func findPosName(pos []streamPos, name []byte) int {
 // first, as long as they fit in maxEventID bytes.
 func appendCursor(dst []byte, pos []streamPos, first int) []byte {
 	start := len(dst)
-	dst = appendPosItem(dst, &pos[first], start)
+	if first >= 0 && pos[first].known {
+		dst = appendCursorItem(dst, pos[first].lt.topic.name, pos[first].seq, pos[first].epoch, start)
+	}
 	for i := range pos {
 		if i != first && pos[i].known {
-			dst = appendPosItem(dst, &pos[i], start)
+			dst = appendCursorItem(dst, pos[i].lt.topic.name, pos[i].seq, pos[i].epoch, start)
 		}
 	}
 	return dst
 }
 
-// appendPosItem appends ",topic=seq@epoch" (no comma first) unless the
-// cursor started at start would outgrow maxEventID.
-func appendPosItem(dst []byte, p *streamPos, start int) []byte {
+// appendCursorItem appends ",topic=seq@epoch" (no comma first; no @ without
+// an epoch) unless the cursor started at start would outgrow maxEventID.
+func appendCursorItem(dst []byte, name string, seq uint64, epoch string, start int) []byte {
 	mark := len(dst)
 	if mark > start {
 		dst = append(dst, ',')
 	}
-	dst = append(dst, p.lt.topic.name...)
+	dst = append(dst, name...)
 	dst = append(dst, '=')
-	dst = strconv.AppendUint(dst, p.seq, 10)
-	if p.epoch != "" {
+	dst = strconv.AppendUint(dst, seq, 10)
+	if epoch != "" {
 		dst = append(dst, '@')
-		dst = append(dst, p.epoch...)
+		dst = append(dst, epoch...)
 	}
 	if len(dst)-start > maxEventID {
 		return dst[:mark]
@@ -343,9 +345,9 @@ func appendSSEData(dst, env []byte) []byte {
 
 // streamDeliver writes live deliveries to a stream conn: for SSE one event
 // each (its cursor id, then the shared data), in one writev; for a held
-// long-poll the answer, which ends the request.
+// long-poll the answer, which ends the request. Live positions are the
+// subscribers' "after", moved past each delivery.
 func (l *loop) streamDeliver(c *conn, ds []delivery) {
-	pos := l.loadPositions(c)
 	st := &l.stream
 	if c.kind == kindPoll {
 		body := append(st.buf[:0], `{"messages":[`...)
@@ -354,28 +356,28 @@ func (l *loop) streamDeliver(c *conn, ds []delivery) {
 				body = append(body, ',')
 			}
 			body = append(body, d.f.envelope()...)
-			if k := findPos(pos, d.lt); k >= 0 {
-				pos[k].seq = d.f.seq
+			if k := subIndex(c, d.lt); k >= 0 {
+				c.subs[k].lt.subs[c.subs[k].pos].after = d.f.seq
 			}
 		}
 		body = append(body, ']')
-		body = appendPositionsJSON(body, pos)
+		body = appendPositionsJSON(body, l.loadPositions(c))
 		body = append(body, '}')
+		clear(l.stream.pos)
 		st.buf = body[:0]
-		l.storePositions(c, pos)
 		l.answerPoll(c, body)
 		return
 	}
 	buf, span := st.buf[:0], st.span[:0]
 	for _, d := range ds {
-		k := findPos(pos, d.lt)
+		k := subIndex(c, d.lt)
 		if k < 0 {
 			continue // cannot happen: a delivery is for a subscribed topic
 		}
-		pos[k].seq = d.f.seq
+		c.subs[k].lt.subs[c.subs[k].pos].after = d.f.seq
 		a := len(buf)
 		buf = append(buf, "id: "...)
-		buf = appendCursor(buf, pos, k)
+		buf = appendLiveCursor(buf, c, k)
 		buf = append(buf, '\n')
 		if len(d.f.sse) == 0 { // published before the first SSE subscriber came: encode here
 			buf = appendSSEData(buf, d.f.envelope())
@@ -385,8 +387,8 @@ func (l *loop) streamDeliver(c *conn, ds []delivery) {
 	iov := st.iov[:0]
 	j := 0
 	for _, d := range ds {
-		if findPos(pos, d.lt) < 0 {
-			continue
+		if j >= len(span) {
+			break
 		}
 		iov = append(iov, buf[span[j]:span[j+1]])
 		if len(d.f.sse) > 0 {
@@ -395,7 +397,6 @@ func (l *loop) streamDeliver(c *conn, ds []delivery) {
 		j += 2
 	}
 	st.buf, st.span = buf[:0], span[:0]
-	l.storePositions(c, pos)
 	if len(iov) == 1 {
 		_, _ = c.gc.Write(iov[0])
 	} else if len(iov) > 0 {
@@ -404,6 +405,29 @@ func (l *loop) streamDeliver(c *conn, ds []delivery) {
 	clear(iov)
 	st.iov = iov[:0]
 	c.checkPending()
+}
+
+// subIndex is the index of lt in c.subs, or -1.
+func subIndex(c *conn, lt *loopTopic) int {
+	for i := range c.subs {
+		if c.subs[i].lt == lt {
+			return i
+		}
+	}
+	return -1
+}
+
+// appendLiveCursor is appendCursor over c's live positions, c.subs[first]'s first.
+func appendLiveCursor(dst []byte, c *conn, first int) []byte {
+	start := len(dst)
+	ref := c.subs[first]
+	dst = appendCursorItem(dst, ref.lt.topic.name, ref.lt.subs[ref.pos].after, ref.lt.topic.epoch, start)
+	for i, ref := range c.subs {
+		if i != first {
+			dst = appendCursorItem(dst, ref.lt.topic.name, ref.lt.subs[ref.pos].after, ref.lt.topic.epoch, start)
+		}
+	}
+	return dst
 }
 
 // writevRaw writes iov in as few syscalls as the kernel allows.
