@@ -2,7 +2,7 @@
 
 export const VERSION: string;
 
-/** A transport name. Only "websocket" is built yet; "sse" and "poll" are skipped until the node serves them. */
+/** A transport name: WebSocket (GET /ws), Server-Sent Events (GET /sse), long-polling (GET /poll). */
 export type TransportName = "websocket" | "sse" | "poll";
 
 export interface FanwireOptions {
@@ -23,6 +23,8 @@ export interface FanwireOptions {
   refreshAt?: number;
   /** publish() and presence() reject after this many ms without an answer. Default 10000. */
   requestTimeout?: number;
+  /** An SSE stream without its first event after this many ms is taken as blocked (a buffering proxy): the next transport is tried at once. Default 5000. */
+  streamOpenTimeout?: number;
   /** Receives errors no "error" listener or topic onError took. Default: console.warn. */
   onError?: (err: FanwireError) => void;
   /** Replaces globals, for tests and non-browser runtimes. */
@@ -31,6 +33,9 @@ export interface FanwireOptions {
 
 export interface FanwireEnv {
   WebSocket: { new (url: string): WebSocket };
+  EventSource?: { new (url: string): EventSource };
+  fetch?: (url: string, init?: RequestInit) => Promise<Response>;
+  AbortController?: { new (): AbortController };
   setTimeout: (fn: () => void, ms: number) => unknown;
   clearTimeout: (id: unknown) => void;
   now: () => number;
@@ -154,6 +159,8 @@ export interface SubscribeOp {
   epochs?: Record<string, string>;
 }
 export function subscribeOps(states: Iterable<TopicState>): SubscribeOp[];
+/** The URL query of /sse and /poll for these topics: topics, since and epochs in their URL form. */
+export function subscriptionQuery(states: Iterable<TopicState>): { topics: string; since?: string; epochs?: string };
 
 export interface Transport {
   send(op: object): boolean;
@@ -163,11 +170,21 @@ export interface TransportClass {
   new (
     endpoint: URL,
     env: FanwireEnv,
-    on: { open(): void; message(text: string): void; close(info: { code: number; reason: string; opened: boolean }): void },
+    on: {
+      open(): void;
+      message(text: string): void;
+      close(info: { code: number; reason: string; opened: boolean; blocked?: boolean }): void;
+      query?(): { topics: string; since?: string; epochs?: string };
+      openTimeout?: number;
+    },
   ): Transport;
   available(env: FanwireEnv): boolean;
   endpoint(url: string): URL;
+  /** Subscriptions travel in the URL (a change is a new connection). */
+  subscribesInURL?: boolean;
 }
 export const WebSocketTransport: TransportClass;
+export const SSETransport: TransportClass;
+export const PollTransport: TransportClass;
 /** null entries are known names not built yet (skipped). */
 export const transports: Record<TransportName, TransportClass | null>;

@@ -22,6 +22,7 @@ export const DEFAULTS = Object.freeze({
   connectTimeout: 10000, // a connect that has not opened by then counts as failed
   refreshAt: 0.8, // refresh the token at this fraction of its lifetime
   requestTimeout: 10000, // publish() and presence() reject after this long without an answer
+  streamOpenTimeout: 5000, // an SSE stream without its first event by then is taken as blocked (a buffering proxy)
 });
 
 const TOPIC_RE = /^[A-Za-z0-9_.:-]{1,128}$/;
@@ -264,16 +265,228 @@ export class WebSocketTransport {
 }
 
 /**
- * Transport registry, in the names of options.transports. null marks a
- * transport this client knows by name but that is not built yet: it is
- * skipped. TODO(issue 13): "sse" (EventSource on the node's SSE endpoint,
- * ops by POST) and "poll" (long-polling) once the node serves them; they
- * register here with the same interface as WebSocketTransport.
+ * The URL query of a subscription set (TopicState values), as the node's
+ * /sse and /poll endpoints take it: { topics: "a,b", since: "a:41,b:7",
+ * epochs: "a:E1,b:E2" } (since and epochs only when some topic has one).
+ */
+export function subscriptionQuery(states) {
+  const topics = [];
+  const since = [];
+  const epochs = [];
+  for (const st of states) {
+    topics.push(st.name);
+    const r = st.resumePoint();
+    if (r) {
+      since.push(st.name + ":" + r.since);
+      if (r.epoch) epochs.push(st.name + ":" + r.epoch);
+    }
+  }
+  const q = { topics: topics.join(",") };
+  if (since.length) q.since = since.join(",");
+  if (epochs.length) q.epochs = epochs.join(",");
+  return q;
+}
+
+/** An http(s) URL for path on the node of url (ws(s) or http(s)): /ws becomes path. */
+function httpEndpoint(url, path) {
+  const u = new URL(url);
+  if (u.protocol === "ws:") u.protocol = "http:";
+  else if (u.protocol === "wss:") u.protocol = "https:";
+  if (u.pathname === "" || u.pathname === "/") u.pathname = path;
+  else if (u.pathname.endsWith("/ws")) u.pathname = u.pathname.slice(0, -3) + path;
+  return u;
+}
+
+function setQuery(u, q) {
+  for (const k of ["topics", "since", "epochs"]) {
+    if (q[k] !== undefined) u.searchParams.set(k, q[k]);
+    else u.searchParams.delete(k);
+  }
+}
+
+/**
+ * Server-Sent Events (GET /sse): the subscriptions and resume points ride
+ * in the URL, so a subscription change is a new stream. The stream counts
+ * as open at its first event ("subscribed"), not at EventSource's open:
+ * behind a proxy that buffers streamed responses nothing arrives, and after
+ * openTimeout the transport reports itself blocked. EventSource's own
+ * reconnect is not used: the client resumes with its own positions.
+ */
+export class SSETransport {
+  static subscribesInURL = true;
+
+  static available(env) {
+    return typeof env.EventSource === "function";
+  }
+
+  static endpoint(url) {
+    return httpEndpoint(url, "/sse");
+  }
+
+  constructor(endpoint, env, on) {
+    this.on = on;
+    this.env = env;
+    this.opened = false;
+    this.done = false;
+    const u = new URL(endpoint);
+    setQuery(u, on.query ? on.query() : {});
+    try {
+      this.es = new env.EventSource(String(u));
+    } catch (e) {
+      this.es = null;
+      env.setTimeout(() => this._closed({ code: 1006, reason: errText(e) }), 0);
+      return;
+    }
+    this.openTimer = env.setTimeout(() => {
+      this.openTimer = null;
+      if (!this.opened) this._closed({ code: 1006, reason: "no event from the SSE stream (a buffering proxy?)", blocked: true });
+    }, on.openTimeout ?? DEFAULTS.streamOpenTimeout);
+    const pass = (ev) => {
+      if (this.done) return;
+      if (!this.opened) {
+        this.opened = true;
+        this._clearOpenTimer();
+        on.open();
+      }
+      on.message(ev.data);
+    };
+    for (const name of ["subscribed", "message", "snapshot", "conflated", "reset"]) this.es.addEventListener(name, pass);
+    this.es.addEventListener("close", (ev) => {
+      let info = {};
+      try {
+        info = JSON.parse(ev.data);
+      } catch {
+        // keep the defaults
+      }
+      this._closed({ code: Number.isInteger(info.code) ? info.code : 1006, reason: typeof info.reason === "string" ? info.reason : "" });
+    });
+    this.es.onerror = () => this._closed({ code: 1006, reason: "SSE stream lost" });
+  }
+
+  _clearOpenTimer() {
+    if (this.openTimer) {
+      this.env.clearTimeout(this.openTimer);
+      this.openTimer = null;
+    }
+  }
+
+  _closed({ code, reason, blocked = false }) {
+    if (this.done) return;
+    this.done = true;
+    this._clearOpenTimer();
+    if (this.es) this.es.close();
+    this.on.close({ code, reason: reason || "", opened: this.opened, blocked });
+  }
+
+  /** Streams carry no client messages: subscriptions are in the URL. */
+  send() {
+    return false;
+  }
+
+  close() {
+    this.done = true;
+    this._clearOpenTimer();
+    if (this.es) this.es.close();
+  }
+}
+
+/**
+ * Long-polling (GET /poll): each request carries the current resume points
+ * and is answered with everything after them (at once, or when something
+ * arrives, or empty after the node's poll timeout); the next request follows
+ * at once. Complete responses pass proxies that buffer streams.
+ */
+export class PollTransport {
+  static subscribesInURL = true;
+
+  static available(env) {
+    return typeof env.fetch === "function";
+  }
+
+  static endpoint(url) {
+    return httpEndpoint(url, "/poll");
+  }
+
+  constructor(endpoint, env, on) {
+    this.on = on;
+    this.env = env;
+    this.endpoint = String(endpoint);
+    this.opened = false;
+    this.done = false;
+    this.acked = false;
+    this.abort = null;
+    this._poll();
+  }
+
+  _open() {
+    if (this.opened || this.done) return;
+    this.opened = true;
+    this.on.open();
+  }
+
+  async _poll() {
+    while (!this.done) {
+      const u = new URL(this.endpoint);
+      setQuery(u, this.on.query ? this.on.query() : {});
+      this.abort = typeof this.env.AbortController === "function" ? new this.env.AbortController() : null;
+      // A request the node holds (nothing new yet) has not failed: after a
+      // moment without an error the transport counts as open.
+      const held = this.opened ? null : this.env.setTimeout(() => this._open(), 1000);
+      let body;
+      try {
+        const res = await this.env.fetch(String(u), { cache: "no-store", signal: this.abort ? this.abort.signal : undefined });
+        if (!res.ok) throw new Error("poll answered HTTP " + res.status);
+        body = await res.json();
+      } catch (e) {
+        if (held !== null) this.env.clearTimeout(held);
+        this._closed(1006, errText(e));
+        return;
+      }
+      if (held !== null) this.env.clearTimeout(held);
+      if (this.done) return;
+      this._open();
+      this._answer(body);
+    }
+  }
+
+  /** One answer: its positions as an ack (first) or silently, then its messages, then any close. */
+  _answer(body) {
+    if (!body || typeof body !== "object") return;
+    const since = body.since && typeof body.since === "object" ? body.since : {};
+    const ack = { type: this.acked ? "positions" : "subscribed", topics: Object.keys(since), epochs: body.epochs || {}, seqs: since };
+    this.acked = true;
+    this.on.message(JSON.stringify(ack));
+    for (const m of Array.isArray(body.messages) ? body.messages : []) {
+      if (this.done) return;
+      this.on.message(JSON.stringify(m));
+    }
+    if (body.close && !this.done) this._closed(body.close.code, body.close.reason);
+  }
+
+  _closed(code, reason) {
+    if (this.done) return;
+    this.done = true;
+    this.on.close({ code, reason: reason || "", opened: this.opened });
+  }
+
+  send() {
+    return false;
+  }
+
+  close() {
+    this.done = true;
+    if (this.abort) this.abort.abort();
+  }
+}
+
+/**
+ * Transport registry, in the names of options.transports. A transport not
+ * available in this environment (no EventSource, no fetch) is skipped.
  */
 export const transports = {
   websocket: WebSocketTransport,
-  sse: null,
-  poll: null,
+  sse: SSETransport,
+  poll: PollTransport,
 };
 
 // ---------------------------------------------------------------------------
@@ -290,6 +503,9 @@ export class Fanwire {
     this.opts = { ...DEFAULTS, ...options };
     this.env = {
       WebSocket: g.WebSocket,
+      EventSource: g.EventSource,
+      fetch: typeof g.fetch === "function" ? (u, o) => g.fetch(u, o) : undefined,
+      AbortController: g.AbortController,
       setTimeout: (f, ms) => g.setTimeout(f, ms),
       clearTimeout: (id) => g.clearTimeout(id),
       now: () => Date.now(),
@@ -371,7 +587,12 @@ export class Fanwire {
         if (!t.subs.delete(h) || t.subs.size > 0 || this.topics.get(topic) !== t) return;
         this.topics.delete(topic);
         if (this.live && !(this.newTopics && this.newTopics.delete(t.st))) {
-          this.conn.send({ op: "unsubscribe", topics: [topic] });
+          if (this.conn.constructor.subscribesInURL) {
+            const conn = this.conn;
+            queueMicrotask(() => this._restartStream(conn));
+          } else {
+            this.conn.send({ op: "unsubscribe", topics: [topic] });
+          }
         }
       },
     };
@@ -430,6 +651,10 @@ export class Fanwire {
       open: () => conn === this.conn && this._onOpen(),
       message: (text) => conn === this.conn && this._onMessage(text),
       close: (info) => conn === this.conn && this._onClose(info),
+      // Transports that subscribe in the URL (SSE, long-poll) read the
+      // current resume points on every (re)quest.
+      query: () => subscriptionQuery([...this.topics.values()].map((t) => t.st)),
+      openTimeout: this.opts.streamOpenTimeout,
     });
     this.conn = conn;
     this.served = false;
@@ -448,7 +673,9 @@ export class Fanwire {
     this.failedOpens = 0;
     this.newTopics = null;
     const states = [...this.topics.values()].map((t) => t.st);
-    for (const op of subscribeOps(states)) this.conn.send(op);
+    if (!this.conn.constructor.subscribesInURL) {
+      for (const op of subscribeOps(states)) this.conn.send(op);
+    }
     if (states.length === 0) this._served();
     this._setState({ state: "connected", transport: this.transport });
     for (const [id, p] of this.pending) {
@@ -481,7 +708,7 @@ export class Fanwire {
     this._retry(info);
   }
 
-  _retry({ code, reason, opened }) {
+  _retry({ code, reason, opened, blocked = false }) {
     if (!opened) {
       // A refused upgrade looks like any failed connect from JavaScript
       // (1006): after a few in a row, assume this transport is blocked.
@@ -489,6 +716,8 @@ export class Fanwire {
       // A node that refuses the token (401 on the upgrade) looks the same:
       // from the second failure on, connect with a fresh token.
       if (this.failedOpens >= 2) this.token = null;
+      // A stream that opened but carried nothing (a buffering proxy) is blocked outright.
+      if (blocked) this.failedOpens = Math.max(this.failedOpens, this.opts.blockedAfter);
       if (this.failedOpens >= this.opts.blockedAfter && this.names.length > 1) {
         this.failedOpens = 0;
         this.tIndex = (this.tIndex + 1) % this.names.length;
@@ -535,7 +764,14 @@ export class Fanwire {
           this._call(t, "onSubscribed", { topic: name, epoch: t.st.epoch });
         }
         return;
+      case "positions": // long-poll: where each topic stands after an answer
+        for (const name of msg.topics || []) {
+          const t = this.topics.get(name);
+          if (t) t.st.ack(msg.epochs && msg.epochs[name], msg.seqs && msg.seqs[name]);
+        }
+        return;
       case "unsubscribed":
+      case "close": // a stream's last event; its transport reports the close
         return;
       case "reset": {
         const t = this.topics.get(msg.topic);
@@ -610,8 +846,27 @@ export class Fanwire {
       const batch = this.newTopics;
       this.newTopics = null;
       if (!batch || conn !== this.conn || !this.live) return; // the next open subscribes everything
+      if (conn.constructor.subscribesInURL) {
+        this._restartStream(conn);
+        return;
+      }
       for (const op of subscribeOps(batch)) conn.send(op);
     });
+  }
+
+  /**
+   * A new stream for a changed subscription set (SSE, long-poll), at once:
+   * every topic's position carries over in the new URL.
+   */
+  _restartStream(conn) {
+    if (conn !== this.conn || this.closed) return;
+    conn.close();
+    this.conn = null;
+    this.live = false;
+    this._clear("connectTimer");
+    this._clear("refreshTimer");
+    this._clear("timer");
+    this._connect();
   }
 
   // --- requests (publish, presence) ---------------------------------------

@@ -357,6 +357,7 @@ test("after blockedAfter failed opens the next transport is tried, kept, and top
     }
     close() {}
   }
+  const real = transports.sse;
   transports.sse = FakeSSE;
   try {
     const { clock, WS, fw, states } = setup({ transports: ["websocket", "sse"], blockedAfter: 3 });
@@ -386,6 +387,6 @@ test("after blockedAfter failed opens the next transport is tried, kept, and top
     assert.equal(made.length, 2); // the transport that worked is kept
     fw.close();
   } finally {
-    transports.sse = null;
+    transports.sse = real;
   }
 });

@@ -82,9 +82,13 @@ export function fakeWebSocket() {
   return FakeWS;
 }
 
-export function env(clock, WS, random = () => 0.5) {
+export function env(clock, WS, random = () => 0.5, extra = {}) {
   return {
     WebSocket: WS,
+    EventSource: undefined, // no SSE or long-poll unless a test brings its fakes
+    fetch: undefined,
+    AbortController: undefined,
+    ...extra,
     setTimeout: (f, ms) => clock.setTimeout(f, ms),
     clearTimeout: (id) => clock.clearTimeout(id),
     now: () => clock.now(),
@@ -96,4 +100,50 @@ export function env(clock, WS, random = () => 0.5) {
 export function jwt(claims) {
   const b64 = (o) => Buffer.from(JSON.stringify(o)).toString("base64url");
   return b64({ alg: "HS256", typ: "JWT" }) + "." + b64(claims) + ".sig";
+}
+
+/** A fake EventSource class; every instance is recorded in FakeES.all. */
+export function fakeEventSource() {
+  class FakeES {
+    static all = [];
+    constructor(url) {
+      this.url = url;
+      this.listeners = {};
+      this.closed = false;
+      FakeES.all.push(this);
+    }
+    static get last() {
+      return FakeES.all[FakeES.all.length - 1];
+    }
+    addEventListener(name, fn) {
+      (this.listeners[name] ??= []).push(fn);
+    }
+    close() {
+      this.closed = true;
+    }
+    // Test side:
+    emit(name, obj) {
+      const data = typeof obj === "string" ? obj : JSON.stringify(obj);
+      for (const fn of this.listeners[name] || []) fn({ data });
+    }
+    fail() {
+      this.onerror?.({});
+    }
+  }
+  return FakeES;
+}
+
+/** A fake fetch: each call is recorded and answered by the test (answer/fail). */
+export function fakeFetch() {
+  const calls = [];
+  const fetch = (url, opts) =>
+    new Promise((resolve, reject) => {
+      calls.push({
+        url,
+        opts,
+        answer: (body, status = 200) => resolve({ ok: status >= 200 && status < 300, status, json: async () => body }),
+        fail: (err) => reject(err || new TypeError("Failed to fetch")),
+      });
+    });
+  return { fetch, calls };
 }
