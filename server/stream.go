@@ -150,13 +150,15 @@ var (
 // "event: subscribed" naming each topic's epoch and starting seq (so a
 // client behind a buffering proxy can tell within a deadline that nothing
 // arrives), then the catch-up. Long-poll: the catch-up at once if there is
-// one, otherwise the request is held for the first delivery or the timeout.
+// one, or the starting positions at once if a topic had no since; otherwise
+// the request is held for the first delivery or the timeout.
 func (l *loop) openStream(c *conn, op *wire.Op) gnet.Action {
 	catchUp := l.catchUp
 	l.catchUp = l.catchUp[:0]
 	if c.kind == kindSSE {
 		out := append(l.out[:0], sseHead...)
-		out = l.appendSubscribedEvent(out, c)
+		out = l.appendSubscribedEvent(out, c, l.startPositions(c, catchUp, &catchUpStart{op: op}))
+		clear(l.stream.pos)
 		l.out = out[:0]
 		_, _ = c.gc.Write(out)
 	}
@@ -164,17 +166,42 @@ func (l *loop) openStream(c *conn, op *wire.Op) gnet.Action {
 		l.streamWrite(c, catchUp, &catchUpStart{op: op})
 	}
 	l.catchUp = catchUp[:0]
+	if c.kind == kindPoll && c.phase == phaseOpen && l.freshTopic(op) {
+		l.answerPollEmpty(c) // its starting positions are news to the client
+	}
 	return gnet.None
 }
 
-// appendSubscribedEvent is the ack of a stream's URL subscriptions, as an SSE event.
-func (l *loop) appendSubscribedEvent(out []byte, c *conn) []byte {
+// freshTopic reports whether a request names a topic without a resume point.
+func (l *loop) freshTopic(op *wire.Op) bool {
+	for _, t := range op.Topics {
+		if _, ok := op.Since[t]; !ok {
+			return true
+		}
+	}
+	return false
+}
+
+// appendSubscribedEvent is the ack of a stream's URL subscriptions, as an
+// SSE event. Its id is the stream's starting cursor, so a native
+// EventSource cut before any delivery still resumes from there.
+func (l *loop) appendSubscribedEvent(out []byte, c *conn, pos []streamPos) []byte {
 	n := len(c.subs)
 	topics, epochs, seqs := make([]string, n), make([]string, n), make([]uint64, n)
 	for i, ref := range c.subs {
 		topics[i], epochs[i], seqs[i] = ref.lt.topic.name, ref.lt.topic.epoch, ref.lt.subs[ref.pos].after
 	}
-	out = append(out, "event: subscribed\ndata: "...)
+	out = append(out, "event: subscribed\n"...)
+	if mark := len(out); len(pos) > 0 {
+		out = append(out, "id: "...)
+		out = appendCursor(out, pos, -1)
+		if len(out) == mark+len("id: ") {
+			out = out[:mark] // nothing known yet: keep the id the client has
+		} else {
+			out = append(out, '\n')
+		}
+	}
+	out = append(out, "data: "...)
 	out = wire.AppendSubscribed(out, topics, epochs, seqs)
 	return append(out, "\n\n"...)
 }
@@ -447,24 +474,7 @@ func (l *loop) streamWrite(c *conn, frames []byte, start *catchUpStart) {
 	if c.phase != phaseOpen {
 		return
 	}
-	pos := l.loadPositions(c)
-	if start != nil {
-		for b := frames; len(b) > 0; {
-			op, payload, rest := nextFrame(b)
-			b = rest
-			if op != codec.OpText {
-				continue
-			}
-			name, _, _ := deliveryTopicSeq(payload)
-			if name == nil {
-				name, _, _ = resetFields(payload)
-			}
-			if k := findPosName(pos, name); name != nil && k >= 0 && !pos[k].started {
-				r := start.of(pos[k].lt.topic.name)
-				pos[k] = streamPos{lt: pos[k].lt, seq: r.since, epoch: r.epoch, known: r.has, started: true}
-			}
-		}
-	}
+	pos := l.startPositions(c, frames, start)
 	st := &l.stream
 	out := st.buf[:0]
 	if c.kind == kindPoll {
@@ -522,6 +532,32 @@ func (l *loop) streamWrite(c *conn, frames []byte, start *catchUpStart) {
 	}
 	_, _ = c.gc.Write(out)
 	c.checkPending()
+}
+
+// startPositions loads c's positions; with start, the topics that frames
+// catch up are set back to their resume points, where the stream has them
+// until their first catch-up event.
+func (l *loop) startPositions(c *conn, frames []byte, start *catchUpStart) []streamPos {
+	pos := l.loadPositions(c)
+	if start == nil {
+		return pos
+	}
+	for b := frames; len(b) > 0; {
+		op, payload, rest := nextFrame(b)
+		b = rest
+		if op != codec.OpText {
+			continue
+		}
+		name, _, _ := deliveryTopicSeq(payload)
+		if name == nil {
+			name, _, _ = resetFields(payload)
+		}
+		if k := findPosName(pos, name); name != nil && k >= 0 && !pos[k].started {
+			r := start.of(pos[k].lt.topic.name)
+			pos[k] = streamPos{lt: pos[k].lt, seq: r.since, epoch: r.epoch, known: r.has, started: true}
+		}
+	}
+	return pos
 }
 
 // advance moves pos past one server message and returns its SSE event name
@@ -631,15 +667,20 @@ func (l *loop) sweepStream(c *conn, age uint32) {
 		}
 	case kindPoll:
 		if age >= millis(cfg.Streams.PollTimeout) {
-			pos := l.loadPositions(c)
-			body := append(l.stream.buf[:0], `{"messages":[]`...)
-			body = appendPositionsJSON(body, pos)
-			body = append(body, '}')
-			clear(pos)
-			l.stream.buf = body[:0]
-			l.answerPoll(c, body)
+			l.answerPollEmpty(c)
 		}
 	}
+}
+
+// answerPollEmpty answers a long-poll with no messages and c's positions.
+func (l *loop) answerPollEmpty(c *conn) {
+	pos := l.loadPositions(c)
+	body := append(l.stream.buf[:0], `{"messages":[]`...)
+	body = appendPositionsJSON(body, pos)
+	body = append(body, '}')
+	clear(pos)
+	l.stream.buf = body[:0]
+	l.answerPoll(c, body)
 }
 
 // reconnectHint reads the delay of a "... reconnect in 4211ms" close reason.
