@@ -38,7 +38,7 @@ const p = new URLSearchParams(location.search);
 Object.assign(window, { __log: [], __resets: [], __errors: [], __states: [], __subscribed: [] });
 try {
   const { Fanwire } = await import(p.get("src"));
-  const fw = new Fanwire(p.get("ws"), { backoffBase: 200, backoffCap: 2000, hintJitter: 50 });
+  const fw = new Fanwire(p.get("ws"), { backoffBase: 200, backoffCap: 2000, hintJitter: 50, ...JSON.parse(p.get("opts") || "{}") });
   fw.on("state", (s) => __states.push(s));
   fw.on("error", (e) => __errors.push(e));
   for (const topic of p.get("topics").split(",")) {
@@ -93,6 +93,12 @@ func requireChromium(t *testing.T) string {
 // /fanwire.js) from a server of its own and opens it with the given query.
 func openClientPage(t *testing.T, src, wsURL string, topics ...string) *browserPage {
 	t.Helper()
+	return openClientPageOpts(t, src, wsURL, "", topics...)
+}
+
+// openClientPageOpts is openClientPage with Fanwire options (JSON) of its own.
+func openClientPageOpts(t *testing.T, src, wsURL, fwOpts string, topics ...string) *browserPage {
+	t.Helper()
 	chromium := requireChromium(t)
 	pages := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == js.Path {
@@ -118,7 +124,7 @@ func openClientPage(t *testing.T, src, wsURL string, topics ...string) *browserP
 	ctx, cancelTab := chromedp.NewContext(actx)
 	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
 	t.Cleanup(func() { cancelTimeout(); cancelTab(); cancelAlloc() })
-	q := url.Values{"src": {src}, "ws": {wsURL}, "topics": {strings.Join(topics, ",")}}
+	q := url.Values{"src": {src}, "ws": {wsURL}, "topics": {strings.Join(topics, ",")}, "opts": {fwOpts}}
 	if err := chromedp.Run(ctx, chromedp.Navigate(pages.URL+"/?"+q.Encode())); err != nil {
 		t.Fatalf("open test page: %v", err)
 	}
