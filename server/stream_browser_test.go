@@ -276,4 +276,3 @@ func TestBrowserNativeEventSourceResumes(t *testing.T) {
 	}
 	t.Logf("%d streams (EventSource reconnects), %d proxied connections, %d replays", opens, proxy.accepted.Load(), n.Stats().Replays)
 }
-
