@@ -74,6 +74,7 @@ func newServeFlags(opts *serveOptions) (fs *flag.FlagSet, logLevel, logFormat *s
 	defineAuthFlags(fs, opts)
 	limitFlags(fs, opts)       // serve_limits.go
 	defineUsersFlags(fs, opts) // serve_users.go
+	streamFlags(fs, opts)      // serve_streams.go
 	logLevel = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	logFormat = fs.String("log-format", "text", "log `format`: text or json")
 	fs.SetOutput(io.Discard) // parse errors are reported by parseServeFlags
