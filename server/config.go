@@ -103,6 +103,7 @@ func DefaultConfig() Config {
 		Loops:            runtime.GOMAXPROCS(0),
 		Auth:             AuthConfig{Mode: AuthOff},
 		Limits:           defaultLimits(),
+		Streams:          StreamConfig{PollTimeout: DefaultPollTimeout},
 	}
 }
 

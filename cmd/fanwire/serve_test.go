@@ -75,7 +75,8 @@ func TestServeFlagsAllSet(t *testing.T) {
 		HistoryTTL: time.Minute, DrainWindow: 2 * time.Second, DrainRate: 500, NotSentLowat: 32 << 10,
 		Auth: server.AuthConfig{Mode: server.AuthOff},
 	}
-	want.Limits = server.DefaultConfig().Limits // serve_limits_test.go covers those flags
+	want.Limits = server.DefaultConfig().Limits   // serve_limits_test.go covers those flags
+	want.Streams = server.DefaultConfig().Streams // serve_streams_test.go covers those
 	if !reflect.DeepEqual(opts.cfg, want) {
 		t.Fatalf("config = %+v\nwant     %+v", opts.cfg, want)
 	}
@@ -115,6 +116,7 @@ func TestServeUsageListsEveryFlagWithDefault(t *testing.T) {
 	documented = append(documented, limitFlagNames...) // serve_limits_test.go
 	documented = append(documented, proxyFlagNames...) // serve_proxy_test.go
 	documented = append(documented, usersFlagNames...)
+	documented = append(documented, streamFlagNames...) // serve_streams_test.go
 	fs, _, _ := newServeFlags(&serveOptions{})
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })
