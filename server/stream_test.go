@@ -307,3 +307,65 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A slow SSE client: a last-value topic is conflated into one
+// "event: conflated" once it reads again; a topic without last value
+// closes the stream with a final "event: close" (1008).
+func TestSSESlowConsumer(t *testing.T) {
+	n := streamNode(t, func(c *server.Config) {
+		c.MaxPending = 16 << 10
+		c.SendBuffer = 8 << 10
+		c.SlowGrace = time.Minute
+	})
+	big := []byte(`"` + strings.Repeat("x", 1000) + `"`)
+	publishAll := func(topic string, count int) {
+		for i := 0; i < count; i++ {
+			if _, _, err := n.Publish(topic, big); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s := dialStream(t, n.WSAddr(), "/sse?topics=prices.slow")
+	s.head()
+	s.event()
+	publishAll("prices.slow", 3000)
+	waitFor(t, "slow mode", func() bool { return n.Stats().SlowMode >= 1 })
+	var last uint64
+	conflated := 0
+	for last < 3000 {
+		ev := s.event()
+		var seq uint64
+		if i := strings.Index(ev, `"seq":`); i >= 0 {
+			fmt.Sscanf(ev[i+len(`"seq":`):], "%d", &seq)
+		}
+		wantID := fmt.Sprintf("id: prices.slow=%d@E\n", seq)
+		if !strings.Contains(ev, wantID) {
+			t.Fatalf("event %q: want %q", clip([]byte(ev)), wantID)
+		}
+		if strings.HasPrefix(ev, "event: conflated\n") {
+			var a, b uint64
+			j := strings.Index(ev, `"skipped":[`)
+			fmt.Sscanf(ev[j+len(`"skipped":[`):], "%d,%d", &a, &b)
+			if a != last+1 || b != seq-1 {
+				t.Fatalf("after seq %d: conflated event %q, want it to skip %d..%d", last, clip([]byte(ev)), last+1, seq-1)
+			}
+			conflated++
+		} else if seq != last+1 {
+			t.Fatalf("after seq %d got %q", last, clip([]byte(ev)))
+		}
+		last = seq
+	}
+	if conflated == 0 {
+		t.Fatal("no conflated event")
+	}
+
+	f := dialStream(t, n.WSAddr(), "/sse?topics=feed.slow")
+	f.head()
+	f.event()
+	publishAll("feed.slow", 3000)
+	rest := f.rest()
+	i := strings.LastIndex(rest, "event: close\n")
+	if i < 0 || !strings.Contains(rest[i:], `"code":1008`) || n.Stats().SlowClosed != 1 {
+		t.Fatalf("stream ends %q (slow closes %d), want a close event with 1008", clip([]byte(rest[max(0, len(rest)-300):])), n.Stats().SlowClosed)
+	}
+}
