@@ -35,7 +35,11 @@ func (l *loop) handle(ev unix.EpollEvent, now int64) {
 		if c.resume {
 			path = resumePath(path, c.lastSeq)
 		}
-		l.wbuf = codec.AppendUpgradeRequest(l.wbuf[:0], l.tgt.host, path, c.key[:])
+		if l.plan.Transport == TransportSSE {
+			l.wbuf = appendSSERequest(l.wbuf[:0], l.tgt.host, path)
+		} else {
+			l.wbuf = codec.AppendUpgradeRequest(l.wbuf[:0], l.tgt.host, path, c.key[:])
+		}
 		if !l.write(slot, l.wbuf) {
 			return
 		}
@@ -96,6 +100,9 @@ func (l *loop) readConn(slot int32, now int64) {
 // unconsumed tail, or alive=false when the connection was closed.
 func (l *loop) process(slot int32, data []byte, now int64) (rest []byte, alive bool) {
 	c := &l.conns[slot]
+	if l.plan.Transport == TransportSSE {
+		return l.processSSE(slot, data, now)
+	}
 	if c.state == stHandshake {
 		n, status, err := codec.CheckAcceptResponse(data, c.key[:])
 		switch {
@@ -189,7 +196,12 @@ func (l *loop) onData(c *conn, f *codec.Frame, now int64) {
 	if !f.First || !l.plan.TrackSeq {
 		return
 	}
-	seq, sent, ok := envelopeFields(f.Payload)
+	l.track(c, f.Payload, now)
+}
+
+// track checks a delivery's seq against the last one and records its latency.
+func (l *loop) track(c *conn, payload []byte, now int64) {
+	seq, sent, ok := envelopeFields(payload)
 	if !ok {
 		return
 	}
@@ -199,7 +211,7 @@ func (l *loop) onData(c *conn, f *codec.Frame, now int64) {
 		c.lastSeq = seq
 	case seq == c.lastSeq+1:
 		c.lastSeq = seq
-	case seq > c.lastSeq+1 && bytes.Contains(f.Payload, conflatedMark):
+	case seq > c.lastSeq+1 && bytes.Contains(payload, conflatedMark):
 		l.stats.announced.Add(int64(seq - c.lastSeq - 1)) // "skipped":[a,b]
 		c.lastSeq = seq
 	case seq > c.lastSeq+1:
@@ -245,6 +257,11 @@ func (l *loop) protocolError(slot int32, code codec.CloseCode) {
 // timeout) ends the connection.
 func (l *loop) beginClose(slot int32, now int64) {
 	c := &l.conns[slot]
+	if l.plan.Transport == TransportSSE { // a stream has no close handshake: hang up
+		l.stats.closedClean.Add(1)
+		l.closeConn(slot)
+		return
+	}
 	c.state = stClosing
 	c.since = now
 	l.stats.open.Add(-1)

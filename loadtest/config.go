@@ -27,7 +27,8 @@ type Config struct {
 	CloseTimeout   time.Duration `json:"close_timeout"`
 	MaxLoss        float64       `json:"max_loss"` // allowed lost fraction of expected deliveries
 	MeasureMemory  bool          `json:"measure_memory"`
-	Track          bool          `json:"track"` // connect: check seq and record latency of deliveries (e.g. a broadcast during --hold)
+	Track          bool          `json:"track"`               // connect: check seq and record latency of deliveries (e.g. a broadcast during --hold)
+	Transport      string        `json:"transport,omitempty"` // websocket (default) or sse (sse.go)
 
 	// fanout
 	Topics      int           `json:"topics,omitempty"`
@@ -94,6 +95,11 @@ func (c *Config) validate() error {
 	case "connect", "fanout", "churn":
 	default:
 		return fmt.Errorf("unknown mode %q", c.Mode)
+	}
+	switch c.Transport {
+	case "", TransportWebSocket, TransportSSE:
+	default:
+		return fmt.Errorf("unknown --transport %q (want websocket or sse)", c.Transport)
 	}
 	switch {
 	case c.Conns < 1:

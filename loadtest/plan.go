@@ -16,16 +16,17 @@ type Plan struct {
 	Rate           float64       `json:"rate"`            // connects per second for this process
 	Loops          int           `json:"loops"`           // event loops (goroutines)
 	Sources        []string      `json:"sources,omitempty"`
-	ConnectTimeout time.Duration `json:"connect_timeout"` // TCP connect + handshake
-	Retries        int           `json:"retries"`         // re-dials of a connection whose connect or handshake failed
-	Resume         bool          `json:"resume"`          // reconnect a connection the server closed, with ?since= its last seq
-	CloseTimeout   time.Duration `json:"close_timeout"`   // wait for the server's close after ours
-	ChurnRate      float64       `json:"churn_rate"`      // churn mode: client closes (and redials) per second once ramped
-	TrackSeq       bool          `json:"track_seq"`       // fanout: check seq contiguity and latency
-	MeasureMemory  bool          `json:"measure_memory"`  // measure heap/RSS per conn once ramped
-	MaxInflight    int           `json:"max_inflight"`    // per loop connects in progress at once
-	ProgressEvery  time.Duration `json:"progress_every"`  // worker progress line period
-	Auth           *TokenPlan    `json:"auth,omitempty"`  // tokens in the upgrade URL (tokens.go); nil = none
+	ConnectTimeout time.Duration `json:"connect_timeout"`     // TCP connect + handshake
+	Retries        int           `json:"retries"`             // re-dials of a connection whose connect or handshake failed
+	Resume         bool          `json:"resume"`              // reconnect a connection the server closed, with ?since= its last seq
+	CloseTimeout   time.Duration `json:"close_timeout"`       // wait for the server's close after ours
+	ChurnRate      float64       `json:"churn_rate"`          // churn mode: client closes (and redials) per second once ramped
+	TrackSeq       bool          `json:"track_seq"`           // fanout: check seq contiguity and latency
+	MeasureMemory  bool          `json:"measure_memory"`      // measure heap/RSS per conn once ramped
+	MaxInflight    int           `json:"max_inflight"`        // per loop connects in progress at once
+	ProgressEvery  time.Duration `json:"progress_every"`      // worker progress line period
+	Auth           *TokenPlan    `json:"auth,omitempty"`      // tokens in the upgrade URL (tokens.go); nil = none
+	Transport      string        `json:"transport,omitempty"` // websocket or sse (sse.go)
 }
 
 func (p *Plan) withDefaults() {

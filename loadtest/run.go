@@ -98,6 +98,7 @@ func basePlan(cfg *Config) (Plan, []string, []int64, error) {
 		CloseTimeout:   cfg.CloseTimeout,
 		MeasureMemory:  cfg.MeasureMemory,
 		TrackSeq:       cfg.Track,
+		Transport:      cfg.Transport,
 	}
 	for _, a := range addrs {
 		p.Sources = append(p.Sources, a.String())

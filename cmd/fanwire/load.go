@@ -71,6 +71,9 @@ func loadFlags(mode string, cfg *loadtest.Config, quiet *bool) *flag.FlagSet {
 	fs := flag.NewFlagSet("fanwire load "+mode, flag.ContinueOnError)
 	fs.SetOutput(os.Stderr)
 	fs.StringVar(&cfg.URL, "url", cfg.URL, "WebSocket URL of the node (ws:// only)")
+	if mode == "connect" || mode == "fanout" {
+		fs.StringVar(&cfg.Transport, "transport", "websocket", "websocket, or sse: the same subscriptions as Server-Sent Events (GET /sse on the --url's host; /ws becomes /sse)")
+	}
 	if mode == "fanout" {
 		fs.IntVar(&cfg.Conns, "subscribers", cfg.Conns, "subscriber connections, spread round-robin over the topics")
 	} else {
