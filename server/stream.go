@@ -382,9 +382,11 @@ func (l *loop) streamDeliver(c *conn, ds []delivery) {
 			if i > 0 {
 				body = append(body, ',')
 			}
-			body = append(body, d.f.envelope()...)
+			env, at := liveMessage(d.f)
+			body = append(body, env...)
 			if k := subIndex(c, d.lt); k >= 0 {
-				c.subs[k].lt.subs[c.subs[k].pos].after = d.f.seq
+				s := &c.subs[k].lt.subs[c.subs[k].pos]
+				s.after = max(s.after, at)
 			}
 		}
 		body = append(body, ']')
@@ -401,13 +403,18 @@ func (l *loop) streamDeliver(c *conn, ds []delivery) {
 		if k < 0 {
 			continue // cannot happen: a delivery is for a subscribed topic
 		}
-		c.subs[k].lt.subs[c.subs[k].pos].after = d.f.seq
+		env, at := liveMessage(d.f)
+		s := &c.subs[k].lt.subs[c.subs[k].pos]
+		s.after = max(s.after, at)
 		a := len(buf)
+		if d.f.reset {
+			buf = append(buf, "event: reset\n"...)
+		}
 		buf = append(buf, "id: "...)
 		buf = appendLiveCursor(buf, c, k)
 		buf = append(buf, '\n')
-		if len(d.f.sse) == 0 { // published before the first SSE subscriber came: encode here
-			buf = appendSSEData(buf, d.f.envelope())
+		if len(d.f.sse) == 0 { // a reset, or published before the first SSE subscriber came: encode here
+			buf = appendSSEData(buf, env)
 		}
 		span = append(span, int32(a), int32(len(buf)))
 	}
@@ -432,6 +439,17 @@ func (l *loop) streamDeliver(c *conn, ds []delivery) {
 	clear(iov)
 	st.iov = iov[:0]
 	c.checkPending()
+}
+
+// liveMessage is the JSON a live frame carries and the position it leaves
+// its topic at: a delivery's seq, or for a bus gap's reset ("continues at
+// seq") the seq before.
+func liveMessage(f *sharedFrame) (env []byte, at uint64) {
+	if f.reset {
+		_, env, _ = nextFrame(f.b)
+		return env, f.seq - 1
+	}
+	return f.envelope(), f.seq
 }
 
 // subIndex is the index of lt in c.subs, or -1.
