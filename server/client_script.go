@@ -10,6 +10,7 @@ import (
 // app served from anywhere can load the client from the node it connects to.
 // The answer is one prebuilt response (no allocation), Connection: close.
 func (l *loop) serveClientScript(c *conn, req *codec.Request) gnet.Action {
+	c.setReason(reasonHTTP)
 	switch string(req.Method) {
 	case "GET":
 		_, _ = c.gc.Write(js.Response)

@@ -58,6 +58,7 @@ type Config struct {
 	Users UsersConfig
 	// Streams configures SSE and long-polling (stream_config.go).
 	Streams StreamConfig
+	Metrics MetricsConfig // metrics_config.go: --metrics-listen
 }
 
 // Defaults of the wire contract.

@@ -30,12 +30,12 @@ type conn struct {
 	off      int32  // where those frames start in loop.iov
 	lastRead uint32 // loop clock (ms) of the last input; in phaseHandshake: the accept time; in phaseClosing: when closing began
 	phase    uint8
-	pinged   bool // a ping is outstanding since lastRead
 	// Abuse limits (limits.go), in what was padding.
 	tokens       uint16 // client messages left in this conn's rate bucket
 	partialSince uint16 // coarse loop clock when the input became incomplete (flagPartial)
 	flags        uint8  // flagIPCounted, flagPartial, flagRateWarned, flagKeyWait, flagAssembling, flagProxyAwait, flagProxied
 	kind         uint8  // transport: kindWS, kindSSE or kindPoll (stream.go)
+	closedBy     uint8  // why the server closes it, for /metrics (metrics.go); in padding
 }
 
 // subRef points at this conn's entry in a topic's subscriber list.
@@ -90,6 +90,8 @@ func (c *conn) fail(code codec.CloseCode, reason string) {
 		return
 	}
 	l := c.loop
+	c.setReason(reasonForCode(code))
+	l.met.countCloseCode(code)
 	l.out = codec.AppendCloseFrame(l.out, code, reason) // after any replies already built
 	c.phase = phaseClosing
 	c.lastRead = l.now

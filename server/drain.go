@@ -67,6 +67,7 @@ func (l *loop) closeSome(k int) {
 		c := l.conns[i]
 		switch {
 		case c.phase == phaseHandshake:
+			c.setReason(reasonShutdown)
 			_ = l.el.Close(c.gc)
 		case c.phase == phaseOpen && k > 0:
 			k--

@@ -74,6 +74,7 @@ func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		_ = unix.SetsockoptInt(gc.Fd(), unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, n.cfg.NotSentLowat)
 	}
 	l := e.loopFor(gc.EventLoop())
+	l.met.accepted.Add(1)
 	if reply := l.admitRate(); reply != nil {
 		return reply, gnet.Close
 	}
@@ -99,6 +100,7 @@ func (e *engine) OnTraffic(gc gnet.Conn) gnet.Action {
 func (e *engine) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	e.node.conns.Add(-1)
 	if c, _ := gc.Context().(*conn); c != nil && c.phase != phaseClosed {
+		c.loop.countClosed(c)
 		c.loop.closed(c)
 	}
 	return gnet.None

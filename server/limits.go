@@ -31,6 +31,7 @@ const (
 	flagAssembling                   // a fragmented message is being assembled in loop.partial[c]
 	flagProxyAwait                   // --proxy-protocol: the PROXY header has not arrived yet (proxy.go)
 	flagProxied                      // the PROXY header named the client: its address is in loop.proxied (proxy.go)
+	flagPinged                       // a ping is outstanding since lastRead (sweep.go)
 )
 
 // LimitStats counts what the limits refused; it is part of Stats.

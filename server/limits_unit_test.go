@@ -74,7 +74,7 @@ func TestConnBucket(t *testing.T) {
 }
 
 // The limits' per-connection state (5 bytes) lives in what was padding:
-// it shares the last 8-byte word with phase and pinged, so conn does not grow.
+// it shares the last 8-byte word with phase, so conn does not grow.
 func TestConnLimitFieldsUsePadding(t *testing.T) {
 	var c conn
 	if unsafe.Offsetof(c.flags)/8 != unsafe.Offsetof(c.phase)/8 || unsafe.Offsetof(c.tokens)/8 != unsafe.Offsetof(c.phase)/8 {

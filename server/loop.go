@@ -49,6 +49,8 @@ type loop struct {
 
 	drainTask gnet.Runnable
 	sweepTask gnet.Runnable
+
+	met loopMetrics // metrics.go; last, away from the fields the drain reads
 }
 
 // loopStats are one loop's counters, summed by Node.Stats.
@@ -170,13 +172,16 @@ func (l *loop) writeOne(d delivery) {
 		n++
 	}
 	l.stats.delivered.Add(n)
+	l.met.bytes.Add(n * uint64(len(d.f.b)))
 }
 
 // writeBatch coalesces several frames per connection into one writev: a first
 // pass counts each connection's frames, a second lays them out in l.iov.
 // Slow connections conflate instead (first pass).
 func (l *loop) writeBatch(batch []delivery) {
+	var bytes uint64
 	for _, d := range batch {
+		k := uint64(0)
 		for _, s := range d.lt.subs {
 			if s.c.phase != phaseOpen || d.f.seq <= s.after {
 				continue
@@ -189,7 +194,9 @@ func (l *loop) writeBatch(batch []delivery) {
 				l.dirty = append(l.dirty, s.c)
 			}
 			s.c.npend++
+			k++
 		}
+		bytes += k * uint64(len(d.f.b))
 	}
 	total := int32(0)
 	for _, c := range l.dirty {
@@ -237,6 +244,7 @@ func (l *loop) writeBatch(batch []delivery) {
 		clear(l.dv)
 	}
 	l.stats.delivered.Add(n)
+	l.met.bytes.Add(bytes)
 }
 
 // subscribe adds c to topic name on this loop and appends the catch-up
@@ -278,6 +286,7 @@ func (l *loop) subscribe(c *conn, name string, r resume, ack bool) (epoch string
 	c.subs = append(c.subs, subRef{lt: lt, pos: int32(len(lt.subs))})
 	lt.subs = append(lt.subs, subscriber{c: c, slot: int32(len(c.subs) - 1), after: after})
 	lt.count.Add(1)
+	l.met.subs.Add(1)
 	return lt.topic.epoch, after, true
 }
 
@@ -371,6 +380,7 @@ func (l *loop) removeSub(c *conn, i int) {
 	if c.kind == kindSSE {
 		lt.topic.sseSubs.Add(-1)
 	}
+	l.met.subs.Add(-1)
 
 	lastRef := len(c.subs) - 1
 	c.subs[i] = c.subs[lastRef]

@@ -36,6 +36,7 @@ type Node struct {
 	stopOnce sync.Once
 
 	users    *userCounts  // open connections per verified user (users.go)
+	met      nodeMetrics  // metrics.go
 	conns    atomic.Int64 // open TCP connections (all phases)
 	rejected atomic.Uint64
 	stopping atomic.Bool
@@ -94,11 +95,18 @@ func (n *Node) Start() error {
 	if n.cfg.FlushInterval > 0 {
 		go n.flusher()
 	}
+	if err := n.startMetricsListener(); err != nil {
+		n.stopEngine(context.Background())
+		return err
+	}
 	if n.cfg.HTTPListen == "" {
 		return nil
 	}
 	ln, err := net.Listen("tcp", n.cfg.HTTPListen)
 	if err != nil {
+		if n.met.srv != nil {
+			_ = n.met.srv.Close()
+		}
 		n.stopEngine(context.Background())
 		return fmt.Errorf("control listener: %w", err)
 	}
@@ -116,7 +124,8 @@ func (n *Node) Start() error {
 		APIKeys:   n.cfg.Limits.APIKeys,
 		AdminKeys: n.cfg.Limits.AdminKeys,
 		Routes:    n.cfg.Auth.controlRoutes(),
-		Users:     nodeUsers{n}, // users.go
+		Users:     nodeUsers{n},    // users.go
+		Ops:       n.operatorAPI(), // metrics.go
 	}
 	for _, w := range api.ExposureWarnings(n.httpAddr, opts) {
 		n.log.Warn(w)
@@ -174,7 +183,11 @@ func (n *Node) HTTPAddr() string { return n.httpAddr }
 // Publish sends data (a valid JSON value) to every subscriber of topic.
 // Safe from any goroutine.
 func (n *Node) Publish(topic string, data []byte) (seq uint64, subscribers int, err error) {
-	return n.hub.publish(topic, data)
+	seq, subscribers, err = n.hub.publish(topic, data)
+	if err == nil {
+		n.met.publishedLocal.Add(1)
+	}
+	return seq, subscribers, err
 }
 
 // health fails once shutdown has begun, so load balancers stop sending clients.
@@ -188,7 +201,11 @@ func (n *Node) health() error {
 // Deliver fans out a message whose seq was assigned elsewhere (a bus). A seq
 // not above the topic's last one is dropped as a duplicate. Any goroutine.
 func (n *Node) Deliver(topic string, seq uint64, data []byte) (subscribers int, err error) {
-	return n.hub.deliver(topic, seq, data)
+	subscribers, err = n.hub.deliver(topic, seq, data)
+	if err == nil {
+		n.met.publishedBus.Add(1) // duplicates dropped by the hub are counted too: they came over the bus
+	}
+	return subscribers, err
 }
 
 // Prime tells a node started with AwaitPrime that the bus now follows topic,
@@ -205,6 +222,9 @@ func (n *Node) Shutdown(ctx context.Context) error {
 	n.stopping.Store(true)
 	if n.httpSrv != nil {
 		_ = n.httpSrv.Shutdown(ctx)
+	}
+	if n.met.srv != nil {
+		_ = n.met.srv.Shutdown(ctx)
 	}
 	n.goAway(ctx)
 	wait := time.NewTicker(10 * time.Millisecond)

@@ -63,6 +63,8 @@ func (l *loop) proxyHeader(c *conn, buf []byte) (int, gnet.Action) {
 		if l.node.log.Enabled(context.Background(), slog.LevelDebug) {
 			l.node.log.Debug("refused: bad PROXY header", "peer", socketAddr(c.gc).String(), "err", perr.Reason)
 		}
+		l.met.countHandshakeFailure(400) // metrics.go
+		c.setReason(reasonHandshakeFailed)
 		_, _ = c.gc.Write(codec.AppendHTTPError(l.out[:0], &codec.HTTPError{Status: 400, Message: perr.Error()}))
 		return 0, gnet.Close
 	}
@@ -76,6 +78,8 @@ func (l *loop) proxyHeader(c *conn, buf []byte) (int, gnet.Action) {
 	}
 	// The per-IP limit counts the client the header named, not the proxy.
 	if reply := l.admitIP(c); reply != nil {
+		l.met.ipRejectsWithConn.Add(1) // metrics.go: its close is counted at OnClose, not from LimitStats
+		c.setReason(reasonLimit)
 		_, _ = c.gc.Write(reply)
 		return 0, gnet.Close
 	}

@@ -31,6 +31,7 @@ func (l *loop) enterSlow(c *conn) {
 	c.slow = st
 	l.slowList = append(l.slowList, c)
 	l.stats.slowMode.Add(1)
+	l.met.slowNow.Add(1)
 }
 
 // conflate keeps f as c's pending message for its topic.
@@ -106,6 +107,7 @@ func (l *loop) flushSlow(c *conn) {
 
 func (l *loop) closeSlow(c *conn, reason string) {
 	l.stats.slowClosed.Add(1)
+	c.setReason(reasonSlow)
 	c.fail(codec.ClosePolicyViolation, reason) // fail ends slow mode
 }
 
@@ -116,6 +118,7 @@ func (l *loop) leaveSlow(c *conn) {
 		return
 	}
 	c.slow = nil
+	l.met.slowNow.Add(-1)
 	for i := range st.pending {
 		st.pending[i].f.release()
 		st.pending[i] = pendingFrame{}

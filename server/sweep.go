@@ -41,6 +41,7 @@ func (l *loop) sweep() {
 		case phaseHandshake:
 			if l.handshakeExpired(c, handshake) {
 				l.lim.stats.handshakeTimeouts.Add(1)
+				c.setReason(reasonHandshakeTimeout)
 				_, _ = c.gc.Write(http408) // gnet sends it before closing
 				_ = l.el.Close(c.gc)
 			}
@@ -55,9 +56,10 @@ func (l *loop) sweep() {
 				l.lim.stats.messageTimeouts.Add(1)
 				c.fail(codec.ClosePolicyViolation, "message timeout: incomplete for "+cfg.Limits.MessageTimeout.String())
 			case age >= 2*ping:
+				c.setReason(reasonIdle)
 				c.fail(codec.CloseGoingAway, "idle timeout: no data from client")
-			case age >= ping && !c.pinged:
-				c.pinged = true
+			case age >= ping && c.flags&flagPinged == 0:
+				c.flags |= flagPinged
 				c.write(codec.PingFrame)
 			}
 		case phaseClosing:

@@ -58,7 +58,7 @@ func (l *loop) onTraffic(c *conn) gnet.Action {
 		}
 	}
 	c.lastRead = l.now
-	c.pinged = false
+	c.flags &^= flagPinged
 	off, action := l.frames(c, buf, off)
 	if c.phase != phaseOpen && c.phase != phaseHandshake {
 		off = len(buf) // closing: the rest is ignored
@@ -125,6 +125,8 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 		herr = l.admitUser(c, ident.User) // users.go: the per-user limit
 	}
 	if herr != nil {
+		l.met.countHandshakeFailure(herr.Status)
+		c.setReason(reasonHandshakeFailed)
 		_, _ = c.gc.Write(appendTransportError(l.out[:0], kind, herr))
 		return n, gnet.Close
 	}
@@ -134,6 +136,7 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 		l.subscribe(c, t, resumeFor(&op, t), kind != kindWS) // streams get an ack event for topics served later
 	}
 	c.phase = phaseOpen
+	l.upgraded(c)
 	l.logUpgrade(c)
 	if kind != kindWS {
 		return n, l.openStream(c, &op)
@@ -214,7 +217,9 @@ func (l *loop) frames(c *conn, buf []byte, off int) (int, gnet.Action) {
 				l.out = codec.AppendFrame(l.out, codec.OpClose, nil)
 			} else {
 				l.out = codec.AppendCloseFrame(l.out, f.CloseCode, "")
+				l.met.countCloseCode(f.CloseCode)
 			}
+			c.setReason(reasonNormal)
 			c.phase = phaseClosing
 			l.dropSubs(c)
 			c.releaseMessage()

@@ -75,6 +75,7 @@ func newServeFlags(opts *serveOptions) (fs *flag.FlagSet, logLevel, logFormat *s
 	limitFlags(fs, opts)       // serve_limits.go
 	defineUsersFlags(fs, opts) // serve_users.go
 	streamFlags(fs, opts)      // serve_streams.go
+	metricsFlags(fs, opts)     // serve_metrics.go
 	logLevel = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	logFormat = fs.String("log-format", "text", "log `format`: text or json")
 	fs.SetOutput(io.Discard) // parse errors are reported by parseServeFlags
@@ -198,6 +199,9 @@ func serve(ctx context.Context, opts serveOptions, log *slog.Logger, stopSignals
 	attrs := []any{"ws", demo.WSURL(node.WSAddr()), "echo", cfg.Echo}
 	if addr := node.HTTPAddr(); addr != "" {
 		attrs = append(attrs, "control", "http://"+addr, "demo_page", "http://"+addr+"/")
+	}
+	if addr := node.MetricsAddr(); addr != "" {
+		attrs = append(attrs, "metrics", "http://"+addr+"/metrics")
 	}
 	log.Info("fanwire "+version+" listening", attrs...)
 

@@ -117,6 +117,7 @@ func TestServeUsageListsEveryFlagWithDefault(t *testing.T) {
 	documented = append(documented, proxyFlagNames...) // serve_proxy_test.go
 	documented = append(documented, usersFlagNames...)
 	documented = append(documented, streamFlagNames...) // serve_streams_test.go
+	documented = append(documented, "metrics-listen") // serve_metrics.go
 	fs, _, _ := newServeFlags(&serveOptions{})
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })

@@ -41,7 +41,7 @@ func superviseWorkers(ctx context.Context, opts serveOptions, log *slog.Logger, 
 	// and the key variables are left out of their environment); token
 	// secrets reach them through the environment (workerArgs).
 	command := append([]string{exe, "serve"}, workerArgs(&opts)...)
-	command = append(command, "--listen="+listen, "--http=", "--demo=false", "--workers=0", "--nats=")
+	command = append(command, "--listen="+listen, "--http=", "--demo=false", "--workers=0", "--nats=", "--metrics-listen=")
 	command = append(command, workerLimitArgs(opts)...)
 	os.Unsetenv(envAPIKeys)   //nolint:errcheck // cannot fail for a valid name
 	os.Unsetenv(envAdminKeys) //nolint:errcheck
@@ -61,6 +61,7 @@ func superviseWorkers(ctx context.Context, opts serveOptions, log *slog.Logger, 
 		APIKeys:    opts.cfg.Limits.APIKeys,
 		AdminKeys:  opts.cfg.Limits.AdminKeys,
 		Logger:     log,
+		Metrics:    opts.cfg.Metrics.Listen,
 	})
 	if err == nil {
 		err = sup.Start()
@@ -69,8 +70,12 @@ func superviseWorkers(ctx context.Context, opts serveOptions, log *slog.Logger, 
 		log.Error("cannot start", "err", err)
 		return 1
 	}
-	log.Info("fanwire "+version+" supervising", "ws", demo.WSURL(listen), "workers", opts.workers,
-		"bus", sup.NATSURL(), "control", "http://"+sup.HTTPAddr(), "demo_page", "http://"+sup.HTTPAddr()+"/")
+	attrs := []any{"ws", demo.WSURL(listen), "workers", opts.workers,
+		"bus", sup.NATSURL(), "control", "http://" + sup.HTTPAddr(), "demo_page", "http://" + sup.HTTPAddr() + "/"}
+	if addr := sup.MetricsAddr(); addr != "" {
+		attrs = append(attrs, "metrics", "http://"+addr+"/metrics")
+	}
+	log.Info("fanwire "+version+" supervising", attrs...)
 
 	demoCtx, stopDemo := context.WithCancel(context.Background())
 	demoDone := make(chan struct{})

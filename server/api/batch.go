@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/fanwire/fanwire/server/wire"
 )
@@ -33,6 +34,7 @@ type BatchResult struct {
 // went out): those earlier lines stay published, so a client resumes after
 // them rather than resending the whole batch.
 func (h *handler) publishBatch(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
 	body, ok := h.readBody(w, r)
 	if !ok {
 		return
@@ -49,11 +51,13 @@ func (h *handler) publishBatch(w http.ResponseWriter, r *http.Request) {
 		}
 		topic, data, key, code, msg := parseBatchLine(line)
 		if code != "" {
+			h.op.Publish.observe(start, res.Published)
 			writeJSON(w, http.StatusBadRequest, batchError(code, msg, lineNo, res.Published))
 			return
 		}
 		seq, subs, dup, err := h.publish(topic, data, key)
 		if err != nil {
+			h.op.Publish.observe(start, res.Published)
 			where := batchError("", "", lineNo, res.Published)
 			h.writePublishError(w, topic, err, &where)
 			return
@@ -67,6 +71,7 @@ func (h *handler) publishBatch(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, CodeEmptyBody, `the body must hold NDJSON lines {"topic":"...","data":<JSON value>}`)
 		return
 	}
+	h.op.Publish.observe(start, res.Published)
 	h.log.Debug("published batch", "messages", res.Published, "bytes", len(body))
 	writeJSON(w, http.StatusOK, res)
 }

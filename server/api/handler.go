@@ -28,6 +28,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/fanwire/fanwire/server/js"
@@ -58,6 +59,7 @@ type Options struct {
 	// isAdminPath); an empty list leaves those paths open.
 	APIKeys, AdminKeys Keys
 	Users              UserActions // POST /disconnect, POST /unsubscribe, GET /users/{user} (users.go); nil = 404
+	Ops                Operator    // /metrics, /topics, /admin and publish counting (operator.go)
 }
 
 // PublishResult is the answer to one successful publish. Subscribers is
@@ -89,12 +91,13 @@ type handler struct {
 
 	apiKeys, adminKeys *keySet // nil: open
 	users              UserActions
+	op                 Operator // operator.go
 }
 
 // NewHandler returns the control API handler publishing through p.
 func NewHandler(p Publisher, opts Options) http.Handler {
 	h := &handler{pub: p, maxBody: opts.MaxBody, page: opts.Page, log: opts.Logger, health: opts.Health, stats: opts.Stats, routes: opts.Routes,
-		dedup: newDedup(DedupWindow, dedupMaxKeys), users: opts.Users}
+		dedup: newDedup(DedupWindow, dedupMaxKeys), users: opts.Users, op: opts.Ops}
 	h.apiKeys, h.adminKeys = newKeySet(opts.APIKeys), newKeySet(opts.AdminKeys)
 	if h.maxBody <= 0 {
 		h.maxBody = DefaultMaxBody
@@ -114,6 +117,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if route := h.routes[path]; route != nil {
 		route.ServeHTTP(w, r)
+		return
+	}
+	if h.operator(w, r) { // operator.go: /metrics, /topics, /admin
 		return
 	}
 	switch {
@@ -171,6 +177,7 @@ func isGet(r *http.Request) bool { return r.Method == http.MethodGet || r.Method
 // publishOne handles POST /publish/{topic}. The topic comes from the decoded
 // path, so "/publish/a%2Fb" names "a/b" and is rejected as invalid.
 func (h *handler) publishOne(w http.ResponseWriter, r *http.Request, topic string) {
+	start := time.Now()
 	if !wire.ValidTopic(topic) {
 		writeError(w, http.StatusBadRequest, CodeInvalidTopic, invalidTopicText(topic))
 		return
@@ -198,6 +205,7 @@ func (h *handler) publishOne(w http.ResponseWriter, r *http.Request, topic strin
 		h.writePublishError(w, topic, err, nil)
 		return
 	}
+	h.op.Publish.observe(start, 1)
 	h.log.Debug("published", "topic", topic, "seq", seq, "subscribers", subs, "bytes", len(data), "duplicate", dup)
 	res := publishResult(topic, seq, subs)
 	res.Duplicate = dup

@@ -73,7 +73,7 @@ func isPublishPath(path string) bool {
 // separate metrics listener, if there is one, does not go through here.
 func isAdminPath(path string) bool {
 	switch {
-	case path == "/stats", path == "/metrics", path == "/admin", path == "/topics":
+	case path == "/stats", path == "/metrics", path == "/topics": // not /admin: the page is static, its data is /admin/data
 		return true
 	case strings.HasPrefix(path, "/debug/"), strings.HasPrefix(path, "/admin/"), strings.HasPrefix(path, "/topics/"):
 		return true

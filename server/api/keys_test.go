@@ -99,7 +99,7 @@ func TestNoKeysIsOpen(t *testing.T) {
 
 func TestAdminPaths(t *testing.T) {
 	for path, admin := range map[string]bool{"/stats": true, "/debug/heap": true, "/debug/pprof/profile": true,
-		"/admin": true, "/admin/disconnect": true, "/topics": true, "/topics/a.b": true, "/metrics": true,
+		"/admin": false, "/admin/data": true, "/admin/disconnect": true, "/topics": true, "/topics/a.b": true, "/metrics": true,
 		"/healthz": false, "/": false, "/publish/t": false, "/statsx": false, "/topicsx": false} {
 		if isAdminPath(path) != admin {
 			t.Errorf("isAdminPath(%q) = %v", path, !admin)

@@ -34,6 +34,8 @@ type Sequencer struct {
 	mu     sync.Mutex
 	stream jetstream.Stream       // nil until ensured
 	topics map[string]*topicState // guarded by mu
+
+	counters SequencerCounters // counters.go
 }
 
 // topicState caches what this process last saw of a topic in the stream, so
@@ -144,6 +146,7 @@ func (s *Sequencer) PublishKeyed(topic string, data []byte, key string) (seq uin
 	if !wire.ValidTopic(topic) {
 		return 0, false, wire.ErrInvalidTopic
 	}
+	defer s.count(&err)
 	if !s.nc.IsConnected() {
 		return 0, false, fmt.Errorf("%w: not connected to nats (%s)", ErrUnavailable, s.nc.Status())
 	}
@@ -196,6 +199,7 @@ func (s *Sequencer) PublishKeyed(topic string, data []byte, key string) (seq uin
 			return 0, false, fmt.Errorf("%w: %v", ErrUnavailable, err)
 		}
 		// Another publisher took this seq: re-read and try the next one.
+		s.counters.CASRetries.Add(1)
 	}
 	return 0, false, fmt.Errorf("%w: topic %q: too much contention from other publishers", ErrUnavailable, topic)
 }

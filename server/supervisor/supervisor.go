@@ -56,6 +56,7 @@ type Config struct {
 	Logger      *slog.Logger
 	APIKeys     api.Keys // control API keys (see api.Options); the workers never get them
 	AdminKeys   api.Keys
+	Metrics     string // --metrics-listen: an address serving only GET /metrics (every worker's), open to scrapers (metrics.go)
 }
 
 // DefaultStopTimeout bounds the graceful drain before workers are killed.
@@ -75,6 +76,7 @@ type Supervisor struct {
 	httpAddr string
 	stopping atomic.Bool
 	wg       sync.WaitGroup // one per worker keeper
+	met      supMetrics     // metrics.go
 }
 
 // New checks cfg; Start brings everything up.
@@ -133,6 +135,10 @@ func (s *Supervisor) Start() error {
 		s.wg.Add(1)
 		go s.keep(w)
 	}
+	if err := s.serveMetrics(); err != nil {
+		s.Shutdown(context.Background())
+		return err
+	}
 	return s.serveHTTP()
 }
 
@@ -151,7 +157,8 @@ func (s *Supervisor) serveHTTP() error {
 		Stats:     func() any { return s.Stats() },
 		APIKeys:   s.cfg.APIKeys,
 		AdminKeys: s.cfg.AdminKeys,
-		Users:     s, // users.go: user actions go to every worker over the bus
+		Users:     s,               // users.go: user actions go to every worker over the bus
+		Ops:       s.operatorAPI(), // metrics.go
 	}
 	for _, w := range api.ExposureWarnings(s.httpAddr, opts) {
 		s.log.Warn(w)
@@ -226,6 +233,7 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 	if s.httpSrv != nil {
 		_ = s.httpSrv.Shutdown(ctx)
 	}
+	s.stopMetrics(ctx)
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.StopTimeout)
 	defer cancel()
 	for _, w := range s.workers {

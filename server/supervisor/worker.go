@@ -12,6 +12,7 @@ import (
 
 	"github.com/fanwire/fanwire/server"
 	"github.com/fanwire/fanwire/server/bus"
+	"github.com/fanwire/fanwire/server/metrics"
 	"github.com/nats-io/nats.go"
 )
 
@@ -45,9 +46,10 @@ func WorkerFromEnv() (WorkerEnv, bool) {
 
 // workerReport is the answer on the control subject.
 type workerReport struct {
-	PID   int          `json:"pid"`
-	Bus   string       `json:"bus"`
-	Stats server.Stats `json:"stats"`
+	PID     int              `json:"pid"`
+	Bus     string           `json:"bus"`
+	Stats   server.Stats     `json:"stats"`
+	Metrics metrics.Snapshot `json:"metrics"` // for the supervisor's /metrics (metrics.go)
 }
 
 // workerDrainTimeout leaves the supervisor's StopTimeout some slack before
@@ -97,7 +99,11 @@ func RunWorker(ctx context.Context, cfg server.Config, env WorkerEnv, log *slog.
 	}
 	if env.Control != "" {
 		ctl, err := nc.Subscribe(env.Control, func(m *nats.Msg) {
-			b, _ := json.Marshal(workerReport{PID: os.Getpid(), Bus: nc.Status().String(), Stats: node.Stats()})
+			if b, ok := answerTopics(node, m.Data); ok { // topics.go: /topics in worker mode
+				_ = m.Respond(b)
+				return
+			}
+			b, _ := json.Marshal(workerReport{PID: os.Getpid(), Bus: nc.Status().String(), Stats: node.Stats(), Metrics: node.Metrics()})
 			_ = m.Respond(b)
 		})
 		if err != nil {
