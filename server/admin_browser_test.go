@@ -12,6 +12,8 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/fanwire/fanwire/loadtest"
+	"github.com/fanwire/fanwire/server"
+	"github.com/fanwire/fanwire/server/api"
 )
 
 // TestBrowserAdminPage opens /admin in headless Chromium while a load
@@ -25,7 +27,8 @@ func TestBrowserAdminPage(t *testing.T) {
 		}
 		t.Skip("chromium not installed; run make deps")
 	}
-	n := startNode(t, false, nil)
+	const key = "admin-page-test-key-0123456789abcdef"
+	n := startNode(t, false, func(c *server.Config) { c.Limits.AdminKeys = api.Keys{key} })
 
 	cfg := loadtest.DefaultConfig("fanout")
 	cfg.URL = "ws://" + n.WSAddr() + "/ws"
@@ -60,11 +63,16 @@ func TestBrowserAdminPage(t *testing.T) {
 	defer cancel()
 	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
+	var location string
 	if err := chromedp.Run(ctx,
-		chromedp.Navigate("http://"+n.HTTPAddr()+"/admin"),
+		chromedp.Navigate("http://"+n.HTTPAddr()+"/admin?key="+key),
 		chromedp.WaitVisible(`#status.live`, chromedp.ByQuery),
+		chromedp.Location(&location),
 	); err != nil {
-		t.Fatalf("admin page did not go live: %v", err)
+		t.Fatalf("admin page did not go live with its key: %v", err)
+	}
+	if strings.Contains(location, key) {
+		t.Fatalf("the key stayed in the address bar: %s", location)
 	}
 
 	type view struct{ conns, pubs, dels, chart, topic string }

@@ -15,7 +15,7 @@ import (
 // per-client ones (per IP) apply in each worker (see README "Limits").
 type LimitsConfig struct {
 	APIKeys   api.Keys // POST /publish* needs one of them (or an admin key); none = open
-	AdminKeys api.Keys // /stats, /debug/*, /admin, /topics, /metrics need one; none = open
+	AdminKeys api.Keys // /stats, /debug/*, /admin/data, /topics, /metrics need one (not the static /admin page, nor --metrics-listen); none = open
 
 	// MessageTimeout bounds how long a started client frame or message may
 	// stay incomplete (a fragmented message never finished, a frame trickled

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/fanwire/fanwire/server"
+	"github.com/fanwire/fanwire/server/api"
 	"github.com/fanwire/fanwire/server/metrics/metricstest"
 )
 
@@ -146,4 +147,40 @@ func TestMetricsCloseReasons(t *testing.T) {
 			f.Sum("fanwire_ws_close_codes_total", "code", "1002") == 1 &&
 			f.Sum("fanwire_ws_close_codes_total", "code", "1001") == 1
 	})
+}
+
+// TestMetricsAdminKey: with an admin key, the operator endpoints need it on
+// the control listener, the static admin page does not, and
+// --metrics-listen serves /metrics without it.
+func TestMetricsAdminKey(t *testing.T) {
+	const key = "metrics-test-admin-key-0123456789"
+	n := startNode(t, false, func(c *server.Config) {
+		c.Metrics.Listen = "127.0.0.1:0"
+		c.Limits.AdminKeys = api.Keys{key}
+	})
+	base := "http://" + n.HTTPAddr()
+	for _, path := range []string{"/metrics", "/admin/data", "/topics", "/topics/a"} {
+		getJSON(t, base+path, http.StatusUnauthorized, nil)
+	}
+	resp, err := http.Get(base + "/admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/admin page without a key: %d, want 200 (static, no data)", resp.StatusCode)
+	}
+	req, _ := http.NewRequest("GET", base+"/admin/data", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/admin/data with the key: %d", resp.StatusCode)
+	}
+	if _, err := metricstest.Scrape("http://" + n.MetricsAddr() + "/metrics"); err != nil {
+		t.Fatalf("--metrics-listen without a key: %v", err)
+	}
 }
