@@ -11,6 +11,7 @@ import (
 	"github.com/fanwire/fanwire/codec"
 	"github.com/fanwire/fanwire/server/api"
 	"github.com/fanwire/fanwire/server/metrics"
+	"github.com/fanwire/fanwire/server/wire"
 )
 
 // Close reasons, stored in conn.closedBy (the indexes of metrics.Reasons).
@@ -29,6 +30,7 @@ const (
 	reasonHandshakeFailed
 	reasonHandshakeTimeout
 	reasonHTTP
+	reasonDisconnected
 	numReasons
 )
 
@@ -84,6 +86,10 @@ func reasonForCode(code codec.CloseCode) uint8 {
 		return reasonTooLarge
 	case codec.ClosePolicyViolation:
 		return reasonLimit
+	case wire.CloseTokenExpired:
+		return reasonTokenExpired
+	case wire.CloseDisconnected:
+		return reasonDisconnected
 	}
 	return reasonProtocol
 }

@@ -17,22 +17,23 @@ const (
 	ReasonSlow             = "slow"              // fell behind and could not be conflated (1008)
 	ReasonProtocol         = "protocol"          // a frame broke RFC 6455 or the message rules (1002, 1003, 1007)
 	ReasonTooLarge         = "too_large"         // a message over --max-message (1009)
-	ReasonTokenExpired     = "token_expired"     // the connection's token expired
+	ReasonTokenExpired     = "token_expired"     // the connection's token expired (4001)
 	ReasonLimit            = "limit"             // refused at accept: a connection limit (HTTP 503)
 	ReasonShutdown         = "shutdown"          // closed with 1001 by a graceful shutdown
 	ReasonHandshakeFailed  = "handshake_failed"  // the upgrade request was refused with an HTTP error
 	ReasonHandshakeTimeout = "handshake_timeout" // no complete upgrade request within --handshake-timeout
 	ReasonHTTP             = "http"              // a plain HTTP request answered on the WebSocket listener (GET /fanwire.js)
+	ReasonDisconnected     = "disconnected"      // disconnected on purpose through the control API (4005)
 )
 
 // Reasons lists every close reason, in the order of the Reason indexes the
 // server uses (index 0 is the default: dropped).
 var Reasons = [...]string{ReasonDropped, ReasonNormal, ReasonIdle, ReasonSlow, ReasonProtocol, ReasonTooLarge,
-	ReasonTokenExpired, ReasonLimit, ReasonShutdown, ReasonHandshakeFailed, ReasonHandshakeTimeout, ReasonHTTP}
+	ReasonTokenExpired, ReasonLimit, ReasonShutdown, ReasonHandshakeFailed, ReasonHandshakeTimeout, ReasonHTTP, ReasonDisconnected}
 
 // CloseCodes are the WebSocket close codes counted one by one in
 // fanwire_ws_close_codes_total; any other code is counted as "other".
-var CloseCodes = [...]int{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 4000}
+var CloseCodes = [...]int{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 4001, 4005}
 
 // CodeIndex is the slot of code in CloseCodes, len(CloseCodes) for "other".
 func CodeIndex(code int) int {
