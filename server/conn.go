@@ -29,13 +29,14 @@ type conn struct {
 	npend    int32  // frames for this conn in the current drain pass
 	off      int32  // where those frames start in loop.iov
 	lastRead uint32 // loop clock (ms) of the last input; in phaseHandshake: the accept time; in phaseClosing: when closing began
-	phase    uint8
-	// Abuse limits (limits.go), in what was padding.
-	tokens       uint16 // client messages left in this conn's rate bucket
+	// The last 8 bytes: keep the uint16s first so no alignment padding
+	// pushes conn past 112 bytes (the next size class is 128).
+	tokens       uint16 // client messages left in this conn's rate bucket (limits.go)
 	partialSince uint16 // coarse loop clock when the input became incomplete (flagPartial)
-	flags        uint8  // flagIPCounted, flagPartial, flagRateWarned, flagKeyWait, flagAssembling, flagProxyAwait, flagProxied
-	kind         uint8  // transport: kindWS, kindSSE or kindPoll (stream.go)
-	closedBy     uint8  // why the server closes it, for /metrics (metrics.go); in padding
+	phase        uint8
+	flags        uint8 // conn flag bits, listed in limits.go
+	kind         uint8 // transport: kindWS, kindSSE or kindPoll (stream.go)
+	closedBy     uint8 // why the server closes it, for /metrics (metrics.go); in padding
 }
 
 // subRef points at this conn's entry in a topic's subscriber list.
