@@ -59,6 +59,8 @@ type Config struct {
 	// Streams configures SSE and long-polling (stream_config.go).
 	Streams StreamConfig
 	Metrics MetricsConfig // metrics_config.go: --metrics-listen
+	// Memory is when the node returns freed memory to the OS (memtrim.go).
+	Memory MemoryConfig
 }
 
 // Defaults of the wire contract.
@@ -96,6 +98,7 @@ func DefaultConfig() Config {
 		MaxPending:       DefaultMaxPending,
 		NotSentLowat:     DefaultNotSentLowat,
 		LastValue:        DefaultLastValue,
+		Memory:           MemoryConfig{Trim: true},
 		History:          DefaultHistory,
 		HistoryTTL:       DefaultHistoryTTL,
 		SlowGrace:        DefaultSlowGrace,

@@ -63,6 +63,7 @@ var http503 = codec.AppendHTTPError(nil, &codec.HTTPError{Status: 503, Message: 
 
 func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	n := e.node
+	n.trim.accepts.Add(1)
 	if count := n.conns.Add(1); n.cfg.MaxConns > 0 && count > int64(n.cfg.MaxConns) {
 		n.rejected.Add(1)
 		return http503, gnet.Close
@@ -116,5 +117,6 @@ func (e *engine) OnTick() (time.Duration, gnet.Action) {
 		l.execute(l.sweepTask)
 	}
 	e.node.hub.expireSome(expirePerTick)
+	e.node.trim.tick(&e.node.cfg.Memory, time.Now(), e.node.log)
 	return e.tick, gnet.None
 }

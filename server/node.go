@@ -42,6 +42,7 @@ type Node struct {
 	stopping atomic.Bool
 	ips      *ipLimiter // --max-conns-per-ip; nil = unlimited
 	origins  *origins   // --allowed-origins
+	trim     memTrim    // memtrim.go
 }
 
 // NewNode checks cfg and prepares a node; Start makes it listen.

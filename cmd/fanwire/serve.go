@@ -33,8 +33,9 @@ type serveOptions struct {
 	natsPort int      // embedded NATS port; 0 = a free port
 	args     []string // the serve arguments as given, passed on to workers
 
-	auth   authFlags    // serve_auth.go
-	limits limitOptions // serve_limits.go
+	auth   authFlags     // serve_auth.go
+	limits limitOptions  // serve_limits.go
+	memory memoryOptions // serve_memory.go
 }
 
 // newServeFlags defines the serve flags on a fresh FlagSet, bound to opts.
@@ -72,10 +73,11 @@ func newServeFlags(opts *serveOptions) (fs *flag.FlagSet, logLevel, logFormat *s
 	proxyFlags(fs, &c.Proxy) // serve_proxy.go
 	fs.DurationVar(&c.FlushInterval, "flush-interval", 0, "gather publishes this long and write them to each connection together (fewer syscalls, more latency); 0 = write at once")
 	defineAuthFlags(fs, opts)
-	limitFlags(fs, opts)       // serve_limits.go
-	defineUsersFlags(fs, opts) // serve_users.go
-	streamFlags(fs, opts)      // serve_streams.go
-	metricsFlags(fs, opts)     // serve_metrics.go
+	limitFlags(fs, opts)                     // serve_limits.go
+	defineUsersFlags(fs, opts)               // serve_users.go
+	streamFlags(fs, opts)                    // serve_streams.go
+	metricsFlags(fs, opts)                   // serve_metrics.go
+	memoryFlags(fs, &opts.memory, &c.Memory) // serve_memory.go
 	logLevel = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	logFormat = fs.String("log-format", "text", "log `format`: text or json")
 	fs.SetOutput(io.Discard) // parse errors are reported by parseServeFlags
@@ -172,6 +174,7 @@ func runServe(args []string, stdout, stderr io.Writer) int {
 // called once shutdown begins so that a second Ctrl-C kills the process.
 func serve(ctx context.Context, opts serveOptions, log *slog.Logger, stopSignals func()) int {
 	logLimitWarnings(log, opts)
+	applyMemoryFlags(opts.memory, log) // serve_memory.go
 	// Scale-out (workers.go).
 	if workerID() > 0 {
 		return serveWorker(ctx, opts, log, stopSignals)

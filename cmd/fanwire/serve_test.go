@@ -77,6 +77,7 @@ func TestServeFlagsAllSet(t *testing.T) {
 	}
 	want.Limits = server.DefaultConfig().Limits   // serve_limits_test.go covers those flags
 	want.Streams = server.DefaultConfig().Streams // serve_streams_test.go covers those
+	want.Memory = server.DefaultConfig().Memory   // serve_memory_test.go
 	if !reflect.DeepEqual(opts.cfg, want) {
 		t.Fatalf("config = %+v\nwant     %+v", opts.cfg, want)
 	}
@@ -118,6 +119,7 @@ func TestServeUsageListsEveryFlagWithDefault(t *testing.T) {
 	documented = append(documented, usersFlagNames...)
 	documented = append(documented, streamFlagNames...) // serve_streams_test.go
 	documented = append(documented, "metrics-listen") // serve_metrics.go
+	documented = append(documented, memoryFlagNames...) // serve_memory_test.go
 	fs, _, _ := newServeFlags(&serveOptions{})
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })

@@ -1,0 +1,55 @@
+package server
+
+import (
+	"cmp"
+	"log/slog"
+	"runtime/debug"
+	"sync/atomic"
+	"time"
+)
+
+// MemoryConfig is how the node gives memory back after a burst of accepts.
+type MemoryConfig struct {
+	// Trim returns freed heap to the OS once a burst of accepts is over:
+	// a connection ramp leaves the handshakes' garbage and GC headroom
+	// resident, so an idle node would keep ~150 B per connection it does
+	// not use. Costs one forced GC (debug.FreeOSMemory) per burst.
+	Trim bool
+	// TrimEvery is the least time between two trims; 0 = DefaultTrimEvery.
+	TrimEvery time.Duration
+}
+
+// Trim defaults: a burst is at least trimBurst accepts, and bursts are
+// trimmed at most once per DefaultTrimEvery.
+const (
+	DefaultTrimEvery = 30 * time.Second
+	trimBurst        = 1000
+)
+
+// memTrim watches the accept counter from the engine tick: accepts since the
+// last trim, then a tick with none, means a ramp just ended.
+type memTrim struct {
+	accepts  atomic.Uint64 // OnOpen
+	seen     uint64        // accepts at the previous tick
+	base     uint64        // accepts at the last trim
+	last     time.Time     // when the last trim ran
+	trims    atomic.Uint64
+	lastCost atomic.Int64 // ns the last FreeOSMemory took
+}
+
+// tick runs on gnet's ticker goroutine, never on a loop: FreeOSMemory
+// stops the world briefly and blocks its caller for the whole GC.
+func (m *memTrim) tick(cfg *MemoryConfig, now time.Time, log *slog.Logger) {
+	a := m.accepts.Load()
+	quiet := a == m.seen
+	m.seen = a
+	if !cfg.Trim || !quiet || a-m.base < trimBurst || now.Sub(m.last) < cmp.Or(cfg.TrimEvery, DefaultTrimEvery) {
+		return
+	}
+	m.base, m.last = a, now
+	debug.FreeOSMemory()
+	cost := time.Since(now)
+	m.lastCost.Store(int64(cost))
+	m.trims.Add(1)
+	log.Info("connect burst over: returned freed memory to the OS", "accepts", a, "took", cost.Round(time.Millisecond))
+}

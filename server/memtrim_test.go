@@ -1,0 +1,55 @@
+package server
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+)
+
+// TestMemTrimAfterBurst: a trim runs once a burst of accepts is followed by a
+// quiet tick, not during the burst, not for a trickle, and not twice within
+// TrimEvery.
+func TestMemTrimAfterBurst(t *testing.T) {
+	var m memTrim
+	cfg := MemoryConfig{Trim: true, TrimEvery: time.Minute}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	now := time.Unix(1e6, 0)
+	step := func(accepts uint64) {
+		m.accepts.Add(accepts)
+		now = now.Add(time.Second)
+		m.tick(&cfg, now, log)
+	}
+	step(10)
+	step(0)
+	if m.trims.Load() != 0 {
+		t.Fatal("trimmed after a trickle of 10 accepts")
+	}
+	step(trimBurst)
+	step(5)
+	if m.trims.Load() != 0 {
+		t.Fatal("trimmed while accepts go on")
+	}
+	step(0)
+	if m.trims.Load() != 1 {
+		t.Fatalf("trims after the burst = %d, want 1", m.trims.Load())
+	}
+	step(0)
+	step(trimBurst)
+	step(0)
+	if m.trims.Load() != 1 {
+		t.Fatal("trimmed twice within TrimEvery")
+	}
+	now = now.Add(time.Minute)
+	step(0)
+	if m.trims.Load() != 2 {
+		t.Fatalf("trims after TrimEvery = %d, want 2", m.trims.Load())
+	}
+	cfg.Trim = false
+	step(trimBurst)
+	now = now.Add(time.Minute)
+	step(0)
+	if m.trims.Load() != 2 {
+		t.Fatal("trimmed with Trim off")
+	}
+}
