@@ -38,6 +38,8 @@ func DefaultDensity() DensityConfig {
 // Density metric keys.
 const (
 	MetricRSSPerConn  = "rss_per_conn"
+	MetricPSSPerConn  = "pss_per_conn"
+	MetricTotPerConn  = "pss_plus_socket_slab_per_conn"
 	MetricSlabPerConn = "slab_per_conn"
 	MetricSockPerConn = "socket_slab_per_conn"
 	MetricHeapPerConn = "go_live_per_conn"
@@ -50,6 +52,8 @@ const (
 // DensityMetrics are the table columns of the density scenario.
 var DensityMetrics = []Metric{
 	{Key: MetricRSSPerConn, Label: "server RSS / conn", Unit: "B", LowerIsBetter: true},
+	{Key: MetricPSSPerConn, Label: "server PSS / conn", Unit: "B", LowerIsBetter: true},
+	{Key: MetricTotPerConn, Label: "PSS + kernel socket slab / conn", Unit: "B", LowerIsBetter: true},
 	{Key: MetricHeapPerConn, Label: "Go heap+stacks / conn", Unit: "B", LowerIsBetter: true},
 	{Key: MetricSockPerConn, Label: "kernel socket slab / conn, both ends", Unit: "B", LowerIsBetter: true},
 	{Key: MetricSlabPerConn, Label: "all slab / conn (noisy)", Unit: "B", LowerIsBetter: true, NoRatio: true},
@@ -75,6 +79,8 @@ func RunDensity(ctx context.Context, servers []Server, cfg DensityConfig, logf f
 		},
 		Notes: []string{
 			"RSS/conn = (server VmRSS after N idle upgraded conns - VmRSS before any) / N, read from /proc before anything forces a GC.",
+			"PSS/conn = the same delta of Pss in /proc/PID/smaps_rollup: pages shared with other processes count in proportion, so it does not charge the binary's shared pages to every process.",
+			"PSS + kernel socket slab/conn: the whole cost of one idle connection on this box (user and kernel memory, both socket ends).",
 			"Go heap+stacks/conn = delta of HeapAlloc+StackInuse right after a forced GC, from the server's GET /debug/heap (read after RSS); '–' where the server has no such endpoint.",
 			"Kernel socket slab/conn = delta of sum(active_objs*objsize) over /proc/slabinfo caches " + strings.Join(SocketSlabCaches, ", ") + ", / N. On loopback it holds BOTH ends of each connection (the client's are raw blocking sockets: no epoll item, so the epoll part is the server's). System-wide, so other work on the machine adds noise.",
 			"All slab/conn = /proc/meminfo Slab delta / N: includes dentries and file-system caches, which other work on a shared machine moves by tens of MB; only meaningful on a quiet machine.",
@@ -113,7 +119,8 @@ func densityOne(ctx context.Context, s Server, cfg DensityConfig, logf func(stri
 	slab0, err2 := Slab()
 	sock0, err3 := SocketSlab(SocketSlabCaches)
 	used0, err4 := SocketsUsed()
-	if err := firstError(err1, err2, err3, err4); err != nil {
+	pss0, err5 := PSS(p.PID())
+	if err := firstError(err1, err2, err3, err4, err5); err != nil {
 		sr.Error = err.Error()
 		return sr
 	}
@@ -141,7 +148,8 @@ func densityOne(ctx context.Context, s Server, cfg DensityConfig, logf func(stri
 		slab, err2 := Slab()
 		sock, err3 := SocketSlab(SocketSlabCaches)
 		used, err4 := SocketsUsed()
-		if err := firstError(err1, err2, err3, err4); err != nil {
+		pss, err5 := PSS(p.PID())
+		if err := firstError(err1, err2, err3, err4, err5); err != nil {
 			sr.Error = err.Error()
 			break
 		}
@@ -155,8 +163,10 @@ func densityOne(ctx context.Context, s Server, cfg DensityConfig, logf func(stri
 		slabSeries.X, slabSeries.Y = append(slabSeries.X, n), append(slabSeries.Y, float64(slab-slab0)/n)
 		sockSeries.X, sockSeries.Y = append(sockSeries.X, n), append(sockSeries.Y, float64(sock-sock0)/n)
 		sr.Figures[MetricSocketsUsed] = float64(used-used0) / n
-		logf("density: %s %d conns: RSS %+.0f B/conn, socket slab %+.0f B/conn, all slab %+.0f B/conn", s.Name, clients.Len(),
-			float64(rss-rss0)/n, float64(sock-sock0)/n, float64(slab-slab0)/n)
+		sr.Figures[MetricPSSPerConn] = float64(pss-pss0) / n
+		sr.Figures[MetricTotPerConn] = float64(pss-pss0+sock-sock0) / n
+		logf("density: %s %d conns: RSS %+.0f B/conn, PSS %+.0f B/conn, socket slab %+.0f B/conn, all slab %+.0f B/conn", s.Name, clients.Len(),
+			float64(rss-rss0)/n, float64(pss-pss0)/n, float64(sock-sock0)/n, float64(slab-slab0)/n)
 	}
 	if k := len(rssSeries.Y); k > 0 {
 		sr.Figures[MetricRSSPerConn] = rssSeries.Y[k-1]

@@ -76,6 +76,31 @@ func RSS(pids ...int) (int64, error) {
 	return total, nil
 }
 
+// PSS is the summed proportional set size of pids in bytes (Pss in
+// /proc/PID/smaps_rollup): each shared page counts 1/n in each of the n
+// processes mapping it, so worker processes sharing one binary's pages count
+// them once in total, where summed RSS counts them once per process.
+func PSS(pids ...int) (int64, error) {
+	var total int64
+	for _, pid := range pids {
+		f, err := os.Open(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+		if err != nil {
+			return 0, err
+		}
+		v, err := parseSmapsRollupPSS(f)
+		f.Close()
+		if err != nil {
+			return 0, fmt.Errorf("pid %d: %w", pid, err)
+		}
+		total += v
+	}
+	return total, nil
+}
+
+// parseSmapsRollupPSS reads the "Pss:" line of smaps_rollup (not
+// Pss_Anon/Pss_File/Pss_Shmem, its parts) in bytes.
+func parseSmapsRollupPSS(r io.Reader) (int64, error) { return kbField(r, "Pss:") }
+
 // Slab is the kernel's slab memory (SReclaimable + SUnreclaim) in bytes,
 // where socket, inode, dentry and epoll structures live. It is system-wide.
 func Slab() (int64, error) {

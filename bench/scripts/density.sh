@@ -4,7 +4,9 @@
 # `fanwire serve --workers W` (W = N/18,000 rounded up: each process stays
 # under a 20,000 open-files limit), drives it with `fanwire load connect` to N
 # connections, measures the node's user-space memory (RSS summed over the
-# supervisor and its workers) and the kernel's (Slab in /proc/meminfo), then
+# supervisor and its workers, and PSS from /proc/PID/smaps_rollup, which
+# counts the binary's shared pages once instead of once per worker) and the
+# kernel's (Slab in /proc/meminfo), then
 # broadcasts one message and counts who received it and how fast.
 #
 #   DENSITY_POINTS="10000 100000"  DENSITY_RATE=20000  DENSITY_OUT=bench/results
@@ -45,6 +47,11 @@ rss_kb() { # sum over the supervisor and its children
 	pids="$1 $(pgrep -P "$1" | tr '\n' ' ')"
 	for p in $pids; do awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null; done | awk '{s+=$1} END {print s+0}'
 }
+pss_kb() { # like rss_kb, Pss from smaps_rollup: shared pages counted once in total
+	local pids
+	pids="$1 $(pgrep -P "$1" | tr '\n' ' ')"
+	for p in $pids; do awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null; done | awk '{s+=$1} END {print s+0}'
+}
 node_sum() { # field of the workers' node stats, summed
 	curl -fsS -m 5 "http://$API/stats" | python3 -c "import json,sys; print(sum(w['node']['stats']['$1'] for w in json.load(sys.stdin)['workers'] if w.get('node')))"
 }
@@ -60,6 +67,7 @@ for n in $POINTS; do
 	node=$!
 	for _ in $(seq 100); do curl -fsS -m 1 "http://$API/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
 	rss0=$(rss_kb "$node")
+	pss0=$(pss_kb "$node")
 	t0=$(date +%s.%N)
 	"$FANWIRE" load connect --url "ws://$WS/ws?topics=$TOPIC" --conns "$n" --rate "$RATE" \
 		--hold 20m --duration 30m --track --quiet --measure-memory=false --close-timeout 30s --connect-timeout 60s --retries 8 \
@@ -78,6 +86,7 @@ for n in $POINTS; do
 	say "$conns connections up in $(echo "$t1 - $t0" | bc) s; settling"
 	sleep 5
 	rss1=$(rss_kb "$node")
+	pss1=$(pss_kb "$node")
 	slab1=$(slab_kb)
 	conns=$(node_sum conns)
 	pub=$(curl -fsS -d "{\"t\":$(date +%s%N)}" "http://$API/publish/$TOPIC")
@@ -97,16 +106,20 @@ for n in $POINTS; do
 	lastms=$(python3 -c "import json; r=json.load(open('$OUT/tmp-load-$n.json')); print(r['tracked_latency_us']['max']/1000 if r.get('tracked_latency_us') else -1)")
 	kill -TERM "$node"
 	wait "$node" || true
-	line=$(python3 - "$n" "$workers" "$conns" "$rss0" "$rss1" "$slab0" "$slab1" "$t0" "$t1" "$received" "$lastms" $retried <<'PY'
+	line=$(python3 - "$n" "$workers" "$conns" "$rss0" "$rss1" "$slab0" "$slab1" "$t0" "$t1" "$received" "$lastms" $retried "$pss0" "$pss1" <<'PY'
 import json, sys
 n, w, conns, rss0, rss1, slab0, slab1 = (int(x) for x in sys.argv[1:8])
 t0, t1 = float(sys.argv[8]), float(sys.argv[9])
 received, lastms = int(sys.argv[10]), float(sys.argv[11])
 retried, failed = int(sys.argv[12]), int(sys.argv[13])
+pss0, pss1 = int(sys.argv[14]), int(sys.argv[15])
+per = lambda kb: round(kb * 1024 / max(conns, 1))
 print(json.dumps({
     "target": n, "worker_processes": w, "connections": conns,
-    "user_rss_bytes_per_conn": round((rss1 - rss0) * 1024 / max(conns, 1)),
-    "kernel_slab_bytes_per_conn_both_ends": round((slab1 - slab0) * 1024 / max(conns, 1)),
+    "user_rss_bytes_per_conn": per(rss1 - rss0),
+    "user_pss_bytes_per_conn": per(pss1 - pss0),
+    "kernel_slab_bytes_per_conn_both_ends": per(slab1 - slab0),
+    "total_pss_plus_slab_bytes_per_conn": per(pss1 - pss0 + slab1 - slab0),
     "node_rss_mib": round(rss1 / 1024, 1),
     "connect_seconds": round(t1 - t0, 1),
     "connect_attempts_retried": retried, "connections_given_up": failed,
@@ -137,10 +150,13 @@ m = doc["machine"]
 print(f"# Density at scale, {doc['date']}\n")
 print(f"Machine: {m['cpus']} cores, {m['mem_gib']} GiB, Linux {m['kernel']}, loopback only, 20,000 open files per process.")
 print(f"How: {doc['how']} (`make bench-density`).\n")
-print("| connections | worker processes | user RSS / conn | kernel slab / conn (both ends) | connect time | broadcast received | last delivery |")
-print("|---:|---:|---:|---:|---:|---:|---:|")
+print("User PSS counts pages shared by the worker processes (the binary) once; summed RSS counts them once per process. Total = PSS + kernel slab.\n")
+print("| connections | worker processes | user RSS / conn | user PSS / conn | kernel slab / conn (both ends) | total / conn | connect time | broadcast received | last delivery |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
 for p in points:
-    print(f"| {p['connections']:,} | {p['worker_processes']} | {p['user_rss_bytes_per_conn']:,} B | {p['kernel_slab_bytes_per_conn_both_ends']:,} B | {p['connect_seconds']} s | {p['broadcast_received']:,} | {p['broadcast_last_delivery_ms']:.0f} ms |")
+    pss = f"{p['user_pss_bytes_per_conn']:,} B" if 'user_pss_bytes_per_conn' in p else "–"
+    tot = f"{p['total_pss_plus_slab_bytes_per_conn']:,} B" if 'total_pss_plus_slab_bytes_per_conn' in p else "–"
+    print(f"| {p['connections']:,} | {p['worker_processes']} | {p['user_rss_bytes_per_conn']:,} B | {pss} | {p['kernel_slab_bytes_per_conn_both_ends']:,} B | {tot} | {p['connect_seconds']} s | {p['broadcast_received']:,} | {p['broadcast_last_delivery_ms']:.0f} ms |")
 PY
 go run ./bench/cmd/densityplot "$OUT/density.json" >"$OUT/density.svg"
 say "wrote $OUT/density.json and $OUT/density.svg"
