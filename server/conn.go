@@ -21,7 +21,7 @@ const (
 type conn struct {
 	gc       gnet.Conn
 	loop     *loop
-	subs     []subRef       // topics this conn receives
+	subs     subList        // topics this conn receives (sublist.go)
 	slow     *slowState     // set while the client is behind: deliveries are conflated
 	ident    *auth.Identity // the verified token, shared with other conns of the same token; nil = anonymous
 	parser   codec.Parser
@@ -133,8 +133,8 @@ func (c *conn) releaseMessage() {
 }
 
 func (c *conn) subscribedTo(lt *loopTopic) bool {
-	for _, ref := range c.subs {
-		if ref.lt == lt {
+	for i := range c.subs.len() {
+		if c.subs.at(i).lt == lt {
 			return true
 		}
 	}

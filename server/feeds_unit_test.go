@@ -127,8 +127,8 @@ func TestSlowConnClosedWithoutLastValueOrAfterGrace(t *testing.T) {
 	l.drain()
 	publish(t, n, "plain", 1)
 	l.drain()
-	if c.phase != phaseClosing || c.slow != nil || len(c.subs) != 0 {
-		t.Fatalf("phase %d, slow %v, subs %d: want closing, not slow, unsubscribed", c.phase, c.slow, len(c.subs))
+	if c.phase != phaseClosing || c.slow != nil || c.subs.len() != 0 {
+		t.Fatalf("phase %d, slow %v, subs %d: want closing, not slow, unsubscribed", c.phase, c.slow, c.subs.len())
 	}
 
 	c2, b2 := addBacklogConn(l, "prices.b", resume{})

@@ -256,8 +256,8 @@ func (l *loop) writeBatch(batch []delivery) {
 func (l *loop) subscribe(c *conn, name string, r resume, ack bool) (epoch string, after uint64, ready bool) {
 	lt := l.topics[name]
 	if lt != nil && c.subscribedTo(lt) {
-		for _, ref := range c.subs {
-			if ref.lt == lt {
+		for i := range c.subs.len() {
+			if ref := c.subs.at(i); ref.lt == lt {
 				after = lt.subs[ref.pos].after
 			}
 		}
@@ -283,8 +283,8 @@ func (l *loop) subscribe(c *conn, name string, r resume, ack bool) (epoch string
 		lt.topic.sseSubs.Add(1) // under mu: every later publish has its SSE form
 	}
 	h.mu.Unlock()
-	c.subs = append(c.subs, subRef{lt: lt, pos: int32(len(lt.subs))})
-	lt.subs = append(lt.subs, subscriber{c: c, slot: int32(len(c.subs) - 1), after: after})
+	c.subs.add(subRef{lt: lt, pos: int32(len(lt.subs))})
+	lt.subs = append(lt.subs, subscriber{c: c, slot: int32(c.subs.len() - 1), after: after})
 	lt.count.Add(1)
 	l.met.subs.Add(1)
 	return lt.topic.epoch, after, true
@@ -339,8 +339,8 @@ func (lt *loopTopic) parkedIndex(c *conn) int {
 // unsubscribe removes c from topic name; it reports whether c was subscribed
 // (or waiting to be).
 func (l *loop) unsubscribe(c *conn, name string) bool {
-	for i, ref := range c.subs {
-		if ref.lt.topic.name == name {
+	for i := range c.subs.len() {
+		if c.subs.at(i).lt.topic.name == name {
 			l.removeSub(c, i)
 			return true
 		}
@@ -355,16 +355,15 @@ func (l *loop) unsubscribe(c *conn, name string) bool {
 }
 
 func (l *loop) unsubscribeAll(c *conn) {
-	for len(c.subs) > 0 {
-		l.removeSub(c, len(c.subs)-1)
+	for c.subs.len() > 0 {
+		l.removeSub(c, c.subs.len()-1)
 	}
-	c.subs = nil
 }
 
 // removeSub swap-removes c.subs[i] and the matching entry of the topic's
 // subscriber list, fixing the back-references of the entries that moved.
 func (l *loop) removeSub(c *conn, i int) {
-	ref := c.subs[i]
+	ref := *c.subs.at(i)
 	lt := ref.lt
 	if c.slow != nil {
 		l.dropPending(c, lt)
@@ -373,7 +372,7 @@ func (l *loop) removeSub(c *conn, i int) {
 	last := len(lt.subs) - 1
 	moved := lt.subs[last]
 	lt.subs[ref.pos] = moved
-	moved.c.subs[moved.slot].pos = ref.pos
+	moved.c.subs.at(int(moved.slot)).pos = ref.pos
 	lt.subs[last] = subscriber{}
 	lt.subs = lt.subs[:last]
 	lt.count.Add(-1)
@@ -382,14 +381,12 @@ func (l *loop) removeSub(c *conn, i int) {
 	}
 	l.met.subs.Add(-1)
 
-	lastRef := len(c.subs) - 1
-	c.subs[i] = c.subs[lastRef]
+	lastRef := c.subs.len() - 1
 	if i != lastRef {
-		moved := c.subs[i]
+		moved := c.subs.at(lastRef)
 		moved.lt.subs[moved.pos].slot = int32(i)
 	}
-	c.subs[lastRef] = subRef{}
-	c.subs = c.subs[:lastRef]
+	c.subs.removeAt(i)
 
 	l.dropIfUnused(lt)
 }
