@@ -32,7 +32,8 @@ func (r *rawIdle) Add(ctx context.Context, n int) error { return r.Open(ctx, r.c
 // by the harness's open-files limit. Every Add starts one more run; the
 // server's open file descriptors say when its connections are up.
 type loadIdle struct {
-	Loader   string // the fanwire binary
+	Loader   string // the fanwire binary (a temporary copy, removed by Close)
+	copied   bool
 	URL      string // ws://addr/path?query
 	Workers  int
 	Rate     float64
@@ -48,7 +49,38 @@ func newLoadIdle(loader, url string, workers int, rate float64, serverPID int) (
 	if err != nil {
 		return nil, err
 	}
-	return &loadIdle{Loader: loader, URL: url, Workers: workers, Rate: rate, Server: serverPID, baseFDs: fds}, nil
+	copied, err := copyExecutable(loader)
+	if err != nil {
+		return nil, err
+	}
+	return &loadIdle{Loader: copied, copied: true, URL: url, Workers: workers, Rate: rate, Server: serverPID, baseFDs: fds}, nil
+}
+
+// copyExecutable copies the loader to a temporary file: a server started
+// from the same binary would share its pages, and the server's PSS would
+// drop by its lost share of them when the loader starts, more than the
+// connections cost at 19k.
+func copyExecutable(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp("", "fanwire-loader-*")
+	if err != nil {
+		return "", err
+	}
+	_, err = f.Write(b)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(f.Name(), 0o755)
+	}
+	if err != nil {
+		os.Remove(f.Name())
+		return "", err
+	}
+	return f.Name(), nil
 }
 
 func (l *loadIdle) Add(ctx context.Context, n int) error {
@@ -110,6 +142,9 @@ func (l *loadIdle) Close() {
 		}
 	}
 	l.runs, l.finished = nil, nil
+	if l.copied {
+		os.Remove(l.Loader)
+	}
 }
 
 // FDCount is the number of open file descriptors of pid.

@@ -10,6 +10,7 @@
 # broadcasts one message and counts who received it and how fast.
 #
 #   DENSITY_POINTS="10000 100000"  DENSITY_RATE=20000  DENSITY_OUT=bench/results
+#   DENSITY_SERVE_FLAGS="--gogc 100"  (more fanwire serve flags)
 # Needs root for the sysctls (it prints each one it sets). Loopback only.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -19,11 +20,17 @@ POINTS=${DENSITY_POINTS:-"10000 100000 250000 500000 1000000"}
 RATE=${DENSITY_RATE:-10000}
 OUT=${DENSITY_OUT:-bench/results}
 PER_WORKER=${DENSITY_PER_WORKER:-18000}
+SERVE_FLAGS=${DENSITY_SERVE_FLAGS:-} # e.g. "--gogc 100 --trim-memory=false" to measure without the memory levers
 WS=127.0.0.1:18480
 API=127.0.0.1:18481
 TOPIC=density
 mkdir -p "$OUT"
 go build -o "$FANWIRE" ./cmd/fanwire
+# The load generator runs a copy: sharing the node's binary file would move
+# the node's PSS (its share of those pages halves) by more than the
+# connections cost.
+LOADER="$FANWIRE-load"
+cp "$FANWIRE" "$LOADER"
 
 say() { echo "density: $*" >&2; }
 
@@ -52,6 +59,9 @@ pss_kb() { # like rss_kb, Pss from smaps_rollup: shared pages counted once in to
 	pids="$1 $(pgrep -P "$1" | tr '\n' ' ')"
 	for p in $pids; do awk '/^Pss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null; done | awk '{s+=$1} END {print s+0}'
 }
+node_ready() { # workers that report their node
+	curl -fsS -m 5 "http://$API/stats" 2>/dev/null | python3 -c "import json,sys; print(sum(1 for w in json.load(sys.stdin)['workers'] if w.get('node')))" 2>/dev/null || echo 0
+}
 node_sum() { # field of the workers' node stats, summed
 	curl -fsS -m 5 "http://$API/stats" | python3 -c "import json,sys; print(sum(w['node']['stats']['$1'] for w in json.load(sys.stdin)['workers'] if w.get('node')))"
 }
@@ -63,13 +73,17 @@ for n in $POINTS; do
 	sync
 	slab0=$(slab_kb)
 	"$FANWIRE" serve --workers "$workers" --loops 1 --listen "$WS" --http "$API" \
-		--ping-interval 10m --handshake-timeout 60s --max-conns-per-ip 0 --max-conn-rate 0 --log-level warn &
+		--ping-interval 10m --handshake-timeout 60s --max-conns-per-ip 0 --max-conn-rate 0 --log-level warn $SERVE_FLAGS &
 	node=$!
 	for _ in $(seq 100); do curl -fsS -m 1 "http://$API/healthz" >/dev/null 2>&1 && break; sleep 0.2; done
+	# The baseline must hold every worker's own start-up memory: at 15k a
+	# worker still starting adds ~1 KB per connection to the delta.
+	for _ in $(seq 100); do [ "$(node_ready)" -ge "$workers" ] && break; sleep 0.2; done
+	sleep 1
 	rss0=$(rss_kb "$node")
 	pss0=$(pss_kb "$node")
 	t0=$(date +%s.%N)
-	"$FANWIRE" load connect --url "ws://$WS/ws?topics=$TOPIC" --conns "$n" --rate "$RATE" \
+	"$LOADER" load connect --url "ws://$WS/ws?topics=$TOPIC" --conns "$n" --rate "$RATE" \
 		--hold 20m --duration 30m --track --quiet --measure-memory=false --close-timeout 30s --connect-timeout 60s --retries 8 \
 		--json "$OUT/tmp-load-$n.json" >"$OUT/tmp-load-$n.log" 2>&1 &
 	load=$!
