@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"strconv"
@@ -55,6 +56,11 @@ type Subscriber struct {
 	wake   chan struct{}
 	done   chan struct{}
 	wg     sync.WaitGroup
+	// ctx is cancelled first thing in Close: every NATS round trip the
+	// subscriber makes derives from it (and has a timeout), so Close never
+	// waits for a stalled or unreachable NATS.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu      sync.Mutex
 	pending map[string]bool // topic -> wanted, not applied yet
@@ -94,8 +100,10 @@ func NewSubscriber(nc *nats.Conn, h Handler, prime Primer, log *slog.Logger) *Su
 	if err != nil {
 		log.Warn("bus: jetstream context; topics will be primed empty", "err", err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
 	s := &Subscriber{
 		nc: nc, js: js, handle: h, prime: prime, log: log,
+		ctx: ctx, cancel: cancel,
 		inbox:     make(chan *nats.Msg, inboxSize),
 		wake:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
@@ -183,12 +191,15 @@ func (s *Subscriber) applyInterest() {
 			// After the flush the server has our subscriptions: whatever the
 			// stream stores from now on reaches us, so its current last
 			// message is all a newly followed topic needs to catch up.
-			if err := s.nc.Flush(); err != nil {
+			if err := s.flush(); err != nil {
 				s.log.Warn("bus: flush after subscribing", "err", err)
 			}
 		}
 		if s.prime != nil {
 			for _, topic := range wanted {
+				if s.ctx.Err() != nil {
+					break // closing: the primer is not needed any more
+				}
 				s.prime(topic, s.stored(topic))
 			}
 		}
@@ -205,44 +216,109 @@ func (s *Subscriber) stored(topic string) []Stored {
 	if s.js == nil {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
-	defer cancel()
 	if s.stream == nil {
+		ctx, cancel := s.op()
 		st, err := s.js.Stream(ctx, StreamName)
+		cancel()
 		if err != nil {
-			if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			if !errors.Is(err, jetstream.ErrStreamNotFound) && s.ctx.Err() == nil {
 				s.log.Warn("bus: stream for priming", "err", err)
 			}
 			return nil
 		}
 		s.stream = st
 	}
-	cons, err := s.stream.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{InSubject(topic)},
-		InactiveThreshold: 5 * time.Second, // the server drops it soon after
-	})
-	if err != nil {
-		s.log.Warn("bus: reading stored messages", "topic", topic, "err", err)
-		return nil
-	}
-	batch, err := cons.FetchNoWait(StreamHistory)
-	if err != nil {
-		s.log.Warn("bus: reading stored messages", "topic", topic, "err", err)
-		return nil
-	}
 	var out []Stored
-	for m := range batch.Messages() {
-		seq, err := strconv.ParseUint(m.Headers().Get(SeqHeader), 10, 64)
-		meta, merr := m.Metadata()
-		if err != nil || merr != nil || seq == 0 {
-			continue
-		}
-		out = append(out, Stored{Seq: seq, Data: m.Data(), At: meta.Timestamp})
-	}
-	if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+	err := s.read(s.stream, jetstream.ConsumerConfig{FilterSubject: InSubject(topic)}, StreamHistory,
+		func(m jetstream.Msg) bool {
+			seq, err := strconv.ParseUint(m.Headers().Get(SeqHeader), 10, 64)
+			meta, merr := m.Metadata()
+			if err == nil && merr == nil && seq > 0 {
+				out = append(out, Stored{Seq: seq, Data: m.Data(), At: meta.Timestamp})
+			}
+			return true
+		})
+	if err != nil && s.ctx.Err() == nil {
 		s.log.Warn("bus: reading stored messages", "topic", topic, "err", err)
 	}
 	return out
+}
+
+// op bounds one NATS round trip: publishTimeout, or until Close.
+func (s *Subscriber) op() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(s.ctx, publishTimeout)
+}
+
+// flush waits until the NATS server has everything sent so far (bounded by op).
+func (s *Subscriber) flush() error {
+	ctx, cancel := s.op()
+	defer cancel()
+	return s.nc.FlushWithContext(ctx)
+}
+
+// dropTimeout bounds deleting a finished reading consumer; it is not
+// cancelled by Close (so an orderly Close still cleans up), which makes it
+// part of how long Close can take on a stalled link.
+const dropTimeout = time.Second
+
+// errNoConsumer wraps read's failures to make its consumer.
+var errNoConsumer = errors.New("making a reading consumer")
+
+// read hands each, in stream order, the stored messages that cfg selects
+// (its filter and start), until each returns false, max were read or the
+// stream has no more. It reads with a plain ephemeral consumer that it
+// deletes on every path (the server also drops it after InactiveThreshold).
+// Not an ordered consumer: its Fetch recreates the consumer on each call,
+// retrying for ever on contexts of its own that neither a timeout nor Close
+// can stop (that hung Close while NATS was down).
+func (s *Subscriber) read(st jetstream.Stream, cfg jetstream.ConsumerConfig, max int, each func(jetstream.Msg) bool) error {
+	cfg.AckPolicy = jetstream.AckNonePolicy
+	cfg.MemoryStorage = true
+	cfg.Replicas = 1
+	cfg.InactiveThreshold = 5 * time.Second
+	ctx, cancel := s.op()
+	cons, err := st.CreateConsumer(ctx, cfg)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("%w: %w", errNoConsumer, err)
+	}
+	info := cons.CachedInfo()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(s.ctx), dropTimeout)
+		defer cancel()
+		if err := st.DeleteConsumer(ctx, info.Name); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
+			s.log.Debug("bus: deleting reading consumer (the server drops it soon anyway)", "err", err)
+		}
+	}()
+	// The consumer knows how many messages it has for us when it is made:
+	// fetch exactly those, so no fetch waits for messages that are not there.
+	want := int(min(info.NumPending, uint64(max)))
+	for got := 0; got < want; {
+		ctx, cancel := s.op()
+		batch, err := cons.Fetch(min(StreamHistory, want-got), jetstream.FetchContext(ctx))
+		if err != nil {
+			cancel()
+			return err
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			if !each(m) {
+				cancel() // ends the fetch; its channel is buffered for the whole batch
+				return nil
+			}
+		}
+		err = batch.Error()
+		cancel()
+		if err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
+			return err
+		}
+		if n == 0 {
+			return nil
+		}
+		got += n
+	}
+	return nil
 }
 
 func (s *Subscriber) apply(topic string, want bool) {
@@ -357,7 +433,7 @@ func (s *Subscriber) StreamLost() <-chan struct{} { return s.lost }
 // after its last delivered message. The flush first makes sure nats.go's
 // resubscriptions are in effect, so nothing falls between the two.
 func (s *Subscriber) catchUpAll() {
-	if err := s.nc.FlushTimeout(publishTimeout); err != nil {
+	if err := s.flush(); err != nil {
 		s.log.Warn("bus: flush after reconnect", "err", err)
 	}
 	s.fmu.Lock()
@@ -368,6 +444,9 @@ func (s *Subscriber) catchUpAll() {
 	s.fmu.Unlock()
 	s.log.Info("bus: reconnected; catching up from the stream", "topics", len(topics))
 	for topic, f := range topics {
+		if s.ctx.Err() != nil {
+			return // closing
+		}
 		s.fill(topic, f, math.MaxUint64)
 	}
 }
@@ -381,56 +460,38 @@ func (s *Subscriber) fill(topic string, f *follow, before uint64) {
 	if s.js == nil {
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), publishTimeout)
-	defer cancel()
 	if s.fillStr == nil {
+		ctx, cancel := s.op()
 		st, err := s.js.Stream(ctx, StreamName)
+		cancel()
 		if err != nil {
-			s.log.Warn("bus: stream for catching up", "topic", topic, "err", err)
+			if s.ctx.Err() == nil {
+				s.log.Warn("bus: stream for catching up", "topic", topic, "err", err)
+			}
 			return
 		}
 		s.fillStr = st
 	}
-	cfg := jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{InSubject(topic)},
-		InactiveThreshold: 5 * time.Second,
-	}
+	cfg := jetstream.ConsumerConfig{FilterSubject: InSubject(topic)}
 	if f.streamSeq > 0 {
 		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, f.streamSeq+1
 	}
-	cons, err := s.fillStr.OrderedConsumer(ctx, cfg)
-	if err != nil {
+	err := s.read(s.fillStr, cfg, maxFill, func(m jetstream.Msg) bool {
+		seq, err := strconv.ParseUint(m.Headers().Get(SeqHeader), 10, 64)
+		meta, merr := m.Metadata()
+		if err != nil || merr != nil || seq == 0 || seq <= f.seq {
+			return true
+		}
+		if seq >= before {
+			return false
+		}
+		s.pass(topic, f, seq, meta.Sequence.Stream, meta.Timestamp.UnixNano(), m.Data())
+		return true
+	})
+	if err != nil && s.ctx.Err() == nil {
 		s.log.Warn("bus: catching up", "topic", topic, "err", err)
-		s.fillStr = nil // maybe recreated: look it up again next time
-		return
-	}
-	filled := 0
-	for filled < maxFill {
-		batch, err := cons.FetchNoWait(min(StreamHistory, maxFill-filled))
-		if err != nil {
-			s.log.Warn("bus: catching up", "topic", topic, "err", err)
-			return
-		}
-		n := 0
-		for m := range batch.Messages() {
-			n++
-			seq, err := strconv.ParseUint(m.Headers().Get(SeqHeader), 10, 64)
-			meta, merr := m.Metadata()
-			if err != nil || merr != nil || seq == 0 || seq <= f.seq {
-				continue
-			}
-			if seq >= before {
-				return
-			}
-			s.pass(topic, f, seq, meta.Sequence.Stream, meta.Timestamp.UnixNano(), m.Data())
-			filled++
-		}
-		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) {
-			s.log.Warn("bus: catching up", "topic", topic, "err", err)
-			return
-		}
-		if n == 0 {
-			return
+		if errors.Is(err, errNoConsumer) {
+			s.fillStr = nil // maybe recreated: look it up again next time
 		}
 	}
 }
@@ -444,6 +505,7 @@ func (s *Subscriber) Close() {
 	}
 	s.closed = true
 	s.mu.Unlock()
+	s.cancel() // first: whatever NATS round trip is in flight gives up now
 	close(s.done)
 	s.wg.Wait()
 	s.nc.RemoveStatusListener(s.reconnect)
