@@ -3,8 +3,10 @@ package server_test
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -258,8 +260,21 @@ func TestAuthPythonClient(t *testing.T) {
 	if sum := s.event("summary", 30*time.Second); sum["status"] != float64(401) {
 		t.Fatalf("bad token: %v", sum)
 	}
-	short := hs256(t, func(c *fanwireClaims) { c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(2 * time.Second)) }, "prices.*")
-	s = startScript(t, "pyauth.py", append(py, url+short, hs256(t, func(c *fanwireClaims) { c.Subject = "bob" }))...)
+	// The short token is minted once Python is up (interpreter and imports
+	// can take seconds on a loaded machine), so its lifetime covers only
+	// connecting and one refresh round trip, with room to spare.
+	// An os.Pipe is handed to Python as is: no copying goroutine that
+	// cmd.Wait would wait for if the script died early.
+	urlIn, urlOut, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { urlIn.Close(); urlOut.Close() })
+	s = startScriptStdin(t, "pyauth.py", urlIn, append(py, "-", hs256(t, func(c *fanwireClaims) { c.Subject = "bob" }))...)
+	s.event("ready", 30*time.Second)
+	short := hs256(t, func(c *fanwireClaims) { c.ExpiresAt = jwt.NewNumericDate(time.Now().Add(5 * time.Second)) }, "prices.*")
+	fmt.Fprintln(urlOut, url+short)
+	urlOut.Close()
 	if m := s.event("reply", 30*time.Second)["msg"].(map[string]any); m["code"] != auth.CodeInvalidToken {
 		t.Fatalf("refresh for another user: %v", m)
 	}

@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -470,9 +471,16 @@ type script struct {
 
 func startScript(t *testing.T, name string, args ...string) *script {
 	t.Helper()
+	return startScriptStdin(t, name, nil, args...)
+}
+
+// startScriptStdin is startScript with the script's stdin read from stdin.
+func startScriptStdin(t *testing.T, name string, stdin io.Reader, args ...string) *script {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	t.Cleanup(cancel)
 	cmd := exec.CommandContext(ctx, args[0], args[1:]...)
+	cmd.Stdin = stdin
 	s := &script{t: t, cmd: cmd, lines: make(chan map[string]any, 16), stderr: new(bytes.Buffer), name: name}
 	cmd.Stderr = s.stderr
 	out, err := cmd.StdoutPipe()

@@ -7,6 +7,8 @@
       the reply as {"event":"reply",...}. Then reads until the server closes
       and prints {"event":"summary","code":..,"reason":..}. A refused upgrade
       prints {"event":"summary","status":<HTTP status>}.
+      URL "-": prints {"event":"ready"} once loaded and reads URL from stdin
+      (so a short token's lifetime does not include Python's start-up).
 """
 
 import asyncio
@@ -23,6 +25,9 @@ def emit(obj):
 
 
 async def main(url, refresh):
+    if url == "-":
+        emit({"event": "ready"})
+        url = (await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)).strip()
     try:
         ws = await websockets.connect(url, ping_interval=None, open_timeout=TIMEOUT)
     except websockets.exceptions.InvalidStatusCode as e:  # websockets < 14
