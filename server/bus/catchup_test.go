@@ -1,11 +1,13 @@
 package bus
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
 
 	"github.com/fanwire/fanwire/server/internal/faultproxy"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // expectRun checks that rec receives topic's seqs from..to next, in order.
@@ -65,6 +67,26 @@ func TestSubscriberCatchesUpAfterLinkCut(t *testing.T) {
 		t.Fatalf("unexpected extra delivery %+v", m)
 	case <-time.After(100 * time.Millisecond):
 	}
+	noReadersLeft(t, seqr)
+}
+
+// noReadersLeft checks that the consumers made to read the stream were
+// deleted once read (the Sequencer makes none).
+func noReadersLeft(t *testing.T, seqr *Sequencer) {
+	t.Helper()
+	js, err := jetstream.New(seqr.nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "reading consumers deleted", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		st, err := js.Stream(ctx, StreamName)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.CachedInfo().State.Consumers == 0
+	})
 }
 
 // A subscriber more than its inbox behind has messages dropped by NATS (slow
@@ -92,4 +114,5 @@ func TestSubscriberFillsWhatNATSDropped(t *testing.T) {
 	time.Sleep(100 * time.Millisecond) // let NATS overflow the inbox
 	close(gate)
 	expectRun(t, rec, "behind", 1, n)
+	noReadersLeft(t, seqr)
 }
