@@ -20,6 +20,8 @@ var (
 	ErrUnmaskedFrame          = &Error{CloseProtocolError, "client frame is not masked"}
 	ErrMaskedFrame            = &Error{CloseProtocolError, "server frame is masked"}
 	ErrReservedBits           = &Error{CloseProtocolError, "reserved bits set without a negotiated extension"}
+	ErrCompressedControl      = &Error{CloseProtocolError, "RSV1 (compressed) set on a control frame"}
+	ErrCompressedContinuation = &Error{CloseProtocolError, "RSV1 (compressed) set on a continuation frame"}
 	ErrReservedOpcode         = &Error{CloseProtocolError, "reserved opcode"}
 	ErrFragmentedControl      = &Error{CloseProtocolError, "fragmented control frame"}
 	ErrControlTooLong         = &Error{CloseProtocolError, "control frame payload longer than 125 bytes"}

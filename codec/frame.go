@@ -29,6 +29,7 @@ func (op OpCode) IsControl() bool { return op&0x8 != 0 }
 const (
 	bitFin  = 0x80
 	bitsRsv = 0x70
+	bitRsv1 = 0x40 // permessage-deflate: the message is compressed
 	bitMask = 0x80
 
 	// maxControlPayload is the largest payload a control frame may carry.

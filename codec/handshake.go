@@ -17,6 +17,9 @@ type Request struct {
 	LastEventID         []byte // Last-Event-ID (an EventSource resuming a stream), raw
 	Upgrade             bool   // "Upgrade" lists the token "websocket"
 	ConnectionUpgrade   bool   // "Connection" lists the token "upgrade"
+	// Deflate is the permessage-deflate offer of the Sec-WebSocket-Extensions
+	// headers (all of them, in order); see extensions.go.
+	Deflate DeflateOffer
 }
 
 // HTTPError is a failed handshake: the status to answer with and why. The
@@ -129,6 +132,10 @@ func (r *Request) setHeader(name, value []byte) *HTTPError {
 		if equalFold(name, "sec-websocket-protocol") && r.Protocol == nil {
 			r.Protocol = value
 		}
+	case 24:
+		if equalFold(name, "sec-websocket-extensions") {
+			r.Deflate.addExtensions(value)
+		}
 	}
 	return nil
 }
@@ -208,6 +215,16 @@ func AppendAcceptResponse(dst []byte, key []byte) []byte {
 	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
 	dst = appendAccept(dst, key)
 	return append(dst, "\r\n\r\n"...)
+}
+
+// AppendAcceptDeflateResponse is AppendAcceptResponse accepting the
+// permessage-deflate offer o.
+func AppendAcceptDeflateResponse(dst []byte, key []byte, o DeflateOffer) []byte {
+	dst = append(dst, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: "...)
+	dst = appendAccept(dst, key)
+	dst = append(dst, "\r\n"...)
+	dst = AppendDeflateResponse(dst, o)
+	return append(dst, "\r\n"...)
 }
 
 const acceptGUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"

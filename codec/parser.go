@@ -39,6 +39,10 @@ type Frame struct {
 	Payload []byte
 	First   bool // DataChunk: first chunk of the message
 	Fin     bool // DataChunk: last chunk of the message (text: UTF-8 fully validated)
+	// Compressed (DataChunk): the message has RSV1 set (permessage-deflate):
+	// Payload is deflate data and text is NOT UTF-8-checked here; the caller
+	// inflates the whole message and validates it.
+	Compressed bool
 	// CloseCode is CloseNoStatus if the close payload was empty.
 	CloseCode   CloseCode
 	CloseReason []byte
@@ -54,16 +58,41 @@ type Parser struct {
 	utf8      UTF8State // validator state of the current text message
 	maskPos   uint8     // key offset of the next payload byte
 	msgOp     OpCode    // opcode of the message in progress; 0 = none
-	frameFin  bool      // the current data frame has FIN set
-	first     bool      // the next chunk is the first of its message
+	flags     uint8     // flag* bits below (one byte keeps Parser at 24 bytes)
 }
+
+const (
+	flagFrameFin   = 1 << iota // the current data frame has FIN set
+	flagFirst                  // the next chunk is the first of its message
+	flagDeflate                // permessage-deflate negotiated: RSV1 allowed on a message's first frame
+	flagCompressed             // the message in progress is compressed
+)
+
+// Reset forgets any frame or message in progress (not the negotiated extension).
+func (p *Parser) Reset() { *p = Parser{flags: p.flags & flagDeflate} }
+
+// SetDeflate records whether permessage-deflate was negotiated. Without it
+// any RSV bit is a protocol error (1002).
+func (p *Parser) SetDeflate(on bool) {
+	if on {
+		p.flags |= flagDeflate
+	} else {
+		p.flags &^= flagDeflate
+	}
+}
+
+// Deflate reports whether SetDeflate(true) was called.
+func (p *Parser) Deflate() bool { return p.flags&flagDeflate != 0 }
+
+// CompressedSlack is how much a compressed message may exceed MaxMessage on
+// the wire: deflate adds 5 bytes per 64 KiB stored block to data it cannot
+// shrink, so a message at the limit still fits. The inflated size is the
+// caller's to check.
+func CompressedSlack(maxMessage int) int { return maxMessage>>12 + 64 }
 
 // InMessage reports whether a data message is in progress: a data frame
 // header was read and its message is not complete yet.
 func (p *Parser) InMessage() bool { return p.msgOp != 0 }
-
-// Reset forgets any frame or message in progress.
-func (p *Parser) Reset() { *p = Parser{} }
 
 // Next parses from in. It never blocks and copes with ANY split of the input:
 //   - an incomplete frame header => NeedMore, n = 0 (nothing consumed; the
@@ -92,10 +121,19 @@ func (p *Parser) Next(in []byte, cfg *ParserConfig) (f Frame, n int, err *Error)
 	b0, b1 := in[0], in[1]
 	// Everything decidable from the first two bytes is checked before waiting
 	// for the rest, so garbage fails at once.
-	if b0&bitsRsv != 0 {
+	op := OpCode(b0 & 0x0F)
+	rsv1 := b0&bitRsv1 != 0
+	if b0&(bitsRsv&^bitRsv1) != 0 || rsv1 && p.flags&flagDeflate == 0 {
 		return Frame{}, 0, ErrReservedBits
 	}
-	op := OpCode(b0 & 0x0F)
+	if rsv1 {
+		switch {
+		case op.IsControl():
+			return Frame{}, 0, ErrCompressedControl
+		case op == OpContinuation:
+			return Frame{}, 0, ErrCompressedContinuation
+		}
+	}
 	fin := b0&bitFin != 0
 	masked := b1&bitMask != 0
 	if masked == cfg.Client {
@@ -157,8 +195,14 @@ func (p *Parser) Next(in []byte, cfg *ParserConfig) (f Frame, n int, err *Error)
 	} else {
 		msgLen += length
 	}
-	if cfg.MaxMessage > 0 && msgLen > uint64(cfg.MaxMessage) {
-		return Frame{}, 0, ErrMessageTooBig
+	compressed := rsv1 || op == OpContinuation && p.flags&flagCompressed != 0
+	if limit := uint64(cfg.MaxMessage); limit > 0 {
+		if compressed {
+			limit += uint64(CompressedSlack(cfg.MaxMessage))
+		}
+		if msgLen > limit {
+			return Frame{}, 0, ErrMessageTooBig
+		}
 	}
 	var key [4]byte
 	if masked {
@@ -171,14 +215,21 @@ func (p *Parser) Next(in []byte, cfg *ParserConfig) (f Frame, n int, err *Error)
 	// The header is complete: commit it to the state.
 	if op != OpContinuation {
 		p.msgOp = op
-		p.first = true
+		p.flags = p.flags&flagDeflate | flagFirst
+		if rsv1 {
+			p.flags |= flagCompressed
+		}
 		p.utf8 = UTF8Accept
 	}
 	p.msgLen = uint32(min(msgLen, math.MaxUint32))
 	p.remaining = length
 	p.mask = key
 	p.maskPos = 0
-	p.frameFin = fin
+	if fin {
+		p.flags |= flagFrameFin
+	} else {
+		p.flags &^= flagFrameFin
+	}
 	return p.chunk(in, hdr)
 }
 
@@ -197,18 +248,20 @@ func (p *Parser) chunk(in []byte, off int) (Frame, int, *Error) {
 	}
 	p.remaining -= uint64(avail)
 	op := p.msgOp
-	fin := p.remaining == 0 && p.frameFin
-	if op == OpText {
+	fin := p.remaining == 0 && p.flags&flagFrameFin != 0
+	compressed := p.flags&flagCompressed != 0
+	if op == OpText && !compressed {
 		p.utf8 = ValidateUTF8(p.utf8, payload)
 		if p.utf8 == UTF8Reject || fin && p.utf8 != UTF8Accept {
 			return Frame{}, 0, ErrInvalidUTF8
 		}
 	}
-	f := Frame{Kind: DataChunk, Op: op, Payload: payload, First: p.first, Fin: fin}
-	p.first = false
+	f := Frame{Kind: DataChunk, Op: op, Payload: payload, First: p.flags&flagFirst != 0, Fin: fin, Compressed: compressed}
+	p.flags &^= flagFirst
 	if fin {
 		p.msgOp = 0
 		p.msgLen = 0
+		p.flags &^= flagCompressed
 	}
 	return f, off + avail, nil
 }
