@@ -74,7 +74,7 @@ func TestAppendDeflateResponse(t *testing.T) {
 // parseDeflate runs a parser with deflate negotiated over in.
 func parseDeflate(in []byte, max int) (chunks []Frame, err *Error) {
 	var p Parser
-	p.SetDeflate(true)
+	p.SetDeflate(15)
 	cfg := &ParserConfig{MaxMessage: max}
 	for len(in) > 0 {
 		f, n, e := p.Next(in, cfg)
@@ -125,10 +125,24 @@ func TestParserCompressed(t *testing.T) {
 	if _, _, err := p.Next(h("c1 80"+k0), nil); err != ErrReservedBits {
 		t.Fatalf("rsv1 without deflate: %v", err)
 	}
-	p.SetDeflate(true)
+	p.SetDeflate(15)
 	p.Reset()
 	if !p.Deflate() {
 		t.Fatal("Reset forgot the negotiated extension")
+	}
+	for _, bits := range []uint8{8, 9, 12, 15} {
+		p.SetDeflate(bits)
+		p.Reset()
+		if got := p.DeflateWindow(); got != bits {
+			t.Fatalf("window %d read back as %d", bits, got)
+		}
+	}
+	if _, _, err := p.Next(h("c1 81"+k0+"00 81 81"+k0+"61"), nil); err != nil || p.DeflateWindow() != 15 {
+		t.Fatalf("a message changed the window: %v %d", err, p.DeflateWindow())
+	}
+	p.SetDeflate(0)
+	if p.Deflate() || p.DeflateWindow() != 0 {
+		t.Fatal("SetDeflate(0) left deflate on")
 	}
 	// A plain message after a compressed one is not compressed.
 	chunks, err := parseDeflate(h("c1 81"+k0+"00 81 81"+k0+"61"), 0)

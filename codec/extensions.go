@@ -28,7 +28,7 @@ type DeflateOffer struct {
 
 // ErrMalformedExtensions answers a Sec-WebSocket-Extensions header that does
 // not parse.
-var ErrMalformedExtensions = &HTTPError{400, "malformed Sec-WebSocket-Extensions header"}
+var ErrMalformedExtensions = &HTTPError{Status: 400, Message: "malformed Sec-WebSocket-Extensions header"}
 
 // addExtensions reads one Sec-WebSocket-Extensions header value. Offers are
 // considered in order, over all header lines; the first acceptable

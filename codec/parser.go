@@ -66,19 +66,32 @@ const (
 	flagFirst                  // the next chunk is the first of its message
 	flagDeflate                // permessage-deflate negotiated: RSV1 allowed on a message's first frame
 	flagCompressed             // the message in progress is compressed
+
+	// Bits 4-6: the negotiated window bits minus 8 (see SetDeflate).
+	windowShift = 4
+	flagsExt    = flagDeflate | 7<<windowShift // what outlives a message
 )
 
 // Reset forgets any frame or message in progress (not the negotiated extension).
-func (p *Parser) Reset() { *p = Parser{flags: p.flags & flagDeflate} }
+func (p *Parser) Reset() { *p = Parser{flags: p.flags & flagsExt} }
 
-// SetDeflate records whether permessage-deflate was negotiated. Without it
-// any RSV bit is a protocol error (1002).
-func (p *Parser) SetDeflate(on bool) {
-	if on {
-		p.flags |= flagDeflate
-	} else {
-		p.flags &^= flagDeflate
+// SetDeflate records that permessage-deflate was negotiated, with the window
+// bits (8-15) the peer allows for what we send it; 0 turns it off. Without
+// it any RSV bit is a protocol error (1002). The window rides in the
+// parser's spare flag bits, so a connection keeps it for free.
+func (p *Parser) SetDeflate(windowBits uint8) {
+	p.flags &^= flagsExt
+	if windowBits != 0 {
+		p.flags |= flagDeflate | (min(max(windowBits, 8), 15)-8)<<windowShift
 	}
+}
+
+// DeflateWindow is the window bits given to SetDeflate, 0 when off.
+func (p *Parser) DeflateWindow() uint8 {
+	if p.flags&flagDeflate == 0 {
+		return 0
+	}
+	return 8 + p.flags>>windowShift&7
 }
 
 // Deflate reports whether SetDeflate(true) was called.
@@ -215,7 +228,7 @@ func (p *Parser) Next(in []byte, cfg *ParserConfig) (f Frame, n int, err *Error)
 	// The header is complete: commit it to the state.
 	if op != OpContinuation {
 		p.msgOp = op
-		p.flags = p.flags&flagDeflate | flagFirst
+		p.flags = p.flags&flagsExt | flagFirst
 		if rsv1 {
 			p.flags |= flagCompressed
 		}

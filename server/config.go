@@ -61,6 +61,9 @@ type Config struct {
 	Metrics MetricsConfig // metrics_config.go: --metrics-listen
 	// Memory is when the node returns freed memory to the OS (memtrim.go).
 	Memory MemoryConfig
+
+	// Compression: permessage-deflate (compress_config.go).
+	Compression CompressionConfig
 }
 
 // Defaults of the wire contract.
@@ -108,6 +111,7 @@ func DefaultConfig() Config {
 		Auth:             AuthConfig{Mode: AuthOff},
 		Limits:           defaultLimits(),
 		Streams:          StreamConfig{PollTimeout: DefaultPollTimeout},
+		Compression:      DefaultCompression(),
 	}
 }
 
@@ -182,6 +186,9 @@ func (c *Config) normalize() error {
 		c.Logger = slog.Default()
 	}
 	c.Users.normalize()
+	if err := c.Compression.normalize(); err != nil {
+		return err
+	}
 	if err := c.Streams.normalize(); err != nil {
 		return err
 	}

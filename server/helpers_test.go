@@ -109,6 +109,10 @@ type rawConn struct {
 	c       net.Conn
 	br      *bufio.Reader
 	writeEr error // first write error; reported if a later expectation fails
+	// deflate: permessage-deflate was negotiated, so RSV1 may mark a data
+	// message compressed (deflate_test.go); wasCompressed tells whether the
+	// last message read was.
+	deflate, wasCompressed bool
 }
 
 // dialTCP opens a plain TCP connection (no handshake).
@@ -371,8 +375,10 @@ func (rc *rawConn) readFrame(timeout time.Duration) (wsFrame, error) {
 		return f, fmt.Errorf("reading %d-byte payload: %w", n, err)
 	}
 	switch {
+	case f.rsv == rsv1Bit && rc.deflate && (f.op == opText || f.op == opBinary):
+		// a compressed message (permessage-deflate)
 	case f.rsv != 0:
-		return f, fmt.Errorf("server set RSV bits 0x%X", f.rsv)
+		return f, fmt.Errorf("server set RSV bits 0x%X on %v", f.rsv, f)
 	case f.op >= 3 && f.op <= 7 || f.op > 0xA:
 		return f, fmt.Errorf("server used reserved opcode 0x%X", f.op)
 	case f.op >= 8 && (!f.fin || n > 125):
@@ -442,11 +448,15 @@ func (rc *rawConn) readMessage(what string, timeout time.Duration) (byte, []byte
 		}
 		if first {
 			op = f.op
+			rc.wasCompressed = f.rsv == rsv1Bit
 		}
 		msg = append(msg, f.payload...)
 		if f.fin {
 			break
 		}
+	}
+	if rc.wasCompressed {
+		msg = inflateMessage(rc.t, msg)
 	}
 	if op == opText && !utf8.Valid(msg) {
 		rc.t.Fatalf("expected %s, got a text message that is not valid UTF-8", what)

@@ -80,10 +80,13 @@ type subscriber struct {
 // refs counts its holders: loops that still have to write it, the topic's
 // history and last value, slow connections' conflation slots.
 type sharedFrame struct {
-	b   []byte
-	seq uint64
-	at  int64 // publish time, unix ns (history age)
-	hdr uint8 // header length: b[hdr:] is the envelope
+	b []byte
+	// deflated is the permessage-deflate frame of the same envelope, built
+	// by the first loop with a subscriber that negotiated it (compress.go).
+	deflated variant
+	seq      uint64
+	at       int64 // publish time, unix ns (history age)
+	hdr      uint8 // header length: b[hdr:] is the envelope
 	// reset: not a message but a {"type":"reset"} announcing a gap before seq
 	// (hub.gapReset); never kept in history or conflated.
 	reset bool
@@ -111,6 +114,7 @@ func (f *sharedFrame) release() {
 		f.sse = nil
 	}
 	f.sse = f.sse[:0]
+	f.deflated.reset()
 	f.pool.Put(f)
 }
 

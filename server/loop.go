@@ -43,6 +43,12 @@ type loop struct {
 
 	userLoopState // verified connections by user (users.go)
 
+	// permessage-deflate (compress.go): per loop, one message at a time.
+	deflater    *codec.Compressor  // made on first use
+	inflater    codec.Decompressor // allocates its window on first use
+	inflated    []byte             // the last inflated client message
+	compressMin int                // Compression.MinSize
+
 	stats    loopStats
 	lim      loopLimits   // abuse limits (limits.go)
 	openLeft atomic.Int64 // shutdown: open connections left to close; -1 = not counted yet
@@ -80,6 +86,8 @@ func newLoop(n *Node, el gnet.EventLoop) *loop {
 		topics:  make(map[string]*loopTopic),
 		parser:  codec.ParserConfig{MaxMessage: n.cfg.MaxMessage},
 		batched: n.cfg.FlushInterval > 0,
+
+		compressMin: n.cfg.Compression.MinSize,
 	}
 	l.lim.init(n)
 	l.drainTask = runnable(l.drain)
@@ -168,7 +176,7 @@ func (l *loop) writeOne(d delivery) {
 			n++
 			continue
 		}
-		s.c.write(d.f.b)
+		s.c.write(l.frameFor(s.c, d.f))
 		n++
 	}
 	l.stats.delivered.Add(n)
@@ -218,7 +226,7 @@ func (l *loop) writeBatch(batch []delivery) {
 			if s.c.phase != phaseOpen || d.f.seq <= s.after || s.c.slow != nil {
 				continue // exactly what the first pass skipped
 			}
-			l.iov[s.c.off+s.c.npend] = d.f.b
+			l.iov[s.c.off+s.c.npend] = l.frameFor(s.c, d.f)
 			if s.c.kind != kindWS {
 				l.dv[s.c.off+s.c.npend] = d // streams re-read the frame (stream.go)
 				streams = true

@@ -108,6 +108,9 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 		herr = l.checkOrigin(req.Origin)
 	}
 	var op wire.Op
+	if herr == nil && req.Deflate.Malformed && l.node.cfg.Compression.Enabled {
+		herr = codec.ErrMalformedExtensions
+	}
 	if herr == nil {
 		op, herr = l.urlTopics(req.Query)
 	}
@@ -144,7 +147,12 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 	// The subscriptions are in effect before the 101 goes out (in worker
 	// mode, a topic the worker does not follow yet once it is primed); their
 	// snapshots or replays follow it.
-	out := codec.AppendAcceptResponse(l.out[:0], req.Key)
+	var out []byte
+	if l.acceptDeflate(c, &req) {
+		out = codec.AppendAcceptDeflateResponse(l.out[:0], req.Key, req.Deflate)
+	} else {
+		out = codec.AppendAcceptResponse(l.out[:0], req.Key)
+	}
 	out = append(out, l.catchUp...)
 	l.catchUp = l.catchUp[:0]
 	c.write(out)
@@ -248,7 +256,7 @@ func (l *loop) dataChunk(c *conn, f *codec.Frame) {
 	}
 	if f.First && f.Fin {
 		if l.allowMessage(c) {
-			l.message(c, f.Op, f.Payload)
+			l.complete(c, f.Op, f.Compressed, f.Payload)
 		}
 		return
 	}
@@ -256,16 +264,27 @@ func (l *loop) dataChunk(c *conn, f *codec.Frame) {
 	msg.B = append(msg.B, f.Payload...)
 	if f.Fin {
 		if l.allowMessage(c) {
-			l.message(c, f.Op, msg.B)
+			l.complete(c, f.Op, f.Compressed, msg.B)
 		}
 		c.releaseMessage()
 	}
 }
 
+// complete hands a whole message on, inflated first if it was compressed.
+func (l *loop) complete(c *conn, op codec.OpCode, compressed bool, payload []byte) {
+	if compressed {
+		var ok bool
+		if payload, ok = l.inflate(c, op, payload); !ok {
+			return
+		}
+	}
+	l.message(c, op, payload)
+}
+
 // message handles one complete client message.
 func (l *loop) message(c *conn, op codec.OpCode, payload []byte) {
 	if l.node.cfg.Echo {
-		l.out = codec.AppendFrame(l.out, op, payload)
+		l.out = l.appendReply(l.out, c, op, payload)
 		return
 	}
 	req, oerr := wire.ParseOp(payload)
