@@ -3,6 +3,7 @@ package codec
 import (
 	"bytes"
 	"compress/flate"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -170,10 +171,7 @@ func TestDeflateRoundTrip(t *testing.T) {
 		if fr[0] != 0xC1 {
 			t.Fatalf("size %d: first byte %#x, want FIN|RSV1|text", size, fr[0])
 		}
-		payload := fr[HeaderSize(len(fr)-2, false):]
-		if len(fr) > 127 {
-			payload = fr[HeaderSize(len(fr)-4, false):]
-		}
+		payload := framePayload(fr)
 		// Independent check: the standard library inflates it too.
 		std, err := io.ReadAll(flate.NewReader(io.MultiReader(bytes.NewReader(payload), bytes.NewReader(deflateTail))))
 		if err != nil && err != io.ErrUnexpectedEOF || !bytes.Equal(std, msg) {
@@ -220,4 +218,112 @@ func TestInflateBounded(t *testing.T) {
 	if got, err := d.Inflate(nil, buf.Bytes()[:buf.Len()-4], 1000); err != nil || len(got) != 1000 {
 		t.Fatalf("after errors: %d, %v", len(got), err)
 	}
+}
+
+// benchMessage is a ~1 KiB JSON client message.
+var benchMessage = []byte(strings.Repeat(`{"op":"publish","topic":"chat.room-42","data":{"user":"ana","text":"hello"}} `, 13))[:1024]
+
+func TestDeflateZeroAllocs(t *testing.T) {
+	c, _ := NewCompressor(1)
+	var d Decompressor
+	z := framePayload(c.AppendFrame(nil, OpText, benchMessage))
+	dst := make([]byte, 0, 4096)
+	frame := make([]byte, 0, 4096)
+	req := []byte(browserRequest[:len(browserRequest)-2] + "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n\r\n")
+	_, _ = d.Inflate(dst, z, 1<<20) // first use allocates the window
+	allocs := testing.AllocsPerRun(100, func() {
+		frame = c.AppendFrame(frame[:0], OpText, benchMessage)
+		var err *Error
+		if dst, err = d.Inflate(dst[:0], z, 1<<20); err != nil {
+			t.Fatal(err)
+		}
+		r, _, herr := ParseRequest(req, 8192)
+		if herr != nil || !r.Deflate.Accept {
+			t.Fatal(herr, r.Deflate)
+		}
+		frame = AppendAcceptDeflateResponse(frame[:0], r.Key, r.Deflate)
+	})
+	if allocs != 0 {
+		t.Fatalf("%v allocations per compress+inflate+negotiation, want 0", allocs)
+	}
+}
+
+// BenchmarkInflate: one 1 KiB compressed client message, as the server
+// inflates it (the loop's Decompressor, bounded output), next to the
+// standard library's compress/flate (what gorilla uses) reset per message.
+// Run: go test -run '^$' -bench 'Inflate|Compress' -benchmem ./codec/
+func BenchmarkInflate(b *testing.B) {
+	c, _ := NewCompressor(1)
+	z := framePayload(c.AppendFrame(nil, OpText, benchMessage))
+	b.Run("fanwire", func(b *testing.B) {
+		var d Decompressor
+		dst := make([]byte, 0, 4096)
+		b.SetBytes(int64(len(benchMessage)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			var err *Error
+			if dst, err = d.Inflate(dst[:0], z, 1<<20); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(len(z)), "compressed-B")
+	})
+	b.Run("compress-flate", func(b *testing.B) {
+		src := append(append([]byte(nil), z...), deflateTail...)
+		var in bytes.Reader
+		in.Reset(src)
+		r := flate.NewReader(&in)
+		dst := make([]byte, 4096)
+		b.SetBytes(int64(len(benchMessage)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			in.Reset(src)
+			_ = r.(flate.Resetter).Reset(&in, nil)
+			if n, _ := io.ReadFull(r, dst[:len(benchMessage)]); n != len(benchMessage) {
+				b.Fatal(n)
+			}
+		}
+	})
+}
+
+// BenchmarkCompress: one 1 KiB message compressed into a frame (what a
+// publish costs once, whatever the number of compressing subscribers),
+// next to compress/flate at level 1.
+func BenchmarkCompress(b *testing.B) {
+	for _, level := range []int{1, 6, 9} {
+		b.Run(fmt.Sprintf("fanwire/level=%d", level), func(b *testing.B) {
+			c, _ := NewCompressor(level)
+			dst := make([]byte, 0, 4096)
+			b.SetBytes(int64(len(benchMessage)))
+			b.ReportAllocs()
+			for i := 0; i < b.N; i++ {
+				dst = c.AppendFrame(dst[:0], OpText, benchMessage)
+			}
+			b.ReportMetric(float64(len(dst)), "frame-B")
+		})
+	}
+	b.Run("compress-flate/level=1", func(b *testing.B) {
+		var buf bytes.Buffer
+		w, _ := flate.NewWriter(&buf, 1)
+		b.SetBytes(int64(len(benchMessage)))
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			buf.Reset()
+			w.Reset(&buf)
+			_, _ = w.Write(benchMessage)
+			_ = w.Flush()
+		}
+		b.ReportMetric(float64(buf.Len()-4+2), "frame-B")
+	})
+}
+
+// framePayload is the payload of one unmasked frame.
+func framePayload(fr []byte) []byte {
+	switch fr[1] & 0x7f {
+	case 126:
+		return fr[4:]
+	case 127:
+		return fr[10:]
+	}
+	return fr[2:]
 }

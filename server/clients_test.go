@@ -543,11 +543,16 @@ func (s *script) checkSummary(sum map[string]any) {
 // runSubscribeScript drives a script in "subscribe" mode: URL topic plus an
 // in-band topic, count messages on each, contiguous seq.
 func runSubscribeScript(t *testing.T, name string, argv ...string) {
+	runSubscribeScriptOn(t, startNode(t, false, nil), name, argv...)
+}
+
+// runSubscribeScriptOn is runSubscribeScript against node n; it returns the
+// script's "ready" event.
+func runSubscribeScriptOn(t *testing.T, n *server.Node, name string, argv ...string) map[string]any {
 	const count = 200
-	n := startNode(t, false, nil)
 	url := "ws://" + n.WSAddr() + "/ws?topics=ext.url"
 	s := startScript(t, name, append(argv, "subscribe", url, "ext.inband", fmt.Sprint(count))...)
-	s.event("ready", 30*time.Second)
+	ready := s.event("ready", 30*time.Second)
 	for i := 1; i <= count; i++ {
 		data := fmt.Appendf(nil, `{"n":%d,"s":"h\u00e9llo \"quoted\" \u2603 \ud83d\ude80"}`, i)
 		for _, topic := range []string{"ext.url", "ext.inband"} {
@@ -564,6 +569,7 @@ func runSubscribeScript(t *testing.T, name string, argv ...string) {
 		}
 	}
 	s.checkSummary(sum)
+	return ready
 }
 
 // runEchoScript drives a script in "echo" mode against an echo node.

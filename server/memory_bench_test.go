@@ -19,11 +19,24 @@ import (
 // connection, each subscribed to one topic. The clients are raw blocking
 // sockets (an fd each, no Go heap), so the heap delta is the server's.
 // Run: go test -run '^$' -bench IdleConnMemory -benchtime 1x ./server/
-func BenchmarkIdleConnMemory(b *testing.B) { idleConnMemory(b, nil, nil) }
+// The deflate variant negotiates permessage-deflate on every connection:
+// no context takeover, so it must cost no more than plain.
+func BenchmarkIdleConnMemory(b *testing.B) {
+	b.Run("plain", func(b *testing.B) { idleConnMemory(b, nil, nil) })
+	b.Run("deflate", func(b *testing.B) {
+		idleConnMemoryOffer(b, nil, nil, "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits\r\n")
+	})
+}
 
 // idleConnMemory: edit adjusts the config; each client sends header(i)
 // (e.g. a PROXY header) before its upgrade request.
 func idleConnMemory(b *testing.B, edit func(*Config), header func(i int) []byte) {
+	idleConnMemoryOffer(b, edit, header, "")
+}
+
+// idleConnMemoryOffer is idleConnMemory with extra upgrade header lines
+// (CRLF-terminated), e.g. a permessage-deflate offer.
+func idleConnMemoryOffer(b *testing.B, edit func(*Config), header func(i int) []byte, extensions string) {
 	const conns = 5000 // both ends live in this process: 2 fds per connection
 	if os.Getenv("FANWIRE_HEAP_PROFILE") != "" {
 		runtime.MemProfileRate = 1 // every allocation, to attribute bytes per conn
@@ -46,7 +59,7 @@ func idleConnMemory(b *testing.B, edit func(*Config), header func(i int) []byte)
 	sa := &unix.SockaddrInet4{Port: addr.Port}
 	copy(sa.Addr[:], addr.IP.To4())
 	req := []byte("GET /ws?topics=prices.BTC-USD HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + extensions + "\r\n")
 
 	for i := 0; i < b.N; i++ {
 		before := heapAfterGC()
@@ -71,6 +84,9 @@ func idleConnMemory(b *testing.B, edit func(*Config), header func(i int) []byte)
 			m, err := unix.Read(fd, buf)
 			if err != nil || !bytes.HasPrefix(buf[:m], []byte("HTTP/1.1 101")) {
 				b.Fatalf("conn %d: handshake failed: %v %q", j, err, buf[:m])
+			}
+			if negotiated := bytes.Contains(buf[:m], []byte("permessage-deflate")); negotiated != (extensions != "") {
+				b.Fatalf("conn %d: permessage-deflate negotiated=%v: %q", j, negotiated, buf[:m])
 			}
 		}
 		for n.Stats().Conns < conns {

@@ -50,7 +50,7 @@ async def subscribe(url, inband, count):
         ack = json.loads(await asyncio.wait_for(ws.recv(), TIMEOUT))
         if ack.get("type") != "subscribed" or ack.get("topics") != [inband] or not ack.get("epochs", {}).get(inband):
             errors.append("in-band subscribe: unexpected ack %r" % (ack,))
-        emit({"event": "ready", "ack": ack})
+        emit({"event": "ready", "ack": ack, "extensions": ws.response_headers.get("Sec-WebSocket-Extensions", "")})
         while min(got.values()) < count and len(errors) < 20:
             try:
                 raw = await asyncio.wait_for(ws.recv(), TIMEOUT)
@@ -83,6 +83,7 @@ async def subscribe(url, inband, count):
 async def echo(url, size):
     errors = []
     async with websockets.connect(url, max_size=None, ping_interval=None, open_timeout=TIMEOUT) as ws:
+        extensions = ws.response_headers.get("Sec-WebSocket-Extensions", "")
         text = ("fanwire \u2603 \U0001F680 " * (size // 8 + 1)).encode()[:size].decode("utf-8", "ignore")
         await ws.send(text)
         back = await asyncio.wait_for(ws.recv(), TIMEOUT)
@@ -107,7 +108,7 @@ async def echo(url, size):
     if close_code != 1000:
         errors.append("close handshake ended with %r, want 1000" % (close_code,))
     emit({"event": "summary", "text_ok": text_ok, "binary_ok": binary_ok, "pong_ok": pong_ok,
-          "close_code": close_code, "errors": errors})
+          "close_code": close_code, "extensions": extensions, "errors": errors})
 
 
 def main():

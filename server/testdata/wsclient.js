@@ -54,7 +54,9 @@ function messages(ws) {
 }
 
 function open(url) {
-  const ws = new WebSocket(url, { maxPayload: 64 << 20, handshakeTimeout: TIMEOUT });
+  // perMessageDeflate with threshold 0: offer permessage-deflate and
+  // compress every message we send when the server accepts.
+  const ws = new WebSocket(url, { maxPayload: 64 << 20, handshakeTimeout: TIMEOUT, perMessageDeflate: { threshold: 0 } });
   const next = messages(ws);
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve({ ws, next }));
@@ -87,7 +89,7 @@ async function subscribe(url, inband, count) {
   if (ack.type !== 'subscribed' || JSON.stringify(ack.topics) !== JSON.stringify([inband]) || !(ack.epochs && ack.epochs[inband])) {
     errors.push('in-band subscribe: unexpected ack ' + JSON.stringify(ack));
   }
-  emit({ event: 'ready', ack });
+  emit({ event: 'ready', ack, extensions: ws.extensions });
   while (Math.min(...Object.values(got)) < count && errors.length < 20) {
     let m;
     try {
@@ -151,7 +153,7 @@ async function echo(url, size) {
   if (!pongOk) errors.push('no pong with the ping payload');
   const closeCode = await closeNormally(ws);
   if (closeCode !== 1000) errors.push(`close handshake ended with ${closeCode}, want 1000`);
-  emit({ event: 'summary', text_ok: textOk, binary_ok: binaryOk, pong_ok: pongOk, close_code: closeCode, errors });
+  emit({ event: 'summary', text_ok: textOk, binary_ok: binaryOk, pong_ok: pongOk, close_code: closeCode, extensions: ws.extensions, errors });
 }
 
 async function main() {
