@@ -327,3 +327,38 @@ func framePayload(fr []byte) []byte {
 	}
 	return fr[2:]
 }
+
+// FuzzExtensions: any Sec-WebSocket-Extensions value parses without panic;
+// an accepted offer is well-formed and its answer is what an RFC 7692 client
+// accepts (a window in 8..15 or none).
+func FuzzExtensions(f *testing.F) {
+	for _, s := range []string{"permessage-deflate", "permessage-deflate; client_max_window_bits",
+		`permessage-deflate; server_max_window_bits="10"; client_no_context_takeover, x`, ", ,", "a;b=c;d=\"e\""} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, v []byte) {
+		var o DeflateOffer
+		o.addExtensions(v)
+		if o.Accept && o.ServerMaxWindowBits != 0 && (o.ServerMaxWindowBits < 8 || o.ServerMaxWindowBits > 15) {
+			t.Fatalf("accepted window %d", o.ServerMaxWindowBits)
+		}
+		if o.Accept && !bytes.Contains(bytes.ToLower(v), []byte("permessage-deflate")) {
+			t.Fatalf("accepted %q", v)
+		}
+	})
+}
+
+// FuzzInflate: any compressed input inflates or fails, within the limit.
+func FuzzInflate(f *testing.F) {
+	c, _ := NewCompressor(1)
+	f.Add(framePayload(c.AppendFrame(nil, OpText, benchMessage)))
+	f.Add([]byte{0x00})
+	f.Add([]byte{0xff, 0xff})
+	var d Decompressor
+	f.Fuzz(func(t *testing.T, z []byte) {
+		out, err := d.Inflate(nil, z, 4096)
+		if len(out) > 4096 || err != nil && len(out) != 0 {
+			t.Fatalf("%d bytes, %v", len(out), err)
+		}
+	})
+}
