@@ -1,7 +1,6 @@
 package server
 
 import (
-	"bytes"
 	"fmt"
 	"testing"
 
@@ -124,7 +123,13 @@ func BenchmarkBroadcastTopics(b *testing.B) {
 // allocs/op stay those of a plain publish and ns/delivery close to plain.
 // Run: go test -run '^$' -bench BroadcastDeflate -benchmem ./server/
 func BenchmarkBroadcastDeflate(b *testing.B) {
-	data := bytes.Repeat(benchData, 10) // ~1 KiB, above --compress-min
+	// ~1 KiB of order-book rows: JSON as feeds send it, above --compress-min.
+	var data []byte
+	data = append(data, `{"book":"BTC-USD","bids":[`...)
+	for i := 0; i < 12; i++ {
+		data = fmt.Appendf(data, `{"price":%d.%02d,"size":%d.%03d,"orders":%d},`, 64000+i*7, i*13%100, i%5, i*37%1000, i*3+1)
+	}
+	data = append(data, `{}],"ts":1732500000000}`...)
 	for _, share := range []struct {
 		name  string
 		every int // every n-th subscriber compresses; 0 = none
