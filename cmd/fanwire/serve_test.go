@@ -117,9 +117,10 @@ func TestServeUsageListsEveryFlagWithDefault(t *testing.T) {
 	documented = append(documented, limitFlagNames...) // serve_limits_test.go
 	documented = append(documented, proxyFlagNames...) // serve_proxy_test.go
 	documented = append(documented, usersFlagNames...)
-	documented = append(documented, streamFlagNames...) // serve_streams_test.go
-	documented = append(documented, "metrics-listen") // serve_metrics.go
-	documented = append(documented, memoryFlagNames...) // serve_memory_test.go
+	documented = append(documented, streamFlagNames...)                              // serve_streams_test.go
+	documented = append(documented, "metrics-listen")                                // serve_metrics.go
+	documented = append(documented, memoryFlagNames...)                              // serve_memory_test.go
+	documented = append(documented, "compression", "compress-min", "compress-level") // serve_compress.go
 	fs, _, _ := newServeFlags(&serveOptions{})
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })
