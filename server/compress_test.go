@@ -15,7 +15,7 @@ type lastWrite struct {
 }
 
 func (w *lastWrite) Write(b []byte) (int, error) { w.last = b; return len(b), nil }
-func (w *lastWrite) OutboundBuffered() int        { return 0 }
+func (w *lastWrite) OutboundBuffered() int       { return 0 }
 
 // TestDeflateVariantSharedAcrossLoops: two loops drain the same publish at
 // once; the compressed frame is built once and both write the same bytes;
