@@ -62,6 +62,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParseRequest -fuzztime 30s ./codec/
 	$(GO) test -run '^$$' -fuzz FuzzUTF8 -fuzztime 30s ./codec/
 	$(GO) test -run '^$$' -fuzz FuzzParseProxyHeader -fuzztime 30s ./codec/
+	$(GO) test -run '^$$' -fuzz FuzzExtensions -fuzztime 30s ./codec/
+	$(GO) test -run '^$$' -fuzz FuzzInflate -fuzztime 30s ./codec/
 
 clean:
 	rm -rf bin
