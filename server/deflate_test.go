@@ -214,7 +214,7 @@ func TestDeflateConformance(t *testing.T) {
 			rc.send(frame(finBit|rsv1Bit|opText, []byte{0xff, 0xff, 0xff, 0xff, 0xff}))
 			rc.expectFail(invalidData...)
 		}},
-		{"12.X.15", "zip bomb: 64 MiB of zeros in 64 KiB, limit 1 MiB", offerDefault, func(rc *rawConn) {
+		{"12.X.15", "zip bomb: 64 MiB of zeros in 80 KiB, limit 1 MiB", offerDefault, func(rc *rawConn) {
 			bomb := deflateMessage(make([]byte, 64<<20))
 			if len(bomb) > maxMessage/8 {
 				t.Fatalf("bomb is %d bytes", len(bomb))
