@@ -75,4 +75,14 @@ func TestDeflateVariantSharedAcrossLoops(t *testing.T) {
 	if b := fakes[0][0].last; b[0] != 0x81 {
 		t.Fatalf("a small publish went compressed (%#x)", b[0])
 	}
+	// A gap reset (a frame without an envelope) goes plain, whatever its size.
+	loops[0].compressMin = 1
+	h := n.hub
+	h.mu.Lock()
+	h.gapReset(h.topics["t"], 1000)
+	h.mu.Unlock()
+	loops[0].drain()
+	if b := fakes[0][0].last; b[0] != 0x81 || !strings.Contains(string(b), `"reset"`) {
+		t.Fatalf("gap reset to a compressing subscriber: %q", b)
+	}
 }
