@@ -139,7 +139,7 @@ func BenchmarkBroadcastDeflate(b *testing.B) {
 			if share.every > 0 {
 				for i, c := range l.conns {
 					if i%share.every == 0 {
-						c.deflate = 15
+						c.parser.SetDeflate(15)
 					}
 				}
 			}
