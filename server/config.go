@@ -64,6 +64,8 @@ type Config struct {
 
 	// Compression: permessage-deflate (compress_config.go).
 	Compression CompressionConfig
+	// Delta: Fossil delta deliveries (delta_config.go).
+	Delta DeltaConfig
 }
 
 // Defaults of the wire contract.
@@ -190,6 +192,9 @@ func (c *Config) normalize() error {
 		return err
 	}
 	if err := c.Streams.normalize(); err != nil {
+		return err
+	}
+	if err := c.Delta.normalize(); err != nil {
 		return err
 	}
 	return c.Auth.normalize(c)

@@ -145,6 +145,7 @@ type resume struct {
 	since uint64
 	has   bool
 	epoch string // "" = trust since without an epoch check
+	delta bool   // the subscriber asks for Fossil deltas (granted where DeltaConfig allows)
 }
 
 // catchUp appends to out what a new subscriber of t receives before live

@@ -47,6 +47,10 @@ type topic struct {
 	history   history      // recent messages for resume
 	agingPos  int          // 1 + index in hub.aging; 0 = not listed
 	sseSubs   atomic.Int32 // subscribers on SSE: publishes also get their SSE form (stream.go)
+	// Deltas (delta.go): while deltaSubs > 0, prev is the newest message
+	// (one ref held), the base of the next publish's delta.
+	prev      *sharedFrame
+	deltaSubs atomic.Int32 // delta subscribers on all loops
 }
 
 // loopTopic is one loop's subscriber list for one topic. subs is owned by the
@@ -73,7 +77,12 @@ type parkedSub struct {
 type subscriber struct {
 	c     *conn
 	slot  int32
-	after uint64 // skip queued frames up to this seq: sent already as snapshot or replay
+	delta bool // receives Fossil deltas (delta.go)
+	// chained: the last live delivery of this topic to c was the topic's
+	// previous message, so a delta against it can be applied. False after
+	// subscribe (catch-up frames) and conflation.
+	chained bool
+	after   uint64 // skip queued frames up to this seq: sent already as snapshot or replay
 }
 
 // sharedFrame is one encoded publish, written as-is to every subscriber.
@@ -84,9 +93,16 @@ type sharedFrame struct {
 	// deflated is the permessage-deflate frame of the same envelope, built
 	// by the first loop with a subscriber that negotiated it (compress.go).
 	deflated variant
-	seq      uint64
-	at       int64 // publish time, unix ns (history age)
-	hdr      uint8 // header length: b[hdr:] is the envelope
+	// base is a copy of the previous message's data (seq-1) when the topic
+	// had delta subscribers at publish time; delta and deltaZ are the delta
+	// frame and its compressed form, built lazily like deflated (delta.go).
+	base          []byte
+	hasBase       bool
+	dataLen       int32 // the data's length: the envelope ends with data + '}'
+	delta, deltaZ variant
+	seq           uint64
+	at            int64 // publish time, unix ns (history age)
+	hdr           uint8 // header length: b[hdr:] is the envelope
 	// reset: not a message but a {"type":"reset"} announcing a gap before seq
 	// (hub.gapReset); never kept in history or conflated.
 	reset bool
@@ -115,6 +131,7 @@ func (f *sharedFrame) release() {
 	}
 	f.sse = f.sse[:0]
 	f.deflated.reset()
+	f.resetDelta()
 	f.pool.Put(f)
 }
 
@@ -205,6 +222,10 @@ func (h *hub) fanout(t *topic, seq uint64, data []byte, at int64) (subscribers i
 	t.seq = seq
 	h.published.Add(1)
 	keep := t.ns.History > 0 || t.lastValue
+	if t.prev != nil && t.deltaSubs.Load() == 0 {
+		t.prev.release()
+		t.prev = nil
+	}
 	if len(t.loops) == 0 && !keep {
 		return 0
 	}
@@ -217,7 +238,11 @@ func (h *hub) fanout(t *topic, seq uint64, data []byte, at int64) (subscribers i
 		f.sse = appendSSEData(f.sse[:0], f.envelope())
 	}
 	f.seq = seq
+	f.dataLen = int32(len(data))
 	f.refs.Store(int32(len(t.loops)) + 1) // +1: ours until it is kept or dropped below
+	if t.deltaSubs.Load() > 0 {
+		h.chainDelta(t, f)
+	}
 	if keep {
 		if at == 0 {
 			at = time.Now().UnixNano()
@@ -259,6 +284,10 @@ func (h *hub) unprime(t *topic) {
 	if t.last != nil {
 		t.last.release()
 		t.last = nil
+	}
+	if t.prev != nil {
+		t.prev.release()
+		t.prev = nil
 	}
 	t.history.trim(math.MaxInt64)
 	if t.agingPos != 0 {

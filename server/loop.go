@@ -48,6 +48,7 @@ type loop struct {
 	inflater    codec.Decompressor // allocates its window on first use
 	inflated    []byte             // the last inflated client message
 	compressMin int                // Compression.MinSize
+	deltaBuf    []byte             // the delta being encoded (delta.go)
 
 	stats    loopStats
 	lim      loopLimits   // abuse limits (limits.go)
@@ -161,11 +162,13 @@ func (l *loop) drain() {
 // writeOne is the common low-rate case: one frame, one write per subscriber.
 func (l *loop) writeOne(d delivery) {
 	var n uint64
-	for _, s := range d.lt.subs {
+	for i := range d.lt.subs {
+		s := &d.lt.subs[i]
 		if s.c.phase != phaseOpen || d.f.seq <= s.after {
 			continue
 		}
 		if s.c.slow != nil {
+			s.chained = false
 			l.conflate(s.c, d.lt, d.f)
 			continue
 		}
@@ -176,7 +179,7 @@ func (l *loop) writeOne(d delivery) {
 			n++
 			continue
 		}
-		s.c.write(l.frameFor(s.c, d.f))
+		s.c.write(l.deliver(s, d.lt, d.f))
 		n++
 	}
 	l.stats.delivered.Add(n)
@@ -190,11 +193,13 @@ func (l *loop) writeBatch(batch []delivery) {
 	var bytes uint64
 	for _, d := range batch {
 		k := uint64(0)
-		for _, s := range d.lt.subs {
+		for i := range d.lt.subs {
+			s := &d.lt.subs[i]
 			if s.c.phase != phaseOpen || d.f.seq <= s.after {
 				continue
 			}
 			if s.c.slow != nil {
+				s.chained = false
 				l.conflate(s.c, d.lt, d.f)
 				continue
 			}
@@ -222,11 +227,12 @@ func (l *loop) writeBatch(batch []delivery) {
 	l.dv = l.dv[:total]
 	streams := false
 	for _, d := range batch {
-		for _, s := range d.lt.subs {
+		for i := range d.lt.subs {
+			s := &d.lt.subs[i]
 			if s.c.phase != phaseOpen || d.f.seq <= s.after || s.c.slow != nil {
 				continue // exactly what the first pass skipped
 			}
-			l.iov[s.c.off+s.c.npend] = l.frameFor(s.c, d.f)
+			l.iov[s.c.off+s.c.npend] = l.deliver(s, d.lt, d.f)
 			if s.c.kind != kindWS {
 				l.dv[s.c.off+s.c.npend] = d // streams re-read the frame (stream.go)
 				streams = true
@@ -263,10 +269,13 @@ func (l *loop) writeBatch(batch []delivery) {
 // Subscribing twice is a no-op. The caller checks the topic limit.
 func (l *loop) subscribe(c *conn, name string, r resume, ack bool) (epoch string, after uint64, ready bool) {
 	lt := l.topics[name]
+	delta := r.delta && l.node.cfg.Delta.allowed(name)
 	if lt != nil && c.subscribedTo(lt) {
 		for i := range c.subs.len() {
 			if ref := c.subs.at(i); ref.lt == lt {
-				after = lt.subs[ref.pos].after
+				s := &lt.subs[ref.pos]
+				after = s.after
+				l.setDelta(lt, s, delta) // a repeated subscribe may switch deltas on or off
 			}
 		}
 		return lt.topic.epoch, after, true
@@ -295,6 +304,7 @@ func (l *loop) subscribe(c *conn, name string, r resume, ack bool) (epoch string
 	lt.subs = append(lt.subs, subscriber{c: c, slot: int32(c.subs.len() - 1), after: after})
 	lt.count.Add(1)
 	l.met.subs.Add(1)
+	l.setDelta(lt, &lt.subs[len(lt.subs)-1], delta)
 	return lt.topic.epoch, after, true
 }
 
@@ -319,7 +329,11 @@ func (l *loop) resolveParked(lt *loopTopic) {
 		out := l.out[:0]
 		if p.ack {
 			out = appendTextFrame(out, func(b []byte) []byte {
-				return wire.AppendSubscribed(b, []string{name}, []string{epoch}, []uint64{after})
+				b = wire.AppendSubscribed(b, []string{name}, []string{epoch}, []uint64{after})
+				if p.r.delta {
+					b = wire.AppendDeltaTopics(b, l.deltaTopics(p.c, []string{name}))
+				}
+				return b
 			})
 		}
 		out = append(out, l.catchUp...)
@@ -376,6 +390,7 @@ func (l *loop) removeSub(c *conn, i int) {
 	if c.slow != nil {
 		l.dropPending(c, lt)
 	}
+	l.setDelta(lt, &lt.subs[ref.pos], false)
 
 	last := len(lt.subs) - 1
 	moved := lt.subs[last]

@@ -162,7 +162,7 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 // resumeFor is the resume point op asks for topic t.
 func resumeFor(op *wire.Op, t string) resume {
 	since, ok := op.Since[t]
-	return resume{since: since, has: ok, epoch: op.Epochs[t]}
+	return resume{since: since, has: ok, epoch: op.Epochs[t], delta: op.Delta != ""}
 }
 
 // urlTopics reads ?topics=a,b (repeatable) and the resume points
@@ -194,6 +194,9 @@ func (l *loop) urlTopics(rawQuery []byte) (wire.Op, *codec.HTTPError) {
 		op.Token = tokens[0]
 	}
 	if op.Since, op.Epochs, err = wire.ParseResume(q["since"], q["epochs"]); err != nil {
+		return op, &codec.HTTPError{Status: 400, Message: err.Error()}
+	}
+	if op.Delta, err = wire.ParseDelta(q["delta"]); err != nil {
 		return op, &codec.HTTPError{Status: 400, Message: err.Error()}
 	}
 	return op, nil
@@ -312,7 +315,13 @@ func (l *loop) message(c *conn, op codec.OpCode, payload []byte) {
 			}
 		}
 		if len(topics) > 0 || len(req.Topics) == 0 {
-			l.out = appendTextFrame(l.out, func(b []byte) []byte { return wire.AppendSubscribed(b, topics, epochs, seqs) })
+			l.out = appendTextFrame(l.out, func(b []byte) []byte {
+				b = wire.AppendSubscribed(b, topics, epochs, seqs)
+				if req.Delta != "" {
+					b = wire.AppendDeltaTopics(b, l.deltaTopics(c, topics))
+				}
+				return b
+			})
 		}
 		l.out = append(l.out, l.catchUp...) // snapshots and replays follow the ack
 		l.catchUp = l.catchUp[:0]

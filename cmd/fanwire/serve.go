@@ -79,6 +79,7 @@ func newServeFlags(opts *serveOptions) (fs *flag.FlagSet, logLevel, logFormat *s
 	metricsFlags(fs, opts)                   // serve_metrics.go
 	memoryFlags(fs, &opts.memory, &c.Memory) // serve_memory.go
 	compressionFlags(fs, &c.Compression)
+	deltaFlags(fs, &c.Delta)
 	logLevel = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	logFormat = fs.String("log-format", "text", "log `format`: text or json")
 	fs.SetOutput(io.Discard) // parse errors are reported by parseServeFlags

@@ -122,6 +122,7 @@ func TestServeUsageListsEveryFlagWithDefault(t *testing.T) {
 	documented = append(documented, "metrics-listen")                                // serve_metrics.go
 	documented = append(documented, memoryFlagNames...)                              // serve_memory_test.go
 	documented = append(documented, "compression", "compress-min", "compress-level") // serve_compress.go
+	documented = append(documented, "delta")                                         // serve_delta.go
 	fs, _, _ := newServeFlags(&serveOptions{})
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })

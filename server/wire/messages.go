@@ -33,6 +33,7 @@ type Op struct {
 	Since  map[string]uint64 `json:"since,omitempty"`
 	Epochs map[string]string `json:"epochs,omitempty"`
 	Token  string            `json:"token,omitempty"` // refresh; at the upgrade, ?token=
+	Delta  string            `json:"delta,omitempty"` // subscribe: "fossil" asks for deltas (delta.go)
 }
 
 // OpError is a rejected client operation: the code and text sent back.
@@ -66,6 +67,9 @@ func ParseOp(msg []byte) (Op, *OpError) {
 		if !ValidTopic(t) {
 			return op, &OpError{CodeInvalidTopic, "invalid topic " + strconv.Quote(t) + ": want 1-128 characters of [A-Za-z0-9_.:-]"}
 		}
+	}
+	if e := validDelta(op.Delta); e != nil {
+		return op, e
 	}
 	return op, nil
 }
