@@ -16,10 +16,18 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// priceTick is a demo-price-shaped message; consecutive ticks share most bytes.
+// priceTick is a price board whose one moving row changes per tick, with
+// bytes that need escaping in the delta string (quotes, backslash, UTF-8).
 func priceTick(i int) []byte {
-	return fmt.Appendf(nil, `{"symbol":"BTC-USD","bid":%d.%02d,"ask":%d.%02d,"volume":%d,"venue":"demo \"quoted\" \\ é","ts":%d}`,
-		64000+i%17, i*7%100, 64001+i%13, i*11%100, 1000+i*3, 1732500000000+int64(i)*250)
+	b := []byte(`{"venue":"demo \"quoted\" \\ é","board":[`)
+	for k := 0; k < 8; k++ {
+		p := 64000 + k*1000
+		if k == i%8 {
+			p += i
+		}
+		b = fmt.Appendf(b, `{"symbol":"SYM-%d","price":%d.%02d,"note":"ü%d","ts":1732500000000},`, k, p, i%100, i%3)
+	}
+	return append(b[:len(b)-1], "]}"...)
 }
 
 // deltaClient is what fanwire.js does: keep each topic's previous data and
