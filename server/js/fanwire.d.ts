@@ -71,12 +71,18 @@ export interface ResetInfo {
 export interface SubscribeHandlers<T = unknown> {
   onMessage?: (data: T, meta: MessageMeta) => void;
   onReset?: (info: ResetInfo) => void;
-  /** The node acknowledged the subscription (after every connect). */
-  onSubscribed?: (info: { topic: string; epoch: string | null }) => void;
+  /** The node acknowledged the subscription (after every connect); delta: it sends Fossil deltas. */
+  onSubscribed?: (info: { topic: string; epoch: string | null; delta: boolean }) => void;
   /** Requires a node with presence (issue 12). */
   onJoin?: (info: Record<string, unknown>) => void;
   onLeave?: (info: Record<string, unknown>) => void;
   onError?: (err: FanwireError) => void;
+  /**
+   * Ask for Fossil deltas against the previous message (nodes run with
+   * --delta for this topic). Applied by the client: onMessage always gets
+   * full data. Decided by the topic's first subscriber.
+   */
+  delta?: boolean;
 }
 
 export interface Subscription {
@@ -144,6 +150,9 @@ export class TopicState {
   epoch: string | null;
   lastSeq: number | null;
   floor: number | null;
+  /** "fossil" while deltas are asked for; null after one could not be applied. */
+  delta: "fossil" | null;
+  base: Uint8Array | null;
   resumePoint(): ResumePoint | null;
   ack(epoch?: string, seq?: number): void;
   reset(from: number, epoch: string): ResetInfo;
@@ -157,6 +166,7 @@ export interface SubscribeOp {
   topics: string[];
   since?: Record<string, number>;
   epochs?: Record<string, string>;
+  delta?: "fossil";
 }
 export function subscribeOps(states: Iterable<TopicState>): SubscribeOp[];
 /** The URL query of /sse and /poll for these topics: topics, since and epochs in their URL form. */
@@ -188,3 +198,12 @@ export const SSETransport: TransportClass;
 export const PollTransport: TransportClass;
 /** null entries are known names not built yet (skipped). */
 export const transports: Record<TransportName, TransportClass | null>;
+
+/** Fossil delta decoding (the node's "delta":"fossil" deliveries). */
+export function applyFossilDelta(base: Uint8Array, delta: Uint8Array): Uint8Array;
+export function fossilChecksum(bytes: Uint8Array): number;
+/** The bytes of a delta delivery's data string (one character per byte). */
+export function deltaBytes(s: string): Uint8Array;
+/** The UTF-8 bytes of a plain delivery's data as sent, or null. */
+export function deliveryBase(text: string, msg: Record<string, unknown>): Uint8Array | null;
+export function applyDelivery(base: Uint8Array, msg: { data: string }): { bytes: Uint8Array; data: unknown };

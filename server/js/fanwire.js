@@ -94,6 +94,110 @@ export function refreshDelay(token, now, fraction = DEFAULTS.refreshAt, obtained
   return Math.max(0, Math.min(at - now, MAX_TIMER));
 }
 
+// ---------------------------------------------------------------------------
+// Fossil deltas (https://fossil-scm.org/home/doc/tip/www/delta_format.wiki).
+// A node that allows it sends {"topic","seq","delta":"fossil","data":"..."}:
+// data is the delta that turns seq-1's data into seq's, one character per
+// byte (code points 0-255).
+
+// Digit values of the format's base-64 numbers ("0-9A-Z_a-z~"); -1 ends a number.
+const FOSSIL_DIGITS = (() => {
+  const v = new Int8Array(256).fill(-1);
+  const alphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz~";
+  for (let i = 0; i < 64; i++) v[alphabet.charCodeAt(i)] = i;
+  return v;
+})();
+
+/** The format's checksum: the bytes as big-endian 32-bit words, zero padded, summed mod 2^32. */
+export function fossilChecksum(b) {
+  let sum = 0;
+  const n = b.length;
+  let i = 0;
+  for (; i + 4 <= n; i += 4) sum = (sum + ((b[i] << 24) | (b[i + 1] << 16) | (b[i + 2] << 8) | b[i + 3])) >>> 0;
+  let tail = 0;
+  for (let k = 0; i + k < n; k++) tail |= b[i + k] << (24 - 8 * k);
+  return (sum + (tail >>> 0)) >>> 0;
+}
+
+/**
+ * Applies a Fossil delta (Uint8Array) to base (Uint8Array) and returns the
+ * result; throws on a malformed delta, one that reaches outside base, or a
+ * result whose size or checksum is not what the delta says.
+ */
+export function applyFossilDelta(base, delta) {
+  let pos = 0;
+  const num = () => {
+    let v = 0;
+    const start = pos;
+    while (pos < delta.length && FOSSIL_DIGITS[delta[pos]] >= 0) {
+      v = v * 64 + FOSSIL_DIGITS[delta[pos++]];
+      if (v > 0xffffffff) throw new Error("fossil delta: number too large");
+    }
+    if (pos === start) throw new Error("fossil delta: number expected at " + start);
+    return v;
+  };
+  const size = num();
+  if (delta[pos++] !== 0x0a) throw new Error("fossil delta: no newline after the size");
+  const out = new Uint8Array(size);
+  let n = 0;
+  while (pos < delta.length) {
+    const cnt = num();
+    const cmd = delta[pos++];
+    if (cmd === 0x40) { // '@': copy cnt bytes of base from offset
+      const off = num();
+      if (delta[pos++] !== 0x2c) throw new Error("fossil delta: no comma after a copy offset");
+      if (off + cnt > base.length || n + cnt > size) throw new Error("fossil delta: copy out of range");
+      out.set(base.subarray(off, off + cnt), n);
+      n += cnt;
+    } else if (cmd === 0x3a) { // ':': cnt literal bytes
+      if (pos + cnt > delta.length || n + cnt > size) throw new Error("fossil delta: insert out of range");
+      out.set(delta.subarray(pos, pos + cnt), n);
+      n += cnt;
+      pos += cnt;
+    } else if (cmd === 0x3b) { // ';': end, cnt is the checksum
+      if (n !== size) throw new Error("fossil delta: size mismatch");
+      if (fossilChecksum(out) !== cnt) throw new Error("fossil delta: checksum mismatch");
+      return out;
+    } else {
+      throw new Error("fossil delta: unknown command at " + (pos - 1));
+    }
+  }
+  throw new Error("fossil delta: unterminated");
+}
+
+/** The bytes of a delta string as the node sends it (one character per byte). */
+export function deltaBytes(s) {
+  const b = new Uint8Array(s.length);
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c > 0xff) throw new Error("fossil delta: character U+" + c.toString(16) + " is not a byte");
+    b[i] = c;
+  }
+  return b;
+}
+
+const utf8Encoder = typeof TextEncoder === "function" ? new TextEncoder() : null;
+const utf8Decoder = typeof TextDecoder === "function" ? new TextDecoder("utf-8", { fatal: true }) : null;
+
+/**
+ * The raw data of a plain delivery's text, exactly as published, as UTF-8
+ * bytes: the base of the next delta. null for any other shape (snapshot,
+ * conflated): the node sends the next message in full after those.
+ */
+export function deliveryBase(text, msg) {
+  if (!utf8Encoder || msg.snapshot !== undefined || msg.conflated !== undefined || msg.delta !== undefined) return null;
+  const prefix = '{"topic":"' + msg.topic + '","seq":' + msg.seq + ',"data":';
+  if (!text.startsWith(prefix) || !text.endsWith("}")) return null;
+  return utf8Encoder.encode(text.slice(prefix.length, -1));
+}
+
+/** Reconstructs a delta delivery's data from base: { bytes, data }. Throws if it cannot. */
+export function applyDelivery(base, msg) {
+  if (!utf8Decoder || typeof msg.data !== "string") throw new Error("fossil delta: cannot decode here");
+  const bytes = applyFossilDelta(base, deltaBytes(msg.data));
+  return { bytes, data: JSON.parse(utf8Decoder.decode(bytes)) };
+}
+
 /**
  * A topic's resume bookkeeping: its epoch and the last seq delivered to the
  * app. accept() decides, for each delivery, whether the app gets it.
@@ -104,6 +208,8 @@ export class TopicState {
     this.epoch = null; // from the subscribe ack or a reset
     this.lastSeq = null; // last seq delivered to the app
     this.floor = null; // seq the server said this subscription starts after (ack "seqs"), while nothing was delivered
+    this.delta = null; // "fossil": ask for deltas (null after a delta could not be applied)
+    this.base = null; // the last delivered data as UTF-8 bytes, while deltas are asked for
   }
 
   /**
@@ -175,14 +281,18 @@ export class TopicState {
 /**
  * The subscribe ops that resume topics (TopicState values): fresh topics and
  * resumed ones, batched. Each op is {"op":"subscribe","topics":[...],
- * "since":{t:seq},"epochs":{t:epoch}} with since/epochs only when needed.
+ * "since":{t:seq},"epochs":{t:epoch}} with since/epochs only when needed;
+ * topics that ask for deltas go in their own ops with "delta":"fossil".
  */
 export function subscribeOps(states) {
   const ops = [];
-  let op = null;
+  const open = new Map(); // delta encoding ("" = none) -> the op being filled
   for (const st of states) {
+    const d = st.delta || "";
+    let op = open.get(d);
     if (!op || op.topics.length >= SUBSCRIBE_BATCH) {
-      op = { op: "subscribe", topics: [] };
+      op = d ? { op: "subscribe", topics: [], delta: d } : { op: "subscribe", topics: [] };
+      open.set(d, op);
       ops.push(op);
     }
     op.topics.push(st.name);
@@ -567,8 +677,10 @@ export class Fanwire {
 
   /**
    * Subscribes to topic. handlers: onMessage(data, meta), onReset(info),
-   * onSubscribed({topic, epoch}), onJoin(info), onLeave(info), onError(err).
-   * Returns { topic, unsubscribe() }.
+   * onSubscribed({topic, epoch, delta}), onJoin(info), onLeave(info),
+   * onError(err); delta: true asks the node for Fossil deltas (applied here:
+   * onMessage always gets full data; where the node does not allow them,
+   * full messages arrive). Returns { topic, unsubscribe() }.
    */
   subscribe(topic, handlers = {}) {
     if (!validTopic(topic)) throw new TypeError("fanwire: invalid topic " + JSON.stringify(topic) + ": want 1-128 characters of [A-Za-z0-9_.:-]");
@@ -579,6 +691,7 @@ export class Fanwire {
       this.topics.set(topic, t);
       if (this.live) this._queueSubscribe(t.st);
     }
+    if (handlers.delta && t.subs.size === 0) t.st.delta = "fossil";
     const h = { ...handlers };
     t.subs.add(h);
     return {
@@ -752,7 +865,7 @@ export class Fanwire {
     if (!msg || typeof msg !== "object") return;
     this._served();
     if (msg.type === undefined) {
-      if (typeof msg.topic === "string") this._delivery(msg);
+      if (typeof msg.topic === "string") this._delivery(msg, text);
       return;
     }
     switch (msg.type) {
@@ -761,7 +874,8 @@ export class Fanwire {
           const t = this.topics.get(name);
           if (!t) continue;
           t.st.ack(msg.epochs && msg.epochs[name], msg.seqs && msg.seqs[name]);
-          this._call(t, "onSubscribed", { topic: name, epoch: t.st.epoch });
+          const delta = Array.isArray(msg.delta) && msg.delta.includes(name);
+          this._call(t, "onSubscribed", { topic: name, epoch: t.st.epoch, delta });
         }
         return;
       case "positions": // long-poll: where each topic stands after an answer
@@ -800,14 +914,30 @@ export class Fanwire {
     }
   }
 
-  _delivery(msg) {
+  _delivery(msg, text) {
     const t = this.topics.get(msg.topic);
     if (!t) return; // unsubscribed meanwhile
-    const r = t.st.accept(msg);
+    const st = t.st;
+    let bytes = null;
+    if (msg.delta !== undefined) {
+      if (st.lastSeq !== null && Number.isSafeInteger(msg.seq) && msg.seq <= st.lastSeq) return; // duplicate
+      if (!st.delta) return; // sent before the node heard our fallback: the resubscription replays it
+      try {
+        if (msg.delta !== "fossil" || !st.base || st.lastSeq !== msg.seq - 1) throw new Error("no base for seq " + msg.seq);
+        const r = applyDelivery(st.base, msg);
+        bytes = r.bytes;
+        msg = { topic: msg.topic, seq: msg.seq, data: r.data };
+      } catch (e) {
+        this._deltaFallback(t, e);
+        return;
+      }
+    }
+    const r = st.accept(msg);
     if (!r.deliver) {
       if (r.invalid) this._error({ code: "bad_frame", message: "delivery without a valid seq", topic: msg.topic });
       return;
     }
+    if (st.delta) st.base = bytes || deliveryBase(text, msg);
     if (r.meta.gap) {
       const [a, b] = r.meta.gap;
       this._error({ code: "gap", topic: msg.topic, from: a, to: b, message: `missed seq ${a}..${b} of ${msg.topic} without a reset` }, t);
@@ -831,6 +961,20 @@ export class Fanwire {
         this._appError(e);
       }
     }
+  }
+
+  /**
+   * A delta that cannot be applied: stop asking for deltas on this topic and
+   * subscribe again from the last delivered seq, so the node replays what
+   * was missed in full (or answers a reset).
+   */
+  _deltaFallback(t, e) {
+    t.st.delta = null;
+    t.st.base = null;
+    this._error({ code: "delta", topic: t.st.name, message: `cannot apply a delta of ${t.st.name} (${errText(e)}): continuing with full messages` }, t);
+    if (!this.live) return; // the next open subscribes without delta
+    this.conn.send({ op: "unsubscribe", topics: [t.st.name] });
+    for (const op of subscribeOps([t.st])) this.conn.send(op);
   }
 
   // --- subscriptions while connected --------------------------------------
