@@ -8,6 +8,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
@@ -248,4 +249,40 @@ func TestDeltaRefused(t *testing.T) {
 	if err == nil || resp == nil || resp.StatusCode != 400 {
 		t.Fatalf("?delta=zstd: %v %v, want 400", resp, err)
 	}
+}
+
+// TestDeltaFanwireJS: fanwire.js (in Node, over npm ws with
+// permessage-deflate) asks for deltas and its app sees every published
+// message intact, in order, while most raw messages were deltas.
+func TestDeltaFanwireJS(t *testing.T) {
+	requireClient(t, nodeMissing())
+	n := deltaNode(t, func(c *server.Config) { c.Compression.MinSize = 1 })
+	src, _ := filepath.Abs(filepath.Join("js", "fanwire.js"))
+	const count = 40
+	s := startScript(t, "fwdelta.mjs", "node", filepath.Join("testdata", "fwdelta.mjs"), src, "ws://"+n.WSAddr()+"/ws", "prices.js", fmt.Sprint(count))
+	if sub := s.event("subscribed", 20*time.Second); sub["delta"] != true {
+		t.Fatalf("subscribed %v, want delta true", sub)
+	}
+	for i := 1; i <= count; i++ {
+		if _, _, err := n.Publish("prices.js", priceTick(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 1; i <= count; i++ {
+		m := s.event("msg", 20*time.Second)
+		want, _ := json.Marshal(json.RawMessage(priceTick(i)))
+		got, _ := json.Marshal(m["data"])
+		var wantV any
+		_ = json.Unmarshal(want, &wantV)
+		wantJSON, _ := json.Marshal(wantV)
+		if m["seq"] != float64(i) || !bytes.Equal(got, wantJSON) {
+			t.Fatalf("message %d: seq %v data %s, want %s", i, m["seq"], got, wantJSON)
+		}
+	}
+	sum := s.event("summary", 20*time.Second)
+	if sum["deltas"] != float64(count-1) {
+		t.Errorf("%v of %d raw messages were deltas, want %d", sum["deltas"], sum["raw"], count-1)
+	}
+	checkNegotiated(t, "ws", sum["extensions"])
+	s.checkSummary(sum)
 }
