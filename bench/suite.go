@@ -12,7 +12,7 @@ import (
 )
 
 // Scenarios are the names `fanwire bench --scenario` accepts, in run order.
-var Scenarios = []string{"density", "density-max", "fanout", "fanout-1000-topics", "handshake", "slow-consumers"}
+var Scenarios = []string{"density", "density-max", "fanout", "fanout-1000-topics", "handshake", "slow-consumers", "bandwidth"}
 
 // Options is one `fanwire bench` invocation.
 type Options struct {
@@ -96,6 +96,8 @@ func RunScenario(ctx context.Context, name string, o Options) (*Result, []string
 		}
 		r = RunSlow(ctx, o.Servers, cfg, logf)
 		charts = SlowCharts(r)
+	case "bandwidth":
+		r = RunBandwidth(ctx, o.Servers, DefaultBandwidth(o.Quick), logf)
 	default:
 		return nil, nil, fmt.Errorf("unknown scenario %q", name)
 	}

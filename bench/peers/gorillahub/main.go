@@ -28,6 +28,9 @@ func main() {
 	if err != nil {
 		peer.Fatal("gorillahub", err)
 	}
+	// With --compression each PreparedMessage compresses once per publish
+	// too (gorilla caches the frame per compression setting).
+	upgrader.EnableCompression = f.Compression
 	srv := &http.Server{Handler: &wsHandler{hub: h, ping: f.PingInterval}, ReadHeaderTimeout: 5 * time.Second}
 	go func() { _ = srv.Serve(ln) }()
 	peer.WaitSignal()
@@ -71,6 +74,7 @@ func (s *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.conn = conn
+	conn.EnableWriteCompression(upgrader.EnableCompression)
 	go c.writePump(s.ping)
 	go c.readPump(s.ping)
 }

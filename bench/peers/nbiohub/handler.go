@@ -16,8 +16,11 @@ type wsHandler struct {
 	ping time.Duration
 }
 
-func newUpgrader(h *hub, ping time.Duration) *websocket.Upgrader {
+// newUpgrader: with compression, nbio compresses every write, i.e. once
+// per publish and connection.
+func newUpgrader(h *hub, ping time.Duration, compression bool) *websocket.Upgrader {
 	up := websocket.NewUpgrader()
+	up.EnableCompression(compression)
 	up.CheckOrigin = func(*http.Request) bool { return true }
 	up.KeepaliveTime = 2 * ping // any frame from the client, pongs included, pushes this back
 	up.MessageLengthLimit = peer.MaxMessage
@@ -61,6 +64,7 @@ func (s *wsHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		s.hub.remove(c)
 		return
 	}
+	conn.EnableWriteCompression(true) // only if the client negotiated it
 	s.hub.attach(c, conn)
 	conn.Keepalive(s.ping) // nbio's own ping timer
 }

@@ -27,7 +27,7 @@ func main() {
 	engine := nbhttp.NewEngine(nbhttp.Config{
 		Network:                 "tcp",
 		Addrs:                   []string{f.Listen},
-		Handler:                 &wsHandler{hub: h, up: newUpgrader(h, f.PingInterval), ping: f.PingInterval},
+		Handler:                 &wsHandler{hub: h, up: newUpgrader(h, f.PingInterval, f.Compression), ping: f.PingInterval},
 		MaxWriteBufferSize:      peer.MaxPending,
 		ReleaseWebsocketPayload: true,
 	})

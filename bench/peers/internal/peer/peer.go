@@ -37,6 +37,9 @@ type Flags struct {
 	Listen       string
 	HTTP         string
 	PingInterval time.Duration
+	// Compression: negotiate permessage-deflate with clients that offer it
+	// (the bandwidth scenario); each peer compresses as its library does.
+	Compression bool
 }
 
 // ParseFlags reads the peer's flags from os.Args.
@@ -46,6 +49,7 @@ func ParseFlags(name string) Flags {
 	fs.StringVar(&f.Listen, "listen", "127.0.0.1:8080", "WebSocket listener address (upgrade at GET /ws)")
 	fs.StringVar(&f.HTTP, "http", "127.0.0.1:8081", "control HTTP API address")
 	fs.DurationVar(&f.PingInterval, "ping-interval", 30*time.Second, "ping idle connections this often; close after 2 silent intervals")
+	fs.BoolVar(&f.Compression, "compression", false, "negotiate permessage-deflate with clients that offer it")
 	_ = fs.Parse(os.Args[1:])
 	return f
 }
