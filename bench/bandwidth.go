@@ -145,6 +145,12 @@ func bandwidthOne(ctx context.Context, v bandwidthVariant, feeds []bandwidthFeed
 		return sr
 	}
 	defer p.Stop(5 * time.Second)
+	bandwidthMeasure(ctx, p, v, feeds, cfg, &sr, logf)
+	return sr
+}
+
+// bandwidthMeasure connects the subscribers to p and publishes every feed.
+func bandwidthMeasure(ctx context.Context, p *Process, v bandwidthVariant, feeds []bandwidthFeed, cfg BandwidthConfig, sr *ServerResult, logf func(string, ...any)) {
 	topics := make([]string, len(feeds))
 	for i, f := range feeds {
 		topics[i] = f.topic
@@ -157,18 +163,18 @@ func bandwidthOne(ctx context.Context, v bandwidthVariant, feeds []bandwidthFeed
 	clients, err := dialWireClients(ctx, p.WSAddr, path, v.deflate, cfg.Subscribers, cfg.ConnectRate, &counts)
 	if err != nil {
 		sr.Error = err.Error()
-		return sr
+		return
 	}
 	defer closeAll(clients)
 	checker, err := newCheckingClient(p.WSAddr, path, v.deflate)
 	if err != nil {
 		sr.Error = "checking client: " + err.Error()
-		return sr
+		return
 	}
 	defer checker.close()
 	if v.deflate && counts.negotiated.Load() != int64(cfg.Subscribers) {
 		sr.Error = fmt.Sprintf("only %d of %d subscribers negotiated permessage-deflate", counts.negotiated.Load(), cfg.Subscribers)
-		return sr
+		return
 	}
 	sleep(ctx, time.Second)
 	api := &http.Client{Timeout: 10 * time.Second}
@@ -178,17 +184,17 @@ func bandwidthOne(ctx context.Context, v bandwidthVariant, feeds []bandwidthFeed
 		cpu, err := startCPU(p.PID())
 		if err != nil {
 			sr.Error = err.Error()
-			return sr
+			return
 		}
 		start := time.Now()
 		for i, m := range f.msgs {
 			if ctx.Err() != nil {
-				return sr
+				return
 			}
 			time.Sleep(time.Until(start.Add(time.Duration(float64(i) / cfg.Rate * float64(time.Second)))))
 			if err := postPublish(ctx, api, p.HTTPAddr, f.topic, m); err != nil {
 				sr.Error = fmt.Sprintf("%s: publish: %v", f.key, err)
-				return sr
+				return
 			}
 		}
 		want := int64(len(f.msgs)) * int64(cfg.Subscribers)
@@ -199,7 +205,7 @@ func bandwidthOne(ctx context.Context, v bandwidthVariant, feeds []bandwidthFeed
 		serverCPU, _, _, err := cpu.since()
 		if err != nil {
 			sr.Error = err.Error()
-			return sr
+			return
 		}
 		frames, bytes := counts.frames.Load()-n0, counts.bytes.Load()-b0
 		if frames < want {
@@ -218,7 +224,6 @@ func bandwidthOne(ctx context.Context, v bandwidthVariant, feeds []bandwidthFeed
 		logf("bandwidth: %s %s: %.1f wire B/delivery, %.0f deliveries / server CPU-s (%.2f CPU-s for %d deliveries), %d of %d checked, deltas %d",
 			v.name, f.key, sr.Figures[f.key+"_"+metricWireBytes], sr.Figures[f.key+"_"+metricPerCPU], serverCPU, frames, checked, len(f.msgs), checker.deltas)
 	}
-	return sr
 }
 
 func postPublish(ctx context.Context, c *http.Client, addr, topic string, data []byte) error {

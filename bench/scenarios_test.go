@@ -240,3 +240,51 @@ func TestFanoutStepSmoke(t *testing.T) {
 		t.Fatalf("step: %+v", st)
 	}
 }
+
+// TestBandwidthSmoke measures the four fanwire variants against an
+// in-process node (50 subscribers, a few messages per feed): every message
+// checked, deltas used, compressed and delta deliveries smaller.
+func TestBandwidthSmoke(t *testing.T) {
+	if testing.Short() {
+		t.Skip("short")
+	}
+	cfg := server.DefaultConfig()
+	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Delta.Topics = "*"
+	cfg.LastValue, cfg.History = "", 0 // the variants share this node: no snapshot for the later ones
+	cfg.Compression.MinSize = 0
+	node, err := server.NewNode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := node.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer node.Shutdown(context.Background())
+	self, _ := os.FindProcess(os.Getpid())
+	p := &Process{cmd: &exec.Cmd{Process: self}, WSAddr: node.WSAddr(), HTTPAddr: node.HTTPAddr()} // CPU is read from this process
+	bc := BandwidthConfig{Subscribers: 50, Messages: 6, Rate: 100, Drain: 10 * time.Second, ConnectRate: 5000}
+	feeds := bandwidthFeeds(bc.Messages)
+	variants := bandwidthVariants([]Server{{Name: "fanwire"}, {Name: "fanwire-flush5ms"}, {Name: "coderhub"}})
+	if len(variants) != 4 {
+		t.Fatalf("variants %+v", variants)
+	}
+	got := map[string]ServerResult{}
+	for _, v := range variants {
+		sr := ServerResult{Name: v.name, Figures: map[string]float64{}}
+		bandwidthMeasure(context.Background(), p, v, feeds, bc, &sr, t.Logf)
+		if sr.Error != "" {
+			t.Fatalf("%s: %s", v.name, sr.Error)
+		}
+		for _, f := range feeds {
+			if sr.Figures[f.key+"_checked"] != float64(bc.Messages) || sr.Figures[f.key+"_"+metricWireBytes] <= 0 {
+				t.Fatalf("%s %s: %v", v.name, f.key, sr.Figures)
+			}
+		}
+		got[v.name] = sr
+	}
+	wb := func(name string) float64 { return got[name].Figures["football_"+metricWireBytes] }
+	if !(wb("fanwire-deflate") < wb("fanwire") && wb("fanwire-delta") < wb("fanwire") && wb("fanwire-delta+deflate") < wb("fanwire-delta")) {
+		t.Errorf("football wire bytes: plain %.1f deflate %.1f delta %.1f delta+deflate %.1f", wb("fanwire"), wb("fanwire-deflate"), wb("fanwire-delta"), wb("fanwire-delta+deflate"))
+	}
+}
