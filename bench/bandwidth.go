@@ -13,6 +13,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -35,13 +36,16 @@ type BandwidthConfig struct {
 	Drain       time.Duration
 	ConnectRate float64 // new connections per second
 	Start       time.Duration
+	// Rounds: every variant runs this many times, round-robin, and each
+	// figure is the median (the machine is shared: single runs are noisy).
+	Rounds int
 }
 
 // DefaultBandwidth is 10,000 subscribers and 40 publishes per feed; quick is CI-sized.
 func DefaultBandwidth(quick bool) BandwidthConfig {
-	c := BandwidthConfig{Subscribers: 10000, Messages: 40, Rate: 10, Drain: 10 * time.Second, ConnectRate: 4000, Start: 10 * time.Second}
+	c := BandwidthConfig{Subscribers: 10000, Messages: 40, Rate: 10, Drain: 10 * time.Second, ConnectRate: 4000, Start: 10 * time.Second, Rounds: 3}
 	if quick {
-		c.Subscribers, c.Messages, c.Rate = 500, 10, 20
+		c.Subscribers, c.Messages, c.Rate, c.Rounds = 500, 10, 20, 1
 	}
 	return c
 }
@@ -117,25 +121,56 @@ func RunBandwidth(ctx context.Context, servers []Server, cfg BandwidthConfig, lo
 	feeds := bandwidthFeeds(cfg.Messages)
 	r := &Result{
 		Scenario: "bandwidth", Date: time.Now(), Host: ThisHost(), Baseline: "fanwire", Metrics: bandwidthMetrics(feeds),
-		Settings: map[string]any{"subscribers": cfg.Subscribers, "messages_per_feed": cfg.Messages, "rate": cfg.Rate,
+		Settings: map[string]any{"subscribers": cfg.Subscribers, "messages_per_feed": cfg.Messages, "rate": cfg.Rate, "rounds": cfg.Rounds,
 			"feeds": map[string]string{"prices": demo.TopicBTC, "football": demo.TopicFootball}},
 		Notes: []string{
 			fmt.Sprintf("%d subscribers on %s and %s (URL topics); %d recorded-looking messages of each demo feed (server/demo RecordedPrices, RecordedFootball: the demo's own generators, seeded) POSTed to the control API at %.0f/s, one feed after the other.",
 				cfg.Subscribers, demo.TopicBTC, demo.TopicFootball, cfg.Messages, cfg.Rate),
+			fmt.Sprintf("Each variant ran %d time(s), round-robin, each time on a fresh server process; every figure is the median over the rounds (the JSON has _min and _max too).", cfg.Rounds),
 			"Wire bytes / delivery = WebSocket bytes (frame headers + payloads; TCP/IP headers not counted) read by all subscribers during the feed's window / data frames they read. Deliveries / server CPU-s = those frames / the server's utime+stime over the window (/proc/PID/stat), from the first publish until every expected frame arrived.",
 			"fanwire runs with --delta '*' --compress-min 0 (every message may be compressed, as gorilla and nbio do; fanwire still sends a message plain when compressing does not shrink it, and full when its delta is not smaller). Variants differ only in what the clients ask: -deflate offers permessage-deflate (no context takeover), -delta adds ?delta=fossil.",
 			"The subscribers count bytes and frames without decoding; one extra subscriber per variant (gorilla, compression as its variant) decodes everything — inflating, applying every Fossil delta with fdelta — and checks each message against the published one, in seq order (\"checked\" below).",
 			"gorilla's PreparedMessage compresses once per publish too (it caches the frame per compression setting); nbio compresses every write, i.e. once per publish and connection. Both share the harness's 2 cores with the subscribers.",
 		},
 	}
-	for _, v := range bandwidthVariants(servers) {
-		if ctx.Err() != nil {
-			break
+	variants := bandwidthVariants(servers)
+	runs := make([][]ServerResult, len(variants))
+	for round := 1; round <= max(cfg.Rounds, 1); round++ {
+		for i, v := range variants {
+			if ctx.Err() != nil {
+				break
+			}
+			logf("bandwidth: round %d: %s", round, v.name)
+			runs[i] = append(runs[i], bandwidthOne(ctx, v, feeds, cfg, logf))
 		}
-		logf("bandwidth: %s", v.name)
-		r.Servers = append(r.Servers, bandwidthOne(ctx, v, feeds, cfg, logf))
+	}
+	for i, v := range variants {
+		r.Servers = append(r.Servers, medianResult(v.name, runs[i]))
 	}
 	return r
+}
+
+// medianResult is the median of each figure over rounds (the first error
+// kept), with the lowest and highest as <key>_min and <key>_max.
+func medianResult(name string, rounds []ServerResult) ServerResult {
+	out := ServerResult{Name: name, Figures: map[string]float64{}}
+	values := map[string][]float64{}
+	for _, sr := range rounds {
+		if sr.Error != "" && out.Error == "" {
+			out.Error = sr.Error
+		}
+		for k, v := range sr.Figures {
+			values[k] = append(values[k], v)
+		}
+	}
+	for k, vs := range values {
+		slices.Sort(vs)
+		out.Figures[k] = vs[len(vs)/2]
+		if len(vs) > 1 {
+			out.Figures[k+"_min"], out.Figures[k+"_max"] = vs[0], vs[len(vs)-1]
+		}
+	}
+	return out
 }
 
 func bandwidthOne(ctx context.Context, v bandwidthVariant, feeds []bandwidthFeed, cfg BandwidthConfig, logf func(string, ...any)) ServerResult {

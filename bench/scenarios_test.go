@@ -263,7 +263,7 @@ func TestBandwidthSmoke(t *testing.T) {
 	defer node.Shutdown(context.Background())
 	self, _ := os.FindProcess(os.Getpid())
 	p := &Process{cmd: &exec.Cmd{Process: self}, WSAddr: node.WSAddr(), HTTPAddr: node.HTTPAddr()} // CPU is read from this process
-	bc := BandwidthConfig{Subscribers: 50, Messages: 6, Rate: 100, Drain: 10 * time.Second, ConnectRate: 5000}
+	bc := BandwidthConfig{Subscribers: 50, Messages: 6, Rate: 100, Drain: 10 * time.Second, ConnectRate: 5000, Rounds: 1}
 	feeds := bandwidthFeeds(bc.Messages)
 	variants := bandwidthVariants([]Server{{Name: "fanwire"}, {Name: "fanwire-flush5ms"}, {Name: "coderhub"}})
 	if len(variants) != 4 {
@@ -286,5 +286,13 @@ func TestBandwidthSmoke(t *testing.T) {
 	wb := func(name string) float64 { return got[name].Figures["football_"+metricWireBytes] }
 	if !(wb("fanwire-deflate") < wb("fanwire") && wb("fanwire-delta") < wb("fanwire") && wb("fanwire-delta+deflate") < wb("fanwire-delta")) {
 		t.Errorf("football wire bytes: plain %.1f deflate %.1f delta %.1f delta+deflate %.1f", wb("fanwire"), wb("fanwire-deflate"), wb("fanwire-delta"), wb("fanwire-delta+deflate"))
+	}
+}
+
+func TestMedianResult(t *testing.T) {
+	m := medianResult("x", []ServerResult{
+		{Figures: map[string]float64{"a": 3}}, {Figures: map[string]float64{"a": 1}, Error: "boom"}, {Figures: map[string]float64{"a": 2}}})
+	if m.Name != "x" || m.Figures["a"] != 2 || m.Figures["a_min"] != 1 || m.Figures["a_max"] != 3 || m.Error != "boom" {
+		t.Fatalf("%+v", m)
 	}
 }
