@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"testing"
+	"unsafe"
 
 	"github.com/centrifugal/fdelta"
 	"github.com/panjf2000/gnet/v2"
@@ -237,5 +238,13 @@ func BenchmarkBroadcastDelta(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/deliveries, "ns/delivery")
 			b.ReportMetric(float64(total-before)/deliveries, "wire-B/delivery")
 		})
+	}
+}
+
+// TestSubscriberEntrySize: the delta bits live in the padding of a
+// subscriber entry (one per subscription), which stays 24 bytes.
+func TestSubscriberEntrySize(t *testing.T) {
+	if n := unsafe.Sizeof(subscriber{}); n != 24 {
+		t.Fatalf("subscriber is %d bytes, want 24", n)
 	}
 }
