@@ -269,13 +269,12 @@ func (l *loop) writeBatch(batch []delivery) {
 // Subscribing twice is a no-op. The caller checks the topic limit.
 func (l *loop) subscribe(c *conn, name string, r resume, ack bool) (epoch string, after uint64, ready bool) {
 	lt := l.topics[name]
-	delta := r.delta && l.node.cfg.Delta.allowed(name)
 	if lt != nil && c.subscribedTo(lt) {
 		for i := range c.subs.len() {
 			if ref := c.subs.at(i); ref.lt == lt {
 				s := &lt.subs[ref.pos]
 				after = s.after
-				l.setDelta(lt, s, delta) // a repeated subscribe may switch deltas on or off
+				l.setDelta(lt, s, r.delta && l.deltaAllowed(lt.topic)) // a repeated subscribe may switch deltas on or off
 			}
 		}
 		return lt.topic.epoch, after, true
@@ -304,7 +303,7 @@ func (l *loop) subscribe(c *conn, name string, r resume, ack bool) (epoch string
 	lt.subs = append(lt.subs, subscriber{c: c, slot: int32(c.subs.len() - 1), after: after})
 	lt.count.Add(1)
 	l.met.subs.Add(1)
-	l.setDelta(lt, &lt.subs[len(lt.subs)-1], delta)
+	l.setDelta(lt, &lt.subs[len(lt.subs)-1], r.delta && l.deltaAllowed(lt.topic))
 	return lt.topic.epoch, after, true
 }
 
