@@ -8,6 +8,7 @@ import (
 	"unsafe"
 
 	"github.com/centrifugal/fdelta"
+	"github.com/fanwire/fanwire/server/demo"
 	"github.com/panjf2000/gnet/v2"
 )
 
@@ -179,16 +180,25 @@ func TestDeltaChainBreaks(t *testing.T) {
 	}
 }
 
-// BenchmarkBroadcastDelta publishes a ~600-byte board message to 10k
-// subscribers per op, some or all of them asking for deltas, some also
+// BenchmarkBroadcastDelta publishes a ~500-byte price board (or the demo's
+// ~200-byte football events) to 10k subscribers per op, some or all of them asking for deltas, some also
 // compressing: the delta (and its compressed form) is built once per
 // publish, so allocs/op stay 0 and ns/delivery near plain.
 // Run: go test -run '^$' -bench BroadcastDelta -benchmem ./server/
 func BenchmarkBroadcastDelta(b *testing.B) {
-	msgs := make([][]byte, 64)
-	for i := range msgs {
-		msgs[i] = tick(i)
+	board := make([][]byte, 64)
+	for i := range board {
+		board[i] = tick(i)
 	}
+	for _, feed := range []struct {
+		name string
+		msgs [][]byte
+	}{{"board", board}, {"football", demo.RecordedFootball(42, 64)}} {
+		b.Run(feed.name, func(b *testing.B) { benchBroadcastDelta(b, feed.msgs) })
+	}
+}
+
+func benchBroadcastDelta(b *testing.B, msgs [][]byte) {
 	for _, mode := range []struct {
 		name         string
 		delta, zEach int // every n-th subscriber asks for deltas / compresses; 0 = none
