@@ -6,13 +6,20 @@ package server_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/centrifugal/fdelta"
+	"github.com/chromedp/chromedp"
 	"github.com/fanwire/fanwire/server"
 	"github.com/gorilla/websocket"
 )
@@ -285,4 +292,92 @@ func TestDeltaFanwireJS(t *testing.T) {
 	}
 	checkNegotiated(t, "ws", sum["extensions"])
 	s.checkSummary(sum)
+}
+
+// deltaBrowserPage imports fanwire.js from the node, subscribes to ?topic=
+// with delta: true and records what the app gets; a WebSocket subclass
+// counts the raw delta frames.
+const deltaBrowserPage = `<!doctype html>
+<meta charset="utf-8"><title>fanwire.js delta test</title>
+<script type="module">
+const p = new URLSearchParams(location.search);
+Object.assign(window, { __log: [], __errors: [], __deltas: 0, __subscribed: null });
+class CountingWS extends WebSocket {
+  constructor(u) {
+    super(u);
+    this.addEventListener("message", (e) => { if (String(e.data).includes('"delta":"fossil"')) window.__deltas++; });
+  }
+}
+try {
+  const { Fanwire } = await import(p.get("src"));
+  const fw = new Fanwire(p.get("ws"), { env: { WebSocket: CountingWS } });
+  fw.on("error", (e) => __errors.push(e));
+  fw.subscribe(p.get("topic"), {
+    delta: true,
+    onSubscribed: (s) => { window.__subscribed = s; },
+    onMessage: (data, m) => __log.push({ seq: m.seq, data }),
+  });
+} catch (e) {
+  window.__loadError = String(e);
+}
+</script>`
+
+// TestDeltaBrowser: headless Chromium (which always negotiates
+// permessage-deflate) gets compressed deltas, and its app every message intact.
+func TestDeltaBrowser(t *testing.T) {
+	chromium := requireChromium(t)
+	n := deltaNode(t, func(c *server.Config) { c.Compression.MinSize = 1 })
+	pages := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		io.WriteString(w, deltaBrowserPage) //nolint:errcheck
+	}))
+	defer pages.Close()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
+		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true))
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	defer cancelAlloc()
+	ctx, cancelTab := chromedp.NewContext(actx)
+	defer cancelTab()
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
+	defer cancel()
+	q := url.Values{"src": {"http://" + n.WSAddr() + "/fanwire.js"}, "ws": {"ws://" + n.WSAddr() + "/ws"}, "topic": {"prices.web"}}
+	if err := chromedp.Run(ctx, chromedp.Navigate(pages.URL+"/?"+q.Encode())); err != nil {
+		t.Fatal(err)
+	}
+	p := &browserPage{t: t, ctx: ctx}
+	p.waitUntil("subscribed", "window.__loadError || window.__subscribed", 60*time.Second)
+	var sub string
+	p.eval("JSON.stringify(window.__subscribed) + (window.__loadError || '')", &sub)
+	if !strings.Contains(sub, `"delta":true`) {
+		t.Fatalf("subscribed %s", sub)
+	}
+	const count = 30
+	for i := 1; i <= count; i++ {
+		if _, _, err := n.Publish("prices.web", priceTick(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	p.waitUntil("all messages", fmt.Sprintf("window.__log.length >= %d", count), 60*time.Second)
+	var logJSON string
+	var deltas int
+	p.eval("JSON.stringify(window.__log)", &logJSON)
+	p.eval("window.__deltas", &deltas)
+	var got []struct {
+		Seq  uint64
+		Data json.RawMessage
+	}
+	if err := json.Unmarshal([]byte(logJSON), &got); err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range got {
+		var a, b any
+		_ = json.Unmarshal(d.Data, &a)
+		_ = json.Unmarshal(priceTick(i+1), &b)
+		if d.Seq != uint64(i+1) || fmt.Sprint(a) != fmt.Sprint(b) {
+			t.Fatalf("message %d: seq %d data %s", i+1, d.Seq, d.Data)
+		}
+	}
+	if deltas != count-1 || p.errors() != "[]" {
+		t.Errorf("%d raw deltas (want %d), errors %s", deltas, count-1, p.errors())
+	}
 }
