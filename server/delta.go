@@ -14,20 +14,32 @@ import (
 // publish, by the first loop that needs it, and shared like every frame;
 // the node keeps one previous message per topic, never per connection.
 
-// chainDelta records f as the topic's newest message and gives it a copy of
-// the previous message's data as its delta base, if that was seq-1 (after a
-// gap in the seqs a client could not tell which base a delta is against, so
-// the message goes out full). Caller holds hub.mu.
+// chainDelta records f as the topic's newest message and links it to the
+// previous one, its delta base, if that was seq-1 (after a gap in the seqs
+// a client could not tell which base a delta is against, so the message
+// goes out full). f holds the base only until every loop has drained f
+// (drained): since each loop drains a topic's frames in order, the chain
+// never grows beyond the frames still in flight. Caller holds hub.mu.
 func (h *hub) chainDelta(t *topic, f *sharedFrame) {
 	if p := t.prev; p != nil {
-		if p.seq+1 == f.seq {
-			f.base = append(f.base[:0], p.data()...)
-			f.hasBase = true
+		if p.seq+1 == f.seq && f.live.Load() > 0 {
+			f.prev = p // takes over the topic's ref
+		} else {
+			p.release()
 		}
-		p.release()
 	}
 	f.refs.Add(1)
 	t.prev = f
+}
+
+// drained is called by each loop once it has written f; the last one
+// drops f's delta base.
+func (f *sharedFrame) drained() {
+	if f.live.Add(-1) == 0 && f.prev != nil {
+		p := f.prev
+		f.prev = nil
+		p.release()
+	}
 }
 
 // data is the message as published: the envelope minus its wrapping.
@@ -37,11 +49,10 @@ func (f *sharedFrame) data() []byte {
 }
 
 func (f *sharedFrame) resetDelta() {
-	f.hasBase = false
-	if cap(f.base) > maxPooledFrame {
-		f.base = nil
+	if f.prev != nil { // never drained (the engine stopped)
+		f.prev.release()
+		f.prev = nil
 	}
-	f.base = f.base[:0]
 	f.delta.reset()
 	f.deltaZ.reset()
 }
@@ -56,7 +67,7 @@ func (l *loop) deliver(s *subscriber, lt *loopTopic, f *sharedFrame) []byte {
 	}
 	chained := s.chained
 	s.chained = true
-	if !chained || !f.hasBase {
+	if !chained || f.prev == nil {
 		return l.frameFor(s.c, f)
 	}
 	d, built := f.delta.load()
@@ -87,7 +98,7 @@ func (l *loop) deliver(s *subscriber, lt *loopTopic, f *sharedFrame) []byte {
 // encodeDelta builds f's delta frame into dst, or returns dst empty when the
 // delta frame would not be smaller than the full one.
 func (l *loop) encodeDelta(dst []byte, topic string, f *sharedFrame) []byte {
-	l.deltaBuf = fdelta.AppendCreate(l.deltaBuf[:0], f.base, f.data())
+	l.deltaBuf = fdelta.AppendCreate(l.deltaBuf[:0], f.prev.data(), f.data())
 	size := wire.DeltaEnvelopeSize(topic, f.seq, l.deltaBuf)
 	if size >= len(f.b)-int(f.hdr) {
 		return dst[:0]

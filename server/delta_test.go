@@ -174,6 +174,16 @@ func TestDeltaChainBreaks(t *testing.T) {
 	if got := n.hub.topics["prices.X"].deltaSubs.Load(); got != 1 {
 		t.Fatalf("deltaSubs %d", got)
 	}
+	// Memory stays per topic: once drained, no kept frame holds its base.
+	tp := n.hub.topics["prices.X"]
+	for i := 0; i < tp.history.n; i++ {
+		if f := tp.history.at(i); f.prev != nil {
+			t.Fatalf("history seq %d still holds seq %d as its delta base", f.seq, f.prev.seq)
+		}
+	}
+	if tp.prev == nil || tp.prev.seq != 14 {
+		t.Fatalf("topic prev %v, want seq 14", tp.prev)
+	}
 	l.unsubscribe(c, "prices.X")
 	if got := n.hub.topics["prices.X"].deltaSubs.Load(); got != 0 {
 		t.Fatalf("deltaSubs after unsubscribe %d", got)

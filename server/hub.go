@@ -93,12 +93,13 @@ type sharedFrame struct {
 	// deflated is the permessage-deflate frame of the same envelope, built
 	// by the first loop with a subscriber that negotiated it (compress.go).
 	deflated variant
-	// base is a copy of the previous message's data (seq-1) when the topic
-	// had delta subscribers at publish time; delta and deltaZ are the delta
-	// frame and its compressed form, built lazily like deflated (delta.go).
-	base          []byte
-	hasBase       bool
-	dataLen       int32 // the data's length: the envelope ends with data + '}'
+	// prev is the previous message (seq-1, one ref held) when the topic had
+	// delta subscribers at publish time, until every loop has drained this
+	// frame; delta and deltaZ are the delta frame against it and its
+	// compressed form, built lazily like deflated (delta.go).
+	prev          *sharedFrame
+	live          atomic.Int32 // loops that have yet to drain this frame
+	dataLen       int32        // the data's length: the envelope ends with data + '}'
 	delta, deltaZ variant
 	seq           uint64
 	at            int64 // publish time, unix ns (history age)
@@ -240,6 +241,7 @@ func (h *hub) fanout(t *topic, seq uint64, data []byte, at int64) (subscribers i
 	f.seq = seq
 	f.dataLen = int32(len(data))
 	f.refs.Store(int32(len(t.loops)) + 1) // +1: ours until it is kept or dropped below
+	f.live.Store(int32(len(t.loops)))
 	if t.deltaSubs.Load() > 0 {
 		h.chainDelta(t, f)
 	}

@@ -148,6 +148,7 @@ func (l *loop) drain() {
 	l.draining = false
 
 	for i := range batch {
+		batch[i].f.drained()
 		batch[i].f.release()
 		batch[i] = delivery{}
 	}
