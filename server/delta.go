@@ -22,7 +22,7 @@ import (
 // never grows beyond the frames still in flight. Caller holds hub.mu.
 func (h *hub) chainDelta(t *topic, f *sharedFrame) {
 	if p := t.prev; p != nil {
-		if p.seq+1 == f.seq && f.live.Load() > 0 {
+		if p.seq+1 == f.seq && f.live.Load() > 0 && p.dataLen <= maxDeltaMessage && f.dataLen <= maxDeltaMessage {
 			f.prev = p // takes over the topic's ref
 		} else {
 			p.release()
@@ -31,6 +31,11 @@ func (h *hub) chainDelta(t *topic, f *sharedFrame) {
 	f.refs.Add(1)
 	t.prev = f
 }
+
+// maxDeltaMessage bounds the messages deltas are computed for: Fossil's
+// encoder costs more the larger (and less structured) the base, and a
+// publish may be up to --max-body.
+const maxDeltaMessage = 64 << 10
 
 // drained is called by each loop once it has written f; the last one
 // drops f's delta base.
