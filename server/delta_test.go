@@ -268,3 +268,35 @@ func TestSubscriberEntrySize(t *testing.T) {
 		t.Fatalf("subscriber is %d bytes, want 24", n)
 	}
 }
+
+// TestDeltaLargeMessagesGoFull: above maxDeltaMessage no delta is computed.
+func TestDeltaLargeMessagesGoFull(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Delta.Topics = "*"
+	n, err := NewNode(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := newLoop(n, nil)
+	rc := &recConn{}
+	c := &conn{gc: rc, loop: l, phase: phaseOpen}
+	l.addConn(c)
+	l.subscribe(c, "big", resume{delta: true}, false)
+	big := []byte(`"` + string(bytes.Repeat([]byte("x"), maxDeltaMessage)) + `"`)
+	for i := 0; i < 3; i++ {
+		_, _, _ = n.Publish("big", big)
+		l.drain()
+	}
+	_, _, _ = n.Publish("big", tick(1)) // small again, but its base is large
+	l.drain()
+	for i, m := range rc.take() {
+		if bytes.Contains(m, []byte(`"delta":"fossil"`)) {
+			t.Fatalf("message %d is a delta", i+1)
+		}
+	}
+	_, _, _ = n.Publish("big", tick(2))
+	l.drain()
+	if m := rc.take(); len(m) != 1 || !bytes.Contains(m[0], []byte(`"delta":"fossil"`)) {
+		t.Fatalf("small after small: want a delta, got %q", m)
+	}
+}
