@@ -137,8 +137,11 @@ func headerLen(frame []byte) int {
 	return 2
 }
 
-// deltaAllowed reports whether subscribers of t may receive deltas.
-func (l *loop) deltaAllowed(t *topic) bool { return l.node.cfg.Delta.allowed(t.name) }
+// deltaAllowed reports whether subscribers of t may receive deltas: its
+// namespace says delta = true, or --delta matches it.
+func (l *loop) deltaAllowed(t *topic) bool {
+	return (t.ns != nil && t.ns.Delta) || l.node.cfg.Delta.allowed(t.name)
+}
 
 // setDelta switches s's deltas on or off; the next delivery is full either way.
 func (l *loop) setDelta(lt *loopTopic, s *subscriber, on bool) {

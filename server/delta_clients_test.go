@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,6 +22,7 @@ import (
 	"github.com/centrifugal/fdelta"
 	"github.com/chromedp/chromedp"
 	"github.com/fanwire/fanwire/server"
+	"github.com/fanwire/fanwire/server/namespace"
 	"github.com/gorilla/websocket"
 )
 
@@ -379,5 +381,34 @@ func TestDeltaBrowser(t *testing.T) {
 	}
 	if deltas != count-1 || p.errors() != "[]" {
 		t.Errorf("%d raw deltas (want %d), errors %s", deltas, count-1, p.errors())
+	}
+}
+
+// TestDeltaNamespace: a --config namespace with delta = true allows deltas
+// on its topics without --delta; other namespaces' topics get full messages.
+func TestDeltaNamespace(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "ns.toml")
+	if err := os.WriteFile(file, []byte("[[namespace]]\nname = \"scores\"\ntopics = [\"scores.*\"]\ndelta = true\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	set, err := namespace.Load(file, namespace.Defaults{History: 100, HistoryTTL: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, false, func(c *server.Config) { c.Auth.Namespaces = set })
+	dc := dialDelta(t, n, "", false)
+	if ack := dc.subscribe(`{"op":"subscribe","topics":["scores.x","prices.x"],"delta":"fossil"}`); string(ack["delta"]) != `["scores.x"]` {
+		t.Fatalf("ack delta %s, want [\"scores.x\"]", ack["delta"])
+	}
+	for i := 1; i <= 5; i++ {
+		_, _, _ = n.Publish("scores.x", priceTick(i))
+	}
+	for i := 1; i <= 5; i++ {
+		if _, seq, data := dc.next(); seq != uint64(i) || !bytes.Equal(data, priceTick(i)) {
+			t.Fatalf("seq %d: %d %q", i, seq, data)
+		}
+	}
+	if dc.deltas != 4 {
+		t.Errorf("%d deltas, want 4", dc.deltas)
 	}
 }

@@ -29,13 +29,13 @@ type Namespace struct {
 	History           int           // recent messages kept per topic for resume (0: none)
 	HistoryTTL        time.Duration // history entries older than this are dropped
 	MaxMessage        int           // bytes of one published message (0: no limit beyond the node's)
+	Delta             bool          // subscribers may ask for Fossil deltas against the previous message (server/delta.go)
 
 	// Reserved for the next issues: parsed and validated, not used yet.
 	Publish          bool // clients with a token that grants it may publish (fanwire.publish)
 	AnonymousPublish bool // clients without a token may publish
 	Presence         bool // the namespace tracks who is subscribed
 	JoinLeave        bool // subscribers are told when others join and leave
-	Delta            bool // deliveries may be sent as deltas against the previous message
 	Ephemeral        bool // nothing is kept: no last value, no history
 }
 
