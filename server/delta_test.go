@@ -150,11 +150,17 @@ func TestDeltaChainBreaks(t *testing.T) {
 	expect(6, "full")
 	pub(7)
 	expect(7, "delta")
-	// A gap in the seqs (a bus delivery jumping ahead): full, then deltas.
+	// A gap in the seqs (a bus delivery jumping ahead): a reset, the
+	// message in full, then deltas.
 	if _, err := n.hub.deliver("prices.X", 10, tick(10)); err != nil {
 		t.Fatal(err)
 	}
 	l.drain()
+	if msgs := rc.take(); len(msgs) != 2 || !bytes.Contains(msgs[0], []byte(`"type":"reset"`)) {
+		t.Fatalf("gap: want a reset and seq 10, got %q", msgs)
+	} else {
+		rc.msgs = msgs[1:]
+	}
 	expect(10, "full")
 	pub(11)
 	expect(11, "delta")

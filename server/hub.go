@@ -199,6 +199,7 @@ func (h *hub) gapReset(t *topic, seq uint64) {
 	f.b = appendTextFrame(f.b[:0], func(b []byte) []byte { return wire.AppendReset(b, t.name, seq, t.epoch) })
 	f.hdr, f.seq, f.reset = 0, seq, true // seq: skipped, like seq itself, by later subscribers
 	f.refs.Store(int32(len(t.loops)) + 1)
+	f.live.Store(int32(len(t.loops)))
 	for _, lt := range t.loops {
 		lt.loop.enqueue(lt, f)
 	}
