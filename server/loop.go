@@ -275,7 +275,7 @@ func (l *loop) subscribe(c *conn, name string, r resume, ack bool) (epoch string
 			if ref := c.subs.at(i); ref.lt == lt {
 				s := &lt.subs[ref.pos]
 				after = s.after
-				l.setDelta(lt, s, r.delta && l.deltaAllowed(lt.topic)) // a repeated subscribe may switch deltas on or off
+				l.setDelta(lt, s, r.delta && c.kind == kindWS && l.deltaAllowed(lt.topic)) // a repeated subscribe may switch deltas on or off
 			}
 		}
 		return lt.topic.epoch, after, true
@@ -304,7 +304,7 @@ func (l *loop) subscribe(c *conn, name string, r resume, ack bool) (epoch string
 	lt.subs = append(lt.subs, subscriber{c: c, slot: int32(c.subs.len() - 1), after: after})
 	lt.count.Add(1)
 	l.met.subs.Add(1)
-	l.setDelta(lt, &lt.subs[len(lt.subs)-1], r.delta && l.deltaAllowed(lt.topic))
+	l.setDelta(lt, &lt.subs[len(lt.subs)-1], r.delta && c.kind == kindWS && l.deltaAllowed(lt.topic)) // streams (SSE, poll) get full messages
 	return lt.topic.epoch, after, true
 }
 
