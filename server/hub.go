@@ -146,6 +146,11 @@ func newHub(namespaces *namespace.Set) *hub {
 // every loop with subscribers. Sequencing and queueing happen under one lock,
 // so every loop sees a topic's frames in seq order.
 func (h *hub) publish(name string, data []byte) (seq uint64, subscribers int, err error) {
+	return h.publishFrom(name, data, nil)
+}
+
+// publishFrom is publish with the sender stamp from (nil: none), see wire.AppendFrom.
+func (h *hub) publishFrom(name string, data, from []byte) (seq uint64, subscribers int, err error) {
 	if !wire.ValidTopic(name) {
 		return 0, 0, wire.ErrInvalidTopic
 	}
@@ -156,7 +161,7 @@ func (h *hub) publish(name string, data []byte) (seq uint64, subscribers int, er
 		return 0, 0, wire.ErrMessageTooLarge
 	}
 	seq = t.seq + 1
-	subscribers = h.fanout(t, seq, data, 0)
+	subscribers = h.fanout(t, seq, data, from, 0)
 	h.mu.Unlock()
 	return seq, subscribers, nil
 }
@@ -179,7 +184,7 @@ func (h *hub) deliver(name string, seq uint64, data []byte) (subscribers int, er
 	if t.primed && t.seq > 0 && seq > t.seq+1 {
 		h.gapReset(t, seq)
 	}
-	return h.fanout(t, seq, data, 0), nil
+	return h.fanout(t, seq, data, nil, 0), nil
 }
 
 // gapReset announces that t continues at seq after a gap: history before it
@@ -220,7 +225,7 @@ func (h *hub) topic(name string) *topic {
 // fanout records seq as the topic's latest and queues the encoded frame on
 // every loop with subscribers. at is the publish time for history ages (unix
 // ns; 0: now). Caller holds mu.
-func (h *hub) fanout(t *topic, seq uint64, data []byte, at int64) (subscribers int) {
+func (h *hub) fanout(t *topic, seq uint64, data, from []byte, at int64) (subscribers int) {
 	t.seq = seq
 	h.published.Add(1)
 	keep := t.ns.History > 0 || t.lastValue
@@ -232,10 +237,10 @@ func (h *hub) fanout(t *topic, seq uint64, data []byte, at int64) (subscribers i
 		return 0
 	}
 	f := h.frames.Get().(*sharedFrame)
-	size := wire.EnvelopeSize(t.name, seq, data)
+	size := wire.EnvelopeFromSize(t.name, seq, data, from)
 	f.b = codec.AppendHeader(f.b[:0], codec.OpText, true, size)
 	f.hdr = uint8(len(f.b))
-	f.b = wire.AppendEnvelope(f.b, t.name, seq, data)
+	f.b = wire.AppendEnvelopeFrom(f.b, t.name, seq, data, from)
 	if t.sseSubs.Load() > 0 {
 		f.sse = appendSSEData(f.sse[:0], f.envelope())
 	}
@@ -302,6 +307,7 @@ func (h *hub) unprime(t *topic) {
 type StoredMessage struct {
 	Seq  uint64
 	Data []byte
+	From []byte // the sender stamp of a client publish (nil: none)
 	At   time.Time
 }
 
@@ -334,7 +340,7 @@ func (h *hub) prime(name string, stored []StoredMessage) {
 		if m.Seq >= first {
 			break
 		}
-		h.fanout(t, m.Seq, m.Data, m.At.UnixNano())
+		h.fanout(t, m.Seq, m.Data, m.From, m.At.UnixNano())
 	}
 	for _, f := range live {
 		t.history.push(f, t.ns.History)

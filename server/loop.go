@@ -52,6 +52,7 @@ type loop struct {
 
 	stats    loopStats
 	lim      loopLimits   // abuse limits (limits.go)
+	pub      loopPublish  // client publish scratch (publish.go)
 	openLeft atomic.Int64 // shutdown: open connections left to close; -1 = not counted yet
 
 	drainTask gnet.Runnable
@@ -165,7 +166,7 @@ func (l *loop) writeOne(d delivery) {
 	var n uint64
 	for i := range d.lt.subs {
 		s := &d.lt.subs[i]
-		if s.c.phase != phaseOpen || d.f.seq <= s.after {
+		if s.c.phase != phaseOpen || d.f.skip(s.after) {
 			continue
 		}
 		if s.c.slow != nil {
@@ -196,7 +197,7 @@ func (l *loop) writeBatch(batch []delivery) {
 		k := uint64(0)
 		for i := range d.lt.subs {
 			s := &d.lt.subs[i]
-			if s.c.phase != phaseOpen || d.f.seq <= s.after {
+			if s.c.phase != phaseOpen || d.f.skip(s.after) {
 				continue
 			}
 			if s.c.slow != nil {
@@ -230,7 +231,7 @@ func (l *loop) writeBatch(batch []delivery) {
 	for _, d := range batch {
 		for i := range d.lt.subs {
 			s := &d.lt.subs[i]
-			if s.c.phase != phaseOpen || d.f.seq <= s.after || s.c.slow != nil {
+			if s.c.phase != phaseOpen || d.f.skip(s.after) || s.c.slow != nil {
 				continue // exactly what the first pass skipped
 			}
 			l.iov[s.c.off+s.c.npend] = l.deliver(s, d.lt, d.f)

@@ -36,6 +36,9 @@ func (l *loop) enterSlow(c *conn) {
 
 // conflate keeps f as c's pending message for its topic.
 func (l *loop) conflate(c *conn, lt *loopTopic, f *sharedFrame) {
+	if f.seq == 0 {
+		return // ephemeral: a slow consumer drops it first, it is never replayed
+	}
 	if f.reset { // a conflated delivery cannot say where the gap was
 		l.closeSlow(c, "slow consumer: fell behind on "+lt.topic.name+" across a gap in its stream")
 		return

@@ -292,7 +292,11 @@ func (l *loop) message(c *conn, op codec.OpCode, payload []byte) {
 	}
 	req, oerr := wire.ParseOp(payload)
 	if oerr != nil {
-		l.replyError(oerr)
+		if req.ID != 0 {
+			l.replyErrorID(oerr, req.ID) // a publish or presence op: answer its id
+		} else {
+			l.replyError(oerr)
+		}
 		return
 	}
 	switch req.Op {
@@ -332,6 +336,8 @@ func (l *loop) message(c *conn, op codec.OpCode, payload []byte) {
 		l.out = appendTextFrame(l.out, func(b []byte) []byte { return wire.AppendAck(b, "unsubscribed", req.Topics, nil) })
 	case wire.OpRefresh:
 		l.refresh(c, req.Token)
+	case wire.OpPublish:
+		l.clientPublish(c, &req)
 	}
 }
 

@@ -25,6 +25,8 @@ type options struct {
 	JoinLeave          *bool   `toml:"join_leave"`
 	Delta              *bool   `toml:"delta"`
 	Ephemeral          *bool   `toml:"ephemeral"`
+	StampSender        *bool   `toml:"stamp_sender"`
+	EphemeralPublish   *bool   `toml:"ephemeral_publish"`
 }
 
 type fileNamespace struct {
@@ -96,7 +98,7 @@ func Load(file string, d Defaults) (*Set, error) {
 }
 
 var optionKeys = []string{"anonymous_subscribe", "token_required", "last_value", "history", "history_ttl", "max_message",
-	"publish", "anonymous_publish", "presence", "join_leave", "delta", "ephemeral"}
+	"publish", "anonymous_publish", "stamp_sender", "ephemeral_publish", "presence", "join_leave", "delta", "ephemeral"}
 
 // apply sets the keys present in o on ns and checks the result.
 func (o *options) apply(ns *Namespace) error {
@@ -138,7 +140,11 @@ func (o *options) apply(ns *Namespace) error {
 	setBool(&ns.JoinLeave, o.JoinLeave)
 	setBool(&ns.Delta, o.Delta)
 	setBool(&ns.Ephemeral, o.Ephemeral)
+	setBool(&ns.StampSender, o.StampSender)
+	setBool(&ns.EphemeralPublish, o.EphemeralPublish)
 	switch {
+	case ns.JoinLeave && !ns.Presence:
+		return errors.New("join_leave: needs presence = true")
 	case ns.AnonymousSubscribe && ns.TokenRequired:
 		return errors.New("token_required: true contradicts anonymous_subscribe = true")
 	case ns.AnonymousPublish && !ns.Publish:

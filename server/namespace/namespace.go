@@ -31,12 +31,14 @@ type Namespace struct {
 	MaxMessage        int           // bytes of one published message (0: no limit beyond the node's)
 	Delta             bool          // subscribers may ask for Fossil deltas against the previous message (server/delta.go)
 
-	// Reserved for the next issues: parsed and validated, not used yet.
+	// Client publish (server/publish.go).
 	Publish          bool // clients with a token that grants it may publish (fanwire.publish)
-	AnonymousPublish bool // clients without a token may publish
+	AnonymousPublish bool // clients without a token may publish (and so may any token)
+	StampSender      bool // client publications carry "from":{"user","info"}, set by the server
+	EphemeralPublish bool // clients may mark a publish "ephemeral": live subscribers only, no seq, not kept
+	Ephemeral        bool // nothing is kept: no last value, no history; every client publish is ephemeral
 	Presence         bool // the namespace tracks who is subscribed
 	JoinLeave        bool // subscribers are told when others join and leave
-	Ephemeral        bool // nothing is kept: no last value, no history
 }
 
 // KeepsLastValue reports whether topic (of this namespace) keeps its newest message.
@@ -45,6 +47,19 @@ func (ns *Namespace) KeepsLastValue(topic string) bool {
 		return matchAny(ns.lastValuePatterns, topic)
 	}
 	return ns.LastValue
+}
+
+// MayPublish is the client publish rule of the namespace for a connection
+// with (hasToken) or without a token; grants reports whether the token's
+// fanwire.publish allows the topic. Default: nobody.
+func (ns *Namespace) MayPublish(hasToken, grants bool) bool {
+	switch {
+	case !ns.Publish:
+		return false
+	case ns.AnonymousPublish:
+		return true
+	}
+	return hasToken && grants
 }
 
 // MaySubscribe is the subscribe rule of the namespace for a connection

@@ -12,17 +12,26 @@ const (
 	OpSubscribe   = "subscribe"
 	OpUnsubscribe = "unsubscribe"
 	OpRefresh     = "refresh" // {"op":"refresh","token":"<JWT>"}: replaces the connection's token
+	// {"op":"publish","topic":T,"data":<JSON>,"id":N[,"ephemeral":true]}
+	OpPublish = "publish"
+	// {"op":"presence"|"presence_stats","topic":T[,"id":N]}
+	OpPresence      = "presence"
+	OpPresenceStats = "presence_stats"
 )
 
 // Error codes sent in {"type":"error","code":...}.
 const (
-	CodeBadJSON       = "bad_json"
-	CodeUnknownOp     = "unknown_op"
-	CodeInvalidTopic  = "invalid_topic"
-	CodeMissingTopics = "missing_topics"
-	CodeTooManyTopics = "too_many_topics"
-	CodeForbidden     = "forbidden"     // the connection's token (or lack of one) does not allow the topic
-	CodeInvalidToken  = "invalid_token" // a refresh carried a bad token (auth.CodeInvalidToken)
+	CodeBadJSON        = "bad_json"
+	CodeUnknownOp      = "unknown_op"
+	CodeInvalidTopic   = "invalid_topic"
+	CodeMissingTopics  = "missing_topics"
+	CodeTooManyTopics  = "too_many_topics"
+	CodeForbidden      = "forbidden"       // the connection's token (or lack of one) does not allow the topic
+	CodeInvalidToken   = "invalid_token"   // a refresh carried a bad token (auth.CodeInvalidToken)
+	CodeTooLarge       = "too_large"       // a client publish over the namespace's max_message
+	CodeRateLimited    = "rate_limited"    // over --max-client-rate or --max-client-publish-rate
+	CodeBusUnavailable = "bus_unavailable" // worker mode: the publish could not reach the sequencer
+	CodeNotEnabled     = "not_enabled"     // the topic's namespace does not offer this (presence, ephemeral)
 )
 
 // Op is a decoded client operation. Since and Epochs ask to resume topics:
@@ -34,6 +43,11 @@ type Op struct {
 	Epochs map[string]string `json:"epochs,omitempty"`
 	Token  string            `json:"token,omitempty"` // refresh; at the upgrade, ?token=
 	Delta  string            `json:"delta,omitempty"` // subscribe: "fossil" asks for deltas (delta.go)
+	// publish, presence, presence_stats
+	Topic     string          `json:"topic,omitempty"`
+	Data      json.RawMessage `json:"data,omitempty"`
+	ID        uint64          `json:"id,omitempty"` // the client's correlation number, echoed in the answer
+	Ephemeral bool            `json:"ephemeral,omitempty"`
 }
 
 // OpError is a rejected client operation: the code and text sent back.
@@ -57,8 +71,18 @@ func ParseOp(msg []byte) (Op, *OpError) {
 		}
 		return op, nil
 	}
-	if op.Op != OpSubscribe && op.Op != OpUnsubscribe {
-		return op, &OpError{CodeUnknownOp, "unknown op " + strconv.Quote(op.Op) + ": want \"subscribe\", \"unsubscribe\" or \"refresh\""}
+	switch op.Op {
+	case OpPublish, OpPresence, OpPresenceStats:
+		if !ValidTopic(op.Topic) {
+			return op, &OpError{CodeInvalidTopic, "invalid topic " + strconv.Quote(op.Topic) + ": want \"topic\" with 1-128 characters of [A-Za-z0-9_.:-]"}
+		}
+		if op.Op == OpPublish && len(op.Data) == 0 {
+			return op, &OpError{CodeBadJSON, "publish needs \"data\": any JSON value"}
+		}
+		return op, nil
+	case OpSubscribe, OpUnsubscribe:
+	default:
+		return op, &OpError{CodeUnknownOp, "unknown op " + strconv.Quote(op.Op) + ": want \"subscribe\", \"unsubscribe\", \"refresh\", \"publish\", \"presence\" or \"presence_stats\""}
 	}
 	if len(op.Topics) == 0 {
 		return op, &OpError{CodeMissingTopics, "\"topics\" must be a non-empty array of topic names"}
@@ -83,6 +107,96 @@ func AppendEnvelope(dst []byte, topic string, seq uint64, data []byte) []byte {
 	dst = strconv.AppendUint(dst, seq, 10)
 	dst = append(dst, `,"data":`...)
 	dst = append(dst, data...)
+	return append(dst, '}')
+}
+
+// AppendEnvelopeFrom is AppendEnvelope with the sender stamp from (a JSON
+// object built by the server, see AppendFrom; nil: none). seq 0 is an
+// ephemeral message: {"topic":T,"ephemeral":true,"data":D[,"from":F]}.
+func AppendEnvelopeFrom(dst []byte, topic string, seq uint64, data, from []byte) []byte {
+	dst = append(dst, `{"topic":"`...)
+	dst = append(dst, topic...)
+	if seq == 0 {
+		dst = append(dst, `","ephemeral":true`...)
+	} else {
+		dst = append(dst, `","seq":`...)
+		dst = strconv.AppendUint(dst, seq, 10)
+	}
+	dst = append(dst, `,"data":`...)
+	dst = append(dst, data...)
+	if from != nil {
+		dst = append(dst, `,"from":`...)
+		dst = append(dst, from...)
+	}
+	return append(dst, '}')
+}
+
+// EnvelopeFromSize is the exact length AppendEnvelopeFrom will add.
+func EnvelopeFromSize(topic string, seq uint64, data, from []byte) int {
+	n := len(`{"topic":"","data":}`) + len(topic) + len(data)
+	if seq == 0 {
+		n += len(`,"ephemeral":true`)
+	} else {
+		n += len(`,"seq":`) + decimalLen(seq)
+	}
+	if from != nil {
+		n += len(`,"from":`) + len(from)
+	}
+	return n
+}
+
+// AppendFrom appends the sender stamp {"user":U[,"info":I]}; info is the
+// token's fanwire.info (valid JSON, verbatim).
+func AppendFrom(dst []byte, user string, info []byte) []byte {
+	dst = append(dst, `{"user":`...)
+	dst = AppendString(dst, user)
+	if len(info) > 0 {
+		dst = append(dst, `,"info":`...)
+		dst = append(dst, info...)
+	}
+	return append(dst, '}')
+}
+
+// AppendString appends s as a JSON string (escaping what JSON requires,
+// plus <, > and & like encoding/json), without allocating.
+func AppendString(dst []byte, s string) []byte {
+	const hex = "0123456789abcdef"
+	dst = append(dst, '"')
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c == '"' || c == '\\':
+			dst = append(dst, '\\', c)
+		case c < 0x20 || c == '<' || c == '>' || c == '&':
+			dst = append(dst, '\\', 'u', '0', '0', hex[c>>4], hex[c&0xf])
+		default:
+			dst = append(dst, c) // the verifier only accepts valid UTF-8 JSON
+		}
+	}
+	return append(dst, '"')
+}
+
+// AppendPublished appends {"type":"published","id":N,"topic":T,"seq":S}
+// (seq 0, an ephemeral message: "ephemeral":true instead of a seq).
+func AppendPublished(dst []byte, id uint64, topic string, seq uint64) []byte {
+	dst = append(dst, `{"type":"published","id":`...)
+	dst = strconv.AppendUint(dst, id, 10)
+	dst = append(dst, `,"topic":"`...)
+	dst = append(dst, topic...)
+	if seq == 0 {
+		return append(dst, `","ephemeral":true}`...)
+	}
+	dst = append(dst, `","seq":`...)
+	dst = strconv.AppendUint(dst, seq, 10)
+	return append(dst, '}')
+}
+
+// AppendErrorID appends AppendError's object with "id":N, the correlation
+// number of the op it answers.
+func AppendErrorID(dst []byte, e *OpError, id uint64) []byte {
+	dst = AppendError(dst, e)
+	dst = append(dst[:len(dst)-1], `,"id":`...)
+	dst = strconv.AppendUint(dst, id, 10)
 	return append(dst, '}')
 }
 
