@@ -65,7 +65,8 @@ type Config struct {
 	// Compression: permessage-deflate (compress_config.go).
 	Compression CompressionConfig
 	// Delta: Fossil delta deliveries (delta_config.go).
-	Delta DeltaConfig
+	Delta         DeltaConfig
+	ClientPublish ClientPublisher
 }
 
 // Defaults of the wire contract.

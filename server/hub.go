@@ -172,6 +172,11 @@ func (h *hub) publishFrom(name string, data, from []byte) (seq uint64, subscribe
 // tries first, see bus.Subscriber): subscribers are told with a reset and
 // history restarts at seq, so nobody sees a silent gap.
 func (h *hub) deliver(name string, seq uint64, data []byte) (subscribers int, err error) {
+	return h.deliverFrom(name, seq, data, nil)
+}
+
+// deliverFrom is deliver with a client publication's sender stamp.
+func (h *hub) deliverFrom(name string, seq uint64, data, from []byte) (subscribers int, err error) {
 	if !wire.ValidTopic(name) {
 		return 0, wire.ErrInvalidTopic
 	}
@@ -184,7 +189,7 @@ func (h *hub) deliver(name string, seq uint64, data []byte) (subscribers int, er
 	if t.primed && t.seq > 0 && seq > t.seq+1 {
 		h.gapReset(t, seq)
 	}
-	return h.fanout(t, seq, data, nil, 0), nil
+	return h.fanout(t, seq, data, from, 0), nil
 }
 
 // gapReset announces that t continues at seq after a gap: history before it

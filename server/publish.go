@@ -39,6 +39,10 @@ func (l *loop) clientPublish(c *conn, req *wire.Op) {
 		from = l.pub.from
 	}
 	ephemeral := req.Ephemeral || ns.Ephemeral
+	if p := l.node.cfg.ClientPublish; p != nil {
+		l.publishRemote(p, c, req, from, ephemeral)
+		return
+	}
 	var seq uint64
 	var err error
 	if ephemeral {
@@ -51,6 +55,31 @@ func (l *loop) clientPublish(c *conn, req *wire.Op) {
 		return
 	}
 	l.out = appendTextFrame(l.out, func(b []byte) []byte { return wire.AppendPublished(b, req.ID, req.Topic, seq) })
+}
+
+// publishRemote hands the publication to the bus; its answer comes back
+// on the loop. In worker mode the ack and the sender's own delivery travel
+// separately (reply and stream), so they may arrive in either order.
+func (l *loop) publishRemote(p ClientPublisher, c *conn, req *wire.Op, from []byte, ephemeral bool) {
+	id, topic := req.ID, req.Topic
+	p.Publish(topic, req.Data, from, ephemeral, func(seq uint64, err error) {
+		l.execute(runnable(func() { l.published(c, id, topic, seq, err) }))
+	})
+}
+
+// published writes the answer to a remote publish, if c is still there.
+func (l *loop) published(c *conn, id uint64, topic string, seq uint64, err error) {
+	if c.phase != phaseOpen {
+		return
+	}
+	out := l.out[:0]
+	if err != nil {
+		out = appendTextFrame(out, func(b []byte) []byte { return wire.AppendErrorID(b, publishError(err), id) })
+	} else {
+		out = appendTextFrame(out, func(b []byte) []byte { return wire.AppendPublished(b, id, topic, seq) })
+	}
+	c.write(out)
+	l.out = out[:0]
 }
 
 // mayPublish checks the namespace and the token; nil: allowed.

@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -231,7 +232,12 @@ func (v *Verifier) verify(token string) (*Identity, *Error) {
 		}
 		id.Subscribe, id.Publish = f.Subscribe, f.Publish
 		if len(f.Info) > 0 && string(f.Info) != "null" {
-			id.Info = f.Info
+			// Compact: info is stamped on client publications and travels
+			// in a one-line NATS header in worker mode.
+			var b bytes.Buffer
+			if json.Compact(&b, f.Info) == nil {
+				id.Info = b.Bytes()
+			}
 		}
 	}
 	return id, nil

@@ -38,6 +38,22 @@ const (
 	InPrefix   = "fanwire.in."
 	OutPrefix  = "fanwire.t."
 	SeqHeader  = "Fanwire-Seq"
+	// FromHeader carries a client publication's sender stamp ({"user",
+	// "info"}, built by the worker from the verified token).
+	FromHeader = "Fanwire-From"
+	// EphemeralHeader marks a message sent straight to fanwire.t.<topic>
+	// (core NATS, no stream, no seq): live subscribers only.
+	EphemeralHeader = "Fanwire-Ephemeral"
+	// PubPrefix: workers send client publications to fanwire.pub.<topic> as
+	// requests; the supervisor sequences them and answers with the seq.
+	PubPrefix = "fanwire.pub."
+	// EventHeader marks a presence event (join/leave, the body is the whole
+	// message) sent straight to fanwire.t.<topic>.
+	EventHeader = "Fanwire-Event"
+	// PresencePrefix: workers publish their presence snapshots of a topic
+	// on fanwire.presence.<topic> every second (SourceHeader names them).
+	PresencePrefix = "fanwire.presence."
+	SourceHeader   = "Fanwire-Source"
 )
 
 // ErrUnavailable wraps every failure to reach NATS or JetStream, so callers

@@ -143,6 +143,17 @@ const DedupWindow = 2 * time.Minute
 // with duplicate set. The stream de-duplicates (Nats-Msg-Id), so a publish
 // that timed out but was stored can be retried safely.
 func (s *Sequencer) PublishKeyed(topic string, data []byte, key string) (seq uint64, duplicate bool, err error) {
+	return s.publish(topic, data, key, nil)
+}
+
+// PublishFrom is Publish with a client publication's sender stamp (nil:
+// none), stored and delivered with the message (FromHeader).
+func (s *Sequencer) PublishFrom(topic string, data, from []byte) (seq uint64, subscribers int, err error) {
+	seq, _, err = s.publish(topic, data, "", from)
+	return seq, -1, err
+}
+
+func (s *Sequencer) publish(topic string, data []byte, key string, from []byte) (seq uint64, duplicate bool, err error) {
 	if !wire.ValidTopic(topic) {
 		return 0, false, wire.ErrInvalidTopic
 	}
@@ -173,6 +184,9 @@ func (s *Sequencer) PublishKeyed(topic string, data []byte, key string) (seq uin
 		msg.Header.Set(SeqHeader, strconv.FormatUint(t.seq+1, 10))
 		if key != "" {
 			msg.Header.Set(jetstream.MsgIDHeader, topic+" "+key) // a space is in no topic
+		}
+		if from != nil {
+			msg.Header.Set(FromHeader, string(from))
 		}
 		msg.Data = data
 		ack, err := s.js.PublishMsg(ctx, msg, jetstream.WithExpectLastSequencePerSubject(t.streamSeq))

@@ -18,6 +18,20 @@ import (
 // Calls come from one goroutine, in the order NATS delivered them.
 type Handler func(topic string, seq uint64, data []byte)
 
+// Message is one delivery from the bus: a sequenced message (Seq > 0, From
+// the sender stamp of a client publication, nil otherwise), an ephemeral
+// one (Seq 0) or a presence event (Event).
+type Message struct {
+	Topic string
+	Seq   uint64
+	Data  []byte
+	From  []byte
+	Event bool // a presence event (join/leave): Data is the whole message
+}
+
+// MessageHandler is Handler with everything a message carries.
+type MessageHandler func(m Message)
+
 // Primer hears, once a topic's subscription is live on the NATS server, the
 // recent messages the stream stored for it, oldest first (none, or it could
 // not read them: empty). Everything newer reaches the Handler. Calls come
@@ -29,6 +43,7 @@ type Primer func(topic string, stored []Stored)
 type Stored struct {
 	Seq  uint64
 	Data []byte
+	From []byte    // sender stamp of a client publication (nil: none)
 	At   time.Time // when the stream stored it
 }
 
@@ -49,7 +64,7 @@ const maxFill = 1000
 type Subscriber struct {
 	nc     *nats.Conn
 	js     jetstream.JetStream
-	handle Handler
+	handle MessageHandler
 	prime  Primer // may be nil
 	log    *slog.Logger
 	inbox  chan *nats.Msg // shared by all subscriptions: no goroutine per topic
@@ -93,6 +108,16 @@ type follow struct {
 // NewSubscriber starts delivering to h; prime (optional) hears each newly
 // followed topic's stored last message. Close stops it.
 func NewSubscriber(nc *nats.Conn, h Handler, prime Primer, log *slog.Logger) *Subscriber {
+	return NewMessageSubscriber(nc, func(m Message) {
+		if m.Seq != 0 && !m.Event {
+			h(m.Topic, m.Seq, m.Data)
+		}
+	}, prime, log)
+}
+
+// NewMessageSubscriber is NewSubscriber whose handler also gets sender
+// stamps, ephemeral messages and presence events.
+func NewMessageSubscriber(nc *nats.Conn, h MessageHandler, prime Primer, log *slog.Logger) *Subscriber {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -234,7 +259,7 @@ func (s *Subscriber) stored(topic string) []Stored {
 			seq, err := strconv.ParseUint(m.Headers().Get(SeqHeader), 10, 64)
 			meta, merr := m.Metadata()
 			if err == nil && merr == nil && seq > 0 {
-				out = append(out, Stored{Seq: seq, Data: m.Data(), At: meta.Timestamp})
+				out = append(out, Stored{Seq: seq, Data: m.Data(), From: fromHeader(m.Headers()), At: meta.Timestamp})
 			}
 			return true
 		})
@@ -360,6 +385,14 @@ func (s *Subscriber) deliver() {
 			}
 		case m := <-s.inbox:
 			topic := topicOf(m.Subject)
+			if topic != "" && m.Header.Get(EventHeader) != "" {
+				s.handle(Message{Topic: topic, Data: m.Data, Event: true})
+				continue
+			}
+			if topic != "" && m.Header.Get(EphemeralHeader) != "" {
+				s.handle(Message{Topic: topic, Data: m.Data, From: fromHeader(m.Header)})
+				continue
+			}
 			seq, err := strconv.ParseUint(m.Header.Get(SeqHeader), 10, 64)
 			if topic == "" || err != nil || seq == 0 {
 				s.log.Warn("bus: dropping message without topic or seq", "subject", m.Subject)
@@ -385,7 +418,7 @@ func (s *Subscriber) deliver() {
 				// link was down): read them from the stream first.
 				s.fill(topic, f, seq)
 			}
-			s.pass(topic, f, seq, streamSeq, at, m.Data)
+			s.pass(topic, f, seq, streamSeq, at, m.Data, fromHeader(m.Header))
 		}
 	}
 }
@@ -397,8 +430,8 @@ func (s *Subscriber) followed(topic string) *follow {
 }
 
 // pass hands one message to the handler and records it as delivered.
-func (s *Subscriber) pass(topic string, f *follow, seq, streamSeq uint64, at int64, data []byte) {
-	s.handle(topic, seq, data)
+func (s *Subscriber) pass(topic string, f *follow, seq, streamSeq uint64, at int64, data, from []byte) {
+	s.handle(Message{Topic: topic, Seq: seq, Data: data, From: from})
 	f.seq = seq
 	if streamSeq > 0 {
 		f.streamSeq, f.at = streamSeq, at
@@ -485,7 +518,7 @@ func (s *Subscriber) fill(topic string, f *follow, before uint64) {
 		if seq >= before {
 			return false
 		}
-		s.pass(topic, f, seq, meta.Sequence.Stream, meta.Timestamp.UnixNano(), m.Data())
+		s.pass(topic, f, seq, meta.Sequence.Stream, meta.Timestamp.UnixNano(), m.Data(), fromHeader(m.Headers()))
 		return true
 	})
 	if err != nil && s.ctx.Err() == nil {
@@ -513,4 +546,12 @@ func (s *Subscriber) Close() {
 		sub.Unsubscribe() //nolint:errcheck // closing anyway
 		delete(s.subs, topic)
 	}
+}
+
+// fromHeader is the sender stamp of a message (nil: none).
+func fromHeader(h nats.Header) []byte {
+	if v := h.Get(FromHeader); v != "" {
+		return []byte(v)
+	}
+	return nil
 }

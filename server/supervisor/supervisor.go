@@ -69,6 +69,7 @@ type Supervisor struct {
 	embedded *bus.Embedded
 	nc       *nats.Conn
 	seq      *bus.Sequencer
+	pubs     *bus.PublishServer // answers workers' client publications
 	natsURL  string
 	control  string // subject prefix for asking workers their stats
 	workers  []*worker
@@ -128,6 +129,10 @@ func (s *Supervisor) Start() error {
 	if err := s.seq.Ensure(ctx); err != nil {
 		// Not fatal: NATS may come later, publishes answer 503 until then.
 		s.log.Warn("jetstream not ready; publishes fail until it is (is JetStream enabled on the server? nats-server -js)", "err", err)
+	}
+	if s.pubs, err = bus.ServePublishes(nc, s.seq, clientPublishWorkers, clientPublishInflight, s.log.With("component", "client-publish")); err != nil {
+		s.stopNATS()
+		return err
 	}
 	for i := range s.cfg.Workers {
 		w := &worker{id: i + 1}
@@ -250,6 +255,9 @@ func (s *Supervisor) Shutdown(ctx context.Context) error {
 			w.signal(killSignal)
 		}
 		<-done
+	}
+	if s.pubs != nil {
+		s.pubs.Close()
 	}
 	s.stopNATS()
 	return err

@@ -68,14 +68,20 @@ func RunWorker(ctx context.Context, cfg server.Config, env WorkerEnv, log *slog.
 	defer nc.Close()
 
 	var node *server.Node // set before Start; the bus only calls after interest
-	sub := bus.NewSubscriber(nc, func(topic string, seq uint64, data []byte) {
-		if _, err := node.Deliver(topic, seq, data); err != nil {
-			log.Warn("deliver", "topic", topic, "seq", seq, "err", err)
+	sub := bus.NewMessageSubscriber(nc, func(m bus.Message) {
+		var err error
+		if m.Seq == 0 {
+			_, err = node.DeliverEphemeral(m.Topic, m.Data, m.From)
+		} else {
+			_, err = node.DeliverFrom(m.Topic, m.Seq, m.Data, m.From)
+		}
+		if err != nil {
+			log.Warn("deliver", "topic", m.Topic, "seq", m.Seq, "err", err)
 		}
 	}, func(topic string, stored []bus.Stored) {
 		msgs := make([]server.StoredMessage, len(stored))
 		for i, m := range stored {
-			msgs[i] = server.StoredMessage{Seq: m.Seq, Data: m.Data, At: m.At}
+			msgs[i] = server.StoredMessage{Seq: m.Seq, Data: m.Data, From: m.From, At: m.At}
 		}
 		node.Prime(topic, msgs)
 	}, log.With("component", "bus"))
@@ -91,6 +97,10 @@ func RunWorker(ctx context.Context, cfg server.Config, env WorkerEnv, log *slog.
 	}
 	cfg.Logger, cfg.HTTPListen, cfg.OnInterest = log, "", sub.Interest
 	cfg.AwaitPrime, cfg.Epoch = true, epoch
+	// Client publications go to the supervisor's sequencer (bus/clientpub.go).
+	pub := bus.NewClientPublisher(nc, clientPublishWorkers, clientPublishInflight)
+	defer pub.Close()
+	cfg.ClientPublish = pub
 	if node, err = server.NewNode(cfg); err != nil {
 		return err
 	}
@@ -156,3 +166,11 @@ func RunWorker(ctx context.Context, cfg server.Config, env WorkerEnv, log *slog.
 	defer cancel()
 	return errors.Join(exitErr, node.Shutdown(shutCtx))
 }
+
+// A worker sends client publications to the sequencer with a few
+// goroutines; at most clientPublishInflight wait, beyond that the client is
+// told bus_unavailable. The supervisor serves them with as many.
+const (
+	clientPublishWorkers  = 8
+	clientPublishInflight = 1024
+)
