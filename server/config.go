@@ -67,6 +67,8 @@ type Config struct {
 	// Delta: Fossil delta deliveries (delta_config.go).
 	Delta         DeltaConfig
 	ClientPublish ClientPublisher
+	// Presence: join/leave coalescing and the member bound (presence.go).
+	Presence PresenceConfig
 }
 
 // Defaults of the wire contract.

@@ -118,5 +118,6 @@ func (e *engine) OnTick() (time.Duration, gnet.Action) {
 	}
 	e.node.hub.expireSome(expirePerTick)
 	e.node.trim.tick(&e.node.cfg.Memory, time.Now(), e.node.log)
+	e.node.presence.sweep(time.Now())
 	return e.tick, gnet.None
 }

@@ -306,6 +306,9 @@ func (l *loop) subscribe(c *conn, name string, r resume, ack bool) (epoch string
 	lt.count.Add(1)
 	l.met.subs.Add(1)
 	l.setDelta(lt, &lt.subs[len(lt.subs)-1], r.delta && c.kind == kindWS && l.deltaAllowed(lt.topic)) // streams (SSE, poll) get full messages
+	if lt.topic.ns.Presence {
+		l.node.presence.joined(lt.topic, c.ident)
+	}
 	return lt.topic.epoch, after, true
 }
 
@@ -411,6 +414,9 @@ func (l *loop) removeSub(c *conn, i int) {
 		moved.lt.subs[moved.pos].slot = int32(i)
 	}
 	c.subs.removeAt(i)
+	if lt.topic.ns.Presence {
+		l.node.presence.left(lt.topic.name, c.ident)
+	}
 
 	l.dropIfUnused(lt)
 }

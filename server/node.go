@@ -43,6 +43,7 @@ type Node struct {
 	ips      *ipLimiter // --max-conns-per-ip; nil = unlimited
 	origins  *origins   // --allowed-origins
 	trim     memTrim    // memtrim.go
+	presence *presence  // who is subscribed, for namespaces with presence (presence.go)
 }
 
 // NewNode checks cfg and prepares a node; Start makes it listen.
@@ -53,6 +54,13 @@ func NewNode(cfg Config) (n *Node, err error) {
 	n = &Node{cfg: cfg, log: cfg.Logger, hub: newHub(cfg.Auth.Namespaces), start: time.Now(), runErr: make(chan error, 1), done: make(chan struct{})}
 	if n.auth, err = newNodeAuth(&n.cfg.Auth, n.log); err != nil {
 		return nil, fmt.Errorf("token keys: %w", err)
+	}
+	n.presence = newPresence(n.hub)
+	if cfg.Presence.Linger > 0 {
+		n.presence.linger = cfg.Presence.Linger
+	}
+	if cfg.Presence.MaxMembers > 0 {
+		n.presence.maxMembers = cfg.Presence.MaxMembers
 	}
 	n.hub.interest = cfg.OnInterest
 	n.hub.awaitPrime = cfg.AwaitPrime
@@ -128,6 +136,10 @@ func (n *Node) Start() error {
 		Users:     nodeUsers{n},    // users.go
 		Ops:       n.operatorAPI(), // metrics.go
 	}
+	if opts.Routes == nil {
+		opts.Routes = map[string]http.Handler{}
+	}
+	opts.Routes["/presence/"] = n.presenceHandler() // a prefix: GET /presence/{topic}
 	for _, w := range api.ExposureWarnings(n.httpAddr, opts) {
 		n.log.Warn(w)
 	}

@@ -338,6 +338,8 @@ func (l *loop) message(c *conn, op codec.OpCode, payload []byte) {
 		l.refresh(c, req.Token)
 	case wire.OpPublish:
 		l.clientPublish(c, &req)
+	case wire.OpPresence, wire.OpPresenceStats:
+		l.presenceOp(c, &req)
 	}
 }
 

@@ -122,6 +122,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if h.operator(w, r) { // operator.go: /metrics, /topics, /admin
 		return
 	}
+	if i := strings.LastIndexByte(path, '/'); i > 0 {
+		if route := h.routes[path[:i+1]]; route != nil { // a prefix route: "/presence/" serves /presence/{topic}
+			route.ServeHTTP(w, r)
+			return
+		}
+	}
 	switch {
 	case path == "/publish":
 		if r.Method != http.MethodPost {

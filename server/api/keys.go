@@ -89,7 +89,7 @@ func isAdminPath(path string) bool {
 func (h *handler) authorize(w http.ResponseWriter, r *http.Request) bool {
 	var need []*keySet
 	switch {
-	case isPublishPath(r.URL.Path):
+	case isPublishPath(r.URL.Path), strings.HasPrefix(r.URL.Path, "/presence/"): // backends' paths
 		if h.apiKeys == nil {
 			return true
 		}
