@@ -98,7 +98,7 @@ func TestPresence(t *testing.T) {
 	if m := expectType(t, w, "join"); m["user"] != "alice" || m["topic"] != topic || m["info"].(map[string]any)["name"] != "Alice" {
 		t.Fatalf("join: %v", m)
 	}
-	expectType(t, a1, "join") // its own
+	expectType(t, a1, "join")          // its own
 	a2 := joinAs(t, n, "alice", topic) // second connection: no join
 	joinAs(t, n, "", topic)            // anonymous: no join
 

@@ -45,7 +45,7 @@ export interface FanwireEnv {
 /** What onMessage gets with each message. */
 export interface MessageMeta {
   topic: string;
-  seq: number;
+  seq: number | null;
   /** The topic's epoch: seqs of different epochs are unrelated. */
   epoch: string | null;
   /** The topic's current value, sent when subscribing (last-value topics) or after a reset. */
@@ -56,6 +56,10 @@ export interface MessageMeta {
   skipped: [number, number] | null;
   /** Seqs [first, last] missed without a reset or conflation (also reported as an error "gap"). */
   gap: [number, number] | null;
+  /** An ephemeral message (typing indicator, cursor): seq is null, it is never replayed. */
+  ephemeral: boolean;
+  /** The sender of a client publication, stamped by the server (namespaces with stamp_sender). */
+  from: { user?: string; info?: unknown; anonymous?: boolean } | null;
 }
 
 /** The resume point of a topic is gone: deliveries continue at from. */
@@ -121,9 +125,11 @@ export class Fanwire {
   readonly transport: TransportName;
   subscribe<T = unknown>(topic: string, handlers?: SubscribeHandlers<T> | ((data: T, meta: MessageMeta) => void)): Subscription;
   /** Requires a node with client publish (issue 12). */
-  publish(topic: string, data: unknown): Promise<Record<string, unknown>>;
+  publish(topic: string, data: unknown, options?: { ephemeral?: boolean }): Promise<Record<string, unknown>>;
   /** Requires a node with presence (issue 12). */
   presence(topic: string): Promise<Record<string, unknown>>;
+  /** Counts only. Requires a namespace with presence. */
+  presenceStats(topic: string): Promise<Record<string, unknown>>;
   on(event: "state", fn: (s: StateEvent) => void): () => void;
   on(event: "error", fn: (e: FanwireError) => void): () => void;
   off(event: "state" | "error", fn: (...args: any[]) => void): void;

@@ -253,6 +253,12 @@ export class TopicState {
    * reset or conflation saying so (a bug somewhere: never silent).
    */
   accept(msg) {
+    const from = msg.from && typeof msg.from === "object" ? msg.from : null;
+    if (msg.ephemeral === true && msg.seq === undefined) {
+      // Live only: no seq, nothing to track, never replayed.
+      const meta = { topic: this.name, seq: null, epoch: this.epoch, snapshot: false, conflated: false, skipped: null, gap: null, ephemeral: true, from };
+      return { deliver: true, meta };
+    }
     const seq = msg.seq;
     if (!Number.isSafeInteger(seq) || seq < 0) return { deliver: false, invalid: true };
     if (this.lastSeq !== null && seq <= this.lastSeq) return { deliver: false, duplicate: true };
@@ -273,6 +279,8 @@ export class TopicState {
       conflated: msg.conflated === true,
       skipped,
       gap,
+      ephemeral: false,
+      from,
     };
     return { deliver: true, meta };
   }
@@ -713,15 +721,25 @@ export class Fanwire {
 
   /**
    * Publishes data on topic through this connection; resolves with the
-   * server's ack. Requires a node with client publish (issue 12): other
-   * nodes answer an error without an id, so the promise times out.
+   * server's ack {type:"published",id,topic,seq} ({...,ephemeral:true} for
+   * an ephemeral message). Requires a namespace with client publish: the
+   * promise rejects with err.code "forbidden" otherwise.
+   * options.ephemeral: live subscribers only, no seq, not kept.
    */
-  publish(topic, data) {
+  publish(topic, data, options) {
     if (!validTopic(topic)) return Promise.reject(new TypeError("fanwire: invalid topic " + JSON.stringify(topic)));
-    return this._request({ op: "publish", topic, data });
+    const op = { op: "publish", topic, data };
+    if (options && options.ephemeral) op.ephemeral = true;
+    return this._request(op);
   }
 
-  /** Who is subscribed to topic. Requires a node with presence (issue 12). */
+  /** Counts only: {conns, users, anonymous, truncated}. Requires a namespace with presence. */
+  presenceStats(topic) {
+    if (!validTopic(topic)) return Promise.reject(new TypeError("fanwire: invalid topic " + JSON.stringify(topic)));
+    return this._request({ op: "presence_stats", topic });
+  }
+
+  /** Who is subscribed to topic: {conns, users, anonymous, truncated, members:[{user,info,conns}]}. Requires a namespace with presence. */
   presence(topic) {
     if (!validTopic(topic)) return Promise.reject(new TypeError("fanwire: invalid topic " + JSON.stringify(topic)));
     return this._request({ op: "presence", topic });

@@ -390,3 +390,22 @@ test("after blockedAfter failed opens the next transport is tried, kept, and top
     transports.sse = real;
   }
 });
+
+test("ephemeral messages and sender stamps reach onMessage without touching seq tracking", async () => {
+  const { clock, WS, fw, errors } = setup();
+  const a = record(fw, "chat.a");
+  await clock.advance(0);
+  const ws = WS.last;
+  ws.open();
+  ws.recv({ type: "subscribed", topics: ["chat.a"], epochs: { "chat.a": "E1" } });
+  ws.recv({ topic: "chat.a", seq: 1, data: "hi", from: { user: "alice" } });
+  ws.recv({ topic: "chat.a", ephemeral: true, data: { typing: true }, from: { user: "bob" } });
+  ws.recv({ topic: "chat.a", seq: 2, data: "yo" });
+  assert.deepEqual(a.got.map((m) => [m.seq, m.ephemeral, m.from && m.from.user]), [[1, false, "alice"], [null, true, "bob"], [2, false, null]]);
+  assert.deepEqual(errors, []);
+  const p = fw.publish("chat.a", 1, { ephemeral: true });
+  assert.deepEqual({ ...ws.sent.at(-1), id: undefined }, { op: "publish", topic: "chat.a", data: 1, ephemeral: true, id: undefined });
+  ws.recv({ type: "published", id: ws.sent.at(-1).id, topic: "chat.a", ephemeral: true });
+  assert.equal((await p).ephemeral, true);
+  fw.close();
+});
