@@ -62,6 +62,12 @@ func NewNode(cfg Config) (n *Node, err error) {
 	if cfg.Presence.MaxMembers > 0 {
 		n.presence.maxMembers = cfg.Presence.MaxMembers
 	}
+	if cfg.Presence.Announce != nil {
+		n.presence.send = cfg.Presence.Announce
+	}
+	if cfg.Presence.RemoteTTL > 0 {
+		n.presence.remoteTTL = cfg.Presence.RemoteTTL
+	}
 	n.hub.interest = cfg.OnInterest
 	n.hub.awaitPrime = cfg.AwaitPrime
 	n.hub.epochs.fixed = cfg.Epoch

@@ -36,6 +36,13 @@ const (
 type PresenceConfig struct {
 	Linger     time.Duration // a user whose last connection left stays listed this long (join/leave coalescing)
 	MaxMembers int           // users listed per topic; beyond it, counts only
+	// Announce, if set, carries join/leave events to every process
+	// (worker mode: NATS) instead of this node's subscribers only; the
+	// events come back through Node.DeliverEvent.
+	Announce func(topic string, event []byte)
+	// RemoteTTL: a remote snapshot (MergePresence) not refreshed for this
+	// long is dropped, e.g. its worker died. Default 3 s.
+	RemoteTTL time.Duration
 }
 
 // presence is the node-wide registry, under its own lock (never taken
@@ -47,6 +54,9 @@ type presence struct {
 	maxMembers int
 	linger     time.Duration
 	hub        *hub
+	send       func(topic string, event []byte)        // Config.Presence.Announce, or hub.sendEvent
+	remote     map[string]map[string]*PresenceSnapshot // topic -> source -> its latest snapshot
+	remoteTTL  time.Duration
 }
 
 type presenceTopic struct {
@@ -71,7 +81,8 @@ type lingerEntry struct {
 }
 
 func newPresence(h *hub) *presence {
-	return &presence{topics: make(map[string]*presenceTopic), maxMembers: DefaultMaxPresenceMembers, linger: DefaultPresenceLinger, hub: h}
+	return &presence{topics: make(map[string]*presenceTopic), maxMembers: DefaultMaxPresenceMembers, linger: DefaultPresenceLinger,
+		hub: h, send: h.sendEvent, remote: make(map[string]map[string]*PresenceSnapshot), remoteTTL: 3 * time.Second}
 }
 
 // joined counts one more subscribed connection of id on topic t.
@@ -102,7 +113,7 @@ func (p *presence) joined(t *topic, id *auth.Identity) {
 		return
 	}
 	pt.members[id.User] = &member{info: id.Info, conns: 1}
-	announce := pt.ns.JoinLeave
+	announce := pt.ns.JoinLeave && !p.remoteHas(t.name, id.User)
 	p.mu.Unlock()
 	if announce {
 		p.announce("join", t.name, id.User, id.Info)
@@ -152,6 +163,9 @@ func (p *presence) sweep(now time.Time) {
 	type leave struct{ topic, user string }
 	var leaves []leave
 	p.mu.Lock()
+	if len(p.remote) > 0 {
+		p.expireRemote(now)
+	}
 	i := 0
 	for ; i < len(p.lingering) && p.lingering[i].at <= cutoff; i++ {
 		e := p.lingering[i]
@@ -160,7 +174,7 @@ func (p *presence) sweep(now time.Time) {
 			continue // came back (or left again later: a newer entry follows)
 		}
 		delete(e.pt.members, e.user)
-		if e.pt.ns.JoinLeave {
+		if e.pt.ns.JoinLeave && !p.remoteHas(e.pt.name, e.user) {
 			leaves = append(leaves, leave{e.pt.name, e.user})
 		}
 		p.dropIfEmpty(e.pt)
@@ -189,7 +203,90 @@ func (p *presence) announce(kind, topic, user string, info []byte) {
 		b = append(b, info...)
 	}
 	b = append(b, '}')
-	p.hub.sendEvent(topic, b)
+	p.send(topic, b)
+}
+
+// PresenceSnapshot is one process's presence of a topic, as workers
+// exchange them over NATS (only members with connections).
+type PresenceSnapshot struct {
+	Topic     string           `json:"topic"`
+	Conns     int              `json:"conns"`
+	Anonymous int              `json:"anonymous"`
+	Unlisted  int              `json:"unlisted"`
+	Members   []PresenceMember `json:"members"`
+	at        int64            // when it arrived (unix ns)
+}
+
+// remoteHas reports whether another process lists user on topic. Caller holds mu.
+func (p *presence) remoteHas(topic, user string) bool {
+	for _, s := range p.remote[topic] {
+		for i := range s.Members {
+			if s.Members[i].User == user {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// PresenceSnapshots are this node's own presence topics, for the other
+// processes (worker mode). Any goroutine.
+func (n *Node) PresenceSnapshots() []PresenceSnapshot {
+	p := n.presence
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([]PresenceSnapshot, 0, len(p.topics))
+	for _, pt := range p.topics {
+		s := PresenceSnapshot{Topic: pt.name, Conns: pt.conns, Anonymous: pt.anonymous, Unlisted: pt.unlisted, Members: []PresenceMember{}}
+		for user, m := range pt.members {
+			if m.conns > 0 {
+				s.Members = append(s.Members, PresenceMember{User: user, Info: m.info, Conns: m.conns})
+			}
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// MergePresence records another process's snapshot (source names it); it
+// replaces that source's previous one and expires after RemoteTTL.
+func (n *Node) MergePresence(source string, s PresenceSnapshot) {
+	if !wire.ValidTopic(s.Topic) || len(s.Members) > n.presence.maxMembers {
+		return
+	}
+	p := n.presence
+	s.at = time.Now().UnixNano()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := p.remote[s.Topic]
+	if m == nil {
+		m = make(map[string]*PresenceSnapshot)
+		p.remote[s.Topic] = m
+	}
+	m[source] = &s
+}
+
+// DeliverEvent hands a join/leave event (Config.Presence.Announce) to this
+// node's subscribers of topic. Any goroutine.
+func (n *Node) DeliverEvent(topic string, event []byte) {
+	if wire.ValidTopic(topic) && json.Valid(event) {
+		n.hub.sendEvent(topic, event)
+	}
+}
+
+// expireRemote drops snapshots of sources that stopped sending. Caller holds mu.
+func (p *presence) expireRemote(now time.Time) {
+	cutoff := now.Add(-p.remoteTTL).UnixNano()
+	for topic, m := range p.remote {
+		for src, s := range m {
+			if s.at < cutoff {
+				delete(m, src)
+			}
+		}
+		if len(m) == 0 {
+			delete(p.remote, topic)
+		}
+	}
 }
 
 // PresenceStats are a topic's counts.
@@ -219,14 +316,34 @@ func (p *presence) snapshot(topic string, list bool) Presence {
 	out := Presence{Topic: topic, Members: []PresenceMember{}}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	pt := p.topics[topic]
-	if pt == nil {
-		return out
+	users := map[string]*PresenceMember{}
+	add := func(user string, info json.RawMessage, conns int) {
+		if m := users[user]; m != nil {
+			m.Conns += conns
+		} else if len(users) < p.maxMembers {
+			users[user] = &PresenceMember{User: user, Info: info, Conns: conns}
+		} else {
+			out.Truncated = true
+		}
 	}
-	out.Conns, out.Anonymous, out.Users, out.Truncated = pt.conns, pt.anonymous, len(pt.members), pt.unlisted > 0
-	if list {
+	if pt := p.topics[topic]; pt != nil {
+		out.Conns, out.Anonymous, out.Truncated = pt.conns, pt.anonymous, pt.unlisted > 0
 		for user, m := range pt.members {
-			out.Members = append(out.Members, PresenceMember{User: user, Info: m.info, Conns: m.conns})
+			add(user, m.info, m.conns)
+		}
+	}
+	for _, s := range p.remote[topic] {
+		out.Conns += s.Conns
+		out.Anonymous += s.Anonymous
+		out.Truncated = out.Truncated || s.Unlisted > 0
+		for _, m := range s.Members {
+			add(m.User, m.Info, m.Conns)
+		}
+	}
+	out.Users = len(users)
+	if list {
+		for _, m := range users {
+			out.Members = append(out.Members, *m)
 		}
 		slices.SortFunc(out.Members, func(a, b PresenceMember) int { return strings.Compare(a.User, b.User) })
 	}

@@ -150,3 +150,69 @@ func TestWorkersClientPublish(t *testing.T) {
 }
 
 func ftoa(f float64) string { b, _ := json.Marshal(uint64(f)); return string(b) }
+
+const presenceConfig = `
+[[namespace]]
+name = "rooms"
+topics = ["room.*"]
+token_required = false
+presence = true
+join_leave = true
+`
+
+// TestWorkersPresence: presence answers on any worker converge on the
+// members of both; a join and a leave reach subscribers on both workers.
+func TestWorkersPresence(t *testing.T) {
+	cfg := filepath.Join(t.TempDir(), "ns.toml")
+	if err := os.WriteFile(cfg, []byte(presenceConfig), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n := startNode(t, "--workers", "2", "--auth", "namespace", "--token-hmac-secret", publishSecret, "--config", cfg)
+	const topic = "room.x"
+	var subs []*websocket.Conn
+	for i := 0; i < 10; i++ {
+		c := dialRaw(t, n.ws+"?token="+chatToken(t, "u"+ftoa(float64(i))))
+		sendOp(t, c, `{"op":"subscribe","topics":["`+topic+`"]}`)
+		if m := readAny(t, c); m["type"] != "subscribed" {
+			t.Fatalf("subscribe: %v", m)
+		}
+		subs = append(subs, c)
+	}
+	eventually(t, "clients on both workers", func() bool {
+		ws := n.workers()
+		return len(ws) == 2 && ws[0].Node != nil && ws[1].Node != nil && ws[0].Node.Stats.Conns > 0 && ws[1].Node.Stats.Conns > 0
+	})
+	// Each client asks until its worker's answer lists all ten users.
+	for i, c := range subs {
+		eventually(t, "presence converged", func() bool {
+			sendOp(t, c, `{"op":"presence_stats","topic":"`+topic+`","id":1}`)
+			for {
+				m := readAny(t, c)
+				if m["type"] == "presence_stats" {
+					return m["users"] == float64(10) && m["conns"] == float64(10)
+				}
+			}
+		})
+		_ = i
+	}
+	// A new user: everyone on both workers hears the join, then the leave.
+	zed := dialRaw(t, n.ws+"?token="+chatToken(t, "zed"))
+	sendOp(t, zed, `{"op":"subscribe","topics":["`+topic+`"]}`)
+	readAny(t, zed)
+	awaitEvent := func(kind string) {
+		for i, c := range subs {
+			for {
+				m := readAny(t, c)
+				if m["type"] == kind && m["user"] == "zed" {
+					break
+				}
+				if m["type"] == "leave" && m["user"] != "zed" {
+					t.Fatalf("client %d: unexpected %v", i, m)
+				}
+			}
+		}
+	}
+	awaitEvent("join")
+	zed.Close()
+	awaitEvent("leave")
+}

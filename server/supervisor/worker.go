@@ -70,9 +70,13 @@ func RunWorker(ctx context.Context, cfg server.Config, env WorkerEnv, log *slog.
 	var node *server.Node // set before Start; the bus only calls after interest
 	sub := bus.NewMessageSubscriber(nc, func(m bus.Message) {
 		var err error
-		if m.Seq == 0 {
+		switch {
+		case m.Event:
+			node.DeliverEvent(m.Topic, m.Data)
+			return
+		case m.Seq == 0:
 			_, err = node.DeliverEphemeral(m.Topic, m.Data, m.From)
-		} else {
+		default:
 			_, err = node.DeliverFrom(m.Topic, m.Seq, m.Data, m.From)
 		}
 		if err != nil {
@@ -101,6 +105,7 @@ func RunWorker(ctx context.Context, cfg server.Config, env WorkerEnv, log *slog.
 	pub := bus.NewClientPublisher(nc, clientPublishWorkers, clientPublishInflight)
 	defer pub.Close()
 	cfg.ClientPublish = pub
+	cfg.Presence.Announce = announcePresence(nc, log)
 	if node, err = server.NewNode(cfg); err != nil {
 		return err
 	}
@@ -127,6 +132,8 @@ func RunWorker(ctx context.Context, cfg server.Config, env WorkerEnv, log *slog.
 		fmt.Fprintln(ready, os.Getpid())
 		ready.Close()
 	}
+	stopPresence := sharePresence(nc, node, env.ID, log)
+	defer stopPresence()
 	log.Info("worker listening", "ws", node.WSAddr(), "pid", os.Getpid(), "loops", cfg.Loops)
 
 	// The stream created again (NATS lost its store): seqs start over, so
