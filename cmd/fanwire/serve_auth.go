@@ -178,4 +178,14 @@ func demoTokens(cfg *server.Config, on bool) {
 	m := demo.NewTokenMinter()
 	cfg.Auth.Keys.HMACSecrets = append(cfg.Auth.Keys.HMACSecrets, m.Secret())
 	cfg.Auth.DemoToken = m
+	// The demo page's chat room (client publish, presence) comes first.
+	set := cfg.Auth.Namespaces
+	if set == nil {
+		var err error
+		if set, err = namespace.FromFlags(namespace.Defaults{LastValue: cfg.LastValue, History: cfg.History, HistoryTTL: cfg.HistoryTTL}); err != nil {
+			return // normalize reports the bad flag
+		}
+	}
+	set.List = append([]*namespace.Namespace{demo.ChatNamespace()}, set.List...)
+	cfg.Auth.Namespaces = set
 }

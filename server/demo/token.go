@@ -71,7 +71,8 @@ func (m *TokenMinter) Mint(user string, now, exp time.Time) (string, error) {
 	}{
 		RegisteredClaims: jwt.RegisteredClaims{Subject: user, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(exp)},
 		Fanwire: map[string]any{
-			"subscribe": []string{"scores.*", "prices.*", "hello"},
+			"subscribe": []string{"scores.*", "prices.*", "hello", ChatTopic},
+			"publish":   []string{ChatTopic},
 			"info":      map[string]string{"name": user},
 		},
 	}
