@@ -41,13 +41,18 @@ const connUpgraded uint8 = 0x80
 var _ [len(metrics.Reasons) - int(numReasons)]struct{} // the two lists agree
 var _ [int(numReasons) - len(metrics.Reasons)]struct{}
 
+// numKinds is the number of transports (conn.kind, stream.go).
+const numKinds = int(kindPoll) + 1
+
+var _ [len(metrics.Transports) - numKinds]struct{} // metrics.Transports follows conn.kind
+var _ [numKinds - len(metrics.Transports)]struct{}
+
 // loopMetrics are one loop's counters for /metrics, beyond loopStats. None is
 // touched per delivery: bytes is added once per drain pass, the rest once
 // per connection event.
 type loopMetrics struct {
 	accepted  atomic.Uint64
 	upgrades  atomic.Uint64
-	open      atomic.Int64 // upgraded and not yet gone (includes closing)
 	subs      atomic.Int64 // subscriptions in effect
 	slowNow   atomic.Int64 // connections in slow mode
 	bytes     atomic.Uint64
@@ -58,6 +63,9 @@ type loopMetrics struct {
 	// ipRejectsWithConn: --max-conns-per-ip refusals after a PROXY header,
 	// whose close OnClose counts (the others happen before a conn exists).
 	ipRejectsWithConn atomic.Uint64
+
+	open      [numKinds]atomic.Int64 // upgraded and not yet gone (includes closing), by conn.kind
+	clientPub atomic.Uint64          // client publishes accepted (publish.go)
 }
 
 // nodeMetrics are the node's own counters for /metrics.
@@ -109,7 +117,7 @@ func (m *loopMetrics) countHandshakeFailure(status int) {
 func (l *loop) upgraded(c *conn) {
 	c.closedBy |= connUpgraded
 	l.met.upgrades.Add(1)
-	l.met.open.Add(1)
+	l.met.open[c.kind].Add(1) // c.kind is set before the upgrade and never changes
 	l.met.handshake.Observe(time.Duration(l.now-c.lastRead) * time.Millisecond)
 }
 
@@ -117,7 +125,7 @@ func (l *loop) upgraded(c *conn) {
 func (l *loop) countClosed(c *conn) {
 	l.met.closed[c.closedBy&^connUpgraded].Add(1)
 	if c.closedBy&connUpgraded != 0 {
-		l.met.open.Add(-1)
+		l.met.open[c.kind].Add(-1)
 	}
 }
 
@@ -131,7 +139,7 @@ func (n *Node) Metrics() metrics.Snapshot {
 		Delivered: st.Delivered, SlowMode: st.SlowMode, Conflated: st.Conflated, SlowClosed: st.SlowClosed,
 		Snapshots: st.Snapshots, Replays: st.Replays, Resets: st.Resets,
 		Closed: map[string]uint64{}, CloseCodes: map[string]uint64{}, HandshakeFailures: map[string]uint64{},
-		HandshakeSeconds: (&metrics.Histogram{}).Snapshot(),
+		OpenByTransport: map[string]int64{}, HandshakeSeconds: (&metrics.Histogram{}).Snapshot(),
 	}
 	var closed [numReasons]uint64
 	var ipRejectsWithConn uint64
@@ -141,7 +149,12 @@ func (n *Node) Metrics() metrics.Snapshot {
 		m := &l.met
 		s.Accepted += m.accepted.Load()
 		s.Upgrades += m.upgrades.Load()
-		s.Open += m.open.Load()
+		for i, t := range metrics.Transports {
+			v := m.open[i].Load()
+			s.Open += v
+			s.OpenByTransport[t] += v
+		}
+		s.PublishedClient += m.clientPub.Load()
 		s.Subscriptions += m.subs.Load()
 		s.SlowNow += m.slowNow.Load()
 		s.DeliveredBytes += m.bytes.Load()

@@ -54,6 +54,7 @@ func (l *loop) clientPublish(c *conn, req *wire.Op) {
 		l.replyErrorID(publishError(err), req.ID)
 		return
 	}
+	l.met.clientPub.Add(1) // fanwire_publishes_total{source="client"}
 	l.out = appendTextFrame(l.out, func(b []byte) []byte { return wire.AppendPublished(b, req.ID, req.Topic, seq) })
 }
 
@@ -68,7 +69,12 @@ func (l *loop) publishRemote(p ClientPublisher, c *conn, req *wire.Op, from []by
 }
 
 // published writes the answer to a remote publish, if c is still there.
+// A publication the bus took counts here, on the worker the client is on,
+// even if the client has gone since.
 func (l *loop) published(c *conn, id uint64, topic string, seq uint64, err error) {
+	if err == nil {
+		l.met.clientPub.Add(1)
+	}
 	if c.phase != phaseOpen {
 		return
 	}

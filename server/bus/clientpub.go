@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/fanwire/fanwire/server/wire"
 	"github.com/nats-io/nats.go"
@@ -38,6 +39,7 @@ type PublishServer struct {
 	log   *slog.Logger
 	seq   *Sequencer
 	close chan struct{}
+	done  atomic.Uint64 // publications sequenced and answered with a seq
 }
 
 // ServePublishes starts answering fanwire.pub.> with workers goroutines and
@@ -78,10 +80,15 @@ func (s *PublishServer) work() {
 				respond(m, pubReply{Error: err.Error()})
 				continue
 			}
+			s.done.Add(1)
 			respond(m, pubReply{Seq: seq})
 		}
 	}
 }
+
+// Sequenced is how many client publications s sequenced (they are part of
+// the Sequencer's Published counter too).
+func (s *PublishServer) Sequenced() uint64 { return s.done.Load() }
 
 func respond(m *nats.Msg, r pubReply) {
 	b, _ := json.Marshal(r)

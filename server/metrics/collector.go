@@ -34,6 +34,9 @@ type Supervisor struct {
 	BusPublished   uint64 // messages sequenced on the bus
 	BusCASRetries  uint64 // publishes retried because another publisher took the seq
 	BusErrors      uint64 // bus publishes that failed (HTTP 503)
+	// ClientSequenced: workers' client publications it sequenced (part of
+	// BusPublished; the workers count them as source="client").
+	ClientSequenced uint64
 }
 
 // Gathered is everything one scrape reports.
@@ -73,7 +76,7 @@ func NewCollector(gather func() Gathered, workerLabel bool) *Collector {
 	}
 	return &Collector{gather: gather, worker: workerLabel, d: descs{
 		conns:      d("connections", "Open TCP connections on the WebSocket listener, in every phase (handshake, open, closing)."),
-		open:       d("connections_open", "Upgraded WebSocket connections now open."),
+		open:       d("connections_open", "Upgraded connections now open, by transport: websocket, sse (Server-Sent Events), poll (long-polls being held).", "transport"),
 		accepted:   d("connections_accepted_total", "TCP connections accepted on the WebSocket listener."),
 		upgrades:   d("ws_upgrades_total", "Upgrade requests answered with 101 Switching Protocols."),
 		closed:     d("connections_closed_total", "Connections closed, by reason.", "reason"),
@@ -83,7 +86,7 @@ func NewCollector(gather func() Gathered, workerLabel bool) *Collector {
 		subs:       d("subscriptions", "Subscriptions (connection, topic) in effect now."),
 		topics:     d("topics", "Topics known to the node (published or subscribed to since start)."),
 		slowNow:    d("slow_connections", "Connections in slow (conflating) mode now."),
-		published:  d("publishes_total", "Messages published, by source: api (the control API), internal (in-process feeds such as --demo), bus (received from the bus by a worker).", "source"),
+		published:  d("publishes_total", "Messages published, by source: api (the control API), internal (in-process feeds such as --demo), bus (received from the bus by a worker), client (client publications over WebSocket; worker mode: counted by the worker the client is on).", "source"),
 		delivered:  d("deliveries_total", "Frames written to subscribers (one per message and subscriber)."),
 		bytes:      d("delivered_bytes_total", "Bytes of the frames written to subscribers."),
 		slowMode:   d("slow_mode_entries_total", "Times a connection fell behind (over --max-pending) and entered slow (conflating) mode."),
@@ -125,7 +128,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		l := func(vals ...string) []string { return append(vals, w...) }
 		gauge(c.d.conns, float64(n.Conns), w...)
-		gauge(c.d.open, float64(n.Open), w...)
+		for _, t := range Transports {
+			gauge(c.d.open, float64(n.OpenByTransport[t]), l(t)...)
+		}
 		counter(c.d.accepted, n.Accepted, w...)
 		counter(c.d.upgrades, n.Upgrades, w...)
 		for _, r := range Reasons {
@@ -147,7 +152,9 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		gauge(c.d.slowNow, float64(n.SlowNow), w...)
 		if c.worker {
 			counter(c.d.published, n.PublishedBus, l("bus")...)
+			counter(c.d.published, n.PublishedClient, l("client")...)
 		} else {
+			counter(c.d.published, n.PublishedClient, "client")
 			counter(c.d.published, n.PublishedAPI, "api")
 			counter(c.d.published, n.PublishedLocal-min(n.PublishedLocal, n.PublishedAPI), "internal")
 		}
@@ -167,7 +174,8 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		// The supervisor's own publishes: worker="" (no worker) in the family
 		// whose other series are the workers'.
 		counter(c.d.published, s.PublishedAPI, "api", "")
-		counter(c.d.published, s.BusPublished-min(s.BusPublished, s.PublishedAPI), "internal", "") // --demo through the bus
+		// --demo through the bus: what it sequenced for neither the API nor clients.
+		counter(c.d.published, s.BusPublished-min(s.BusPublished, s.PublishedAPI+s.ClientSequenced), "internal", "")
 		hist(c.d.pubDur, s.PublishSeconds)
 		counter(c.d.busPub, s.BusPublished)
 		counter(c.d.busCAS, s.BusCASRetries)

@@ -31,6 +31,10 @@ const (
 var Reasons = [...]string{ReasonDropped, ReasonNormal, ReasonIdle, ReasonSlow, ReasonProtocol, ReasonTooLarge,
 	ReasonTokenExpired, ReasonLimit, ReasonShutdown, ReasonHandshakeFailed, ReasonHandshakeTimeout, ReasonHTTP, ReasonDisconnected}
 
+// Transports are the label values of fanwire_connections_open, in the order
+// of the server's transport indexes (conn.kind).
+var Transports = [...]string{"websocket", "sse", "poll"}
+
 // CloseCodes are the WebSocket close codes counted one by one in
 // fanwire_ws_close_codes_total; any other code is counted as "other".
 var CloseCodes = [...]int{1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 1012, 1013, 4001, 4005}
@@ -64,7 +68,7 @@ func StatusIndex(status int) int {
 // current values. It is JSON so a worker can send it to its supervisor.
 type Snapshot struct {
 	Conns          int64  `json:"conns"`           // open TCP connections, every phase
-	Open           int64  `json:"open"`            // upgraded WebSocket connections now open
+	Open           int64  `json:"open"`            // upgraded connections now open, every transport
 	Accepted       uint64 `json:"accepted"`        // TCP connections accepted
 	Upgrades       uint64 `json:"upgrades"`        // handshakes answered with 101
 	Topics         int    `json:"topics"`          // topics known to the node
@@ -82,6 +86,11 @@ type Snapshot struct {
 	Replays        uint64 `json:"replays"`
 	Resets         uint64 `json:"resets"`
 
+	// PublishedClient: client publications over WebSocket accepted by this
+	// node (worker mode: answered by the sequencer, or sent if ephemeral).
+	PublishedClient uint64 `json:"published_client"`
+
+	OpenByTransport   map[string]int64  `json:"open_by_transport"`  // Open by transport (Transports)
 	Closed            map[string]uint64 `json:"closed"`             // by reason (Reasons)
 	CloseCodes        map[string]uint64 `json:"close_codes"`        // close frames the server sent, by code
 	HandshakeFailures map[string]uint64 `json:"handshake_failures"` // by HTTP status

@@ -35,6 +35,11 @@ func (s *Supervisor) gather() metrics.Gathered {
 		PublishedAPI:   s.met.api.Published.Load(),
 		PublishSeconds: s.met.api.Latency.Snapshot(),
 	}
+	if s.pubs != nil {
+		// Counted as source="client" by the workers. Read before the
+		// sequencer's Published, which counts each of them first.
+		sup.ClientSequenced = s.pubs.Sequenced()
+	}
 	if s.seq != nil {
 		c := s.seq.Counters()
 		sup.BusPublished, sup.BusCASRetries, sup.BusErrors = c.Published.Load(), c.CASRetries.Load(), c.Errors.Load()

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/fanwire/fanwire/server/metrics/metricstest"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/gorilla/websocket"
 )
@@ -146,6 +147,18 @@ func TestWorkersClientPublish(t *testing.T) {
 		if want == seq && (m["from"] == nil || m["from"].(map[string]any)["user"] != "alice") {
 			t.Fatalf("replayed client publication without its stamp: %v", m)
 		}
+	}
+
+	// Metrics: the two client publications count as source="client" on the
+	// workers that took them, not as the supervisor's "internal".
+	var f metricstest.Families
+	eventually(t, `publishes_total{source="client"} = 2`, func() bool {
+		var err error
+		f, err = metricstest.Scrape(n.control + "/metrics")
+		return err == nil && f.Sum("fanwire_publishes_total", "source", "client") == 2
+	})
+	if api, internal := f.Sum("fanwire_publishes_total", "source", "api"), f.Sum("fanwire_publishes_total", "source", "internal"); api != 1 || internal != 0 {
+		t.Fatalf(`publishes_total{source="api"} = %v, {source="internal"} = %v; want 1 and 0`, api, internal)
 	}
 }
 
