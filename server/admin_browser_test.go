@@ -4,7 +4,6 @@ import (
 	"context"
 	"io"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,13 +19,7 @@ import (
 // fanout run is active: the page's numbers and charts must move. With
 // FANWIRE_ADMIN_SCREENSHOT=path it also saves a screenshot (docs/admin.png).
 func TestBrowserAdminPage(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("FANWIRE_REQUIRE_CLIENTS") == "1" {
-			t.Fatal("chromium not installed (make deps installs it)")
-		}
-		t.Skip("chromium not installed; run make deps")
-	}
+	chromium := requireChromium(t)
 	const key = "admin-page-test-key-0123456789abcdef"
 	n := startNode(t, false, func(c *server.Config) { c.Limits.AdminKeys = api.Keys{key} })
 
@@ -49,20 +42,7 @@ func TestBrowserAdminPage(t *testing.T) {
 	}()
 	defer func() { stopLoad(); <-loadDone }()
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox,
-		chromedp.WindowSize(1280, 860),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-	)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	ctx := newBrowser(t, chromium, 60*time.Second, chromedp.WindowSize(1280, 860))
 	var location string
 	if err := chromedp.Run(ctx,
 		chromedp.Navigate("http://"+n.HTTPAddr()+"/admin?key="+key),

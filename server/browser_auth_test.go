@@ -1,9 +1,6 @@
 package server_test
 
 import (
-	"context"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,13 +15,7 @@ import (
 // token from GET /demo/token (demo mode), connect with ?token= and receive
 // the topics the token grants.
 func TestBrowserDemoToken(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("FANWIRE_REQUIRE_CLIENTS") == "1" {
-			t.Fatal("chromium not installed (make deps installs it)")
-		}
-		t.Skip("chromium not installed; run make deps")
-	}
+	chromium := requireChromium(t)
 	minter := demo.NewTokenMinter()
 	n := startNode(t, false, func(c *server.Config) {
 		c.Page = demo.RenderPage
@@ -36,19 +27,7 @@ func TestBrowserDemoToken(t *testing.T) {
 		t.Fatalf("without a token: %d %q, want 401", status, code)
 	}
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-	)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	ctx := newBrowser(t, chromium, 60*time.Second)
 
 	var user, auth string
 	if err := chromedp.Run(ctx,

@@ -1,9 +1,6 @@
 package server_test
 
 import (
-	"context"
-	"os"
-	"os/exec"
 	"strings"
 	"sync"
 	"testing"
@@ -22,13 +19,7 @@ import (
 // server's sender stamp and the members (presence), and shows another
 // client's typing indicator (an ephemeral message).
 func TestBrowserDemoChat(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("FANWIRE_REQUIRE_CLIENTS") == "1" {
-			t.Fatal("chromium not installed (make deps installs it)")
-		}
-		t.Skip("chromium not installed; run make deps")
-	}
+	chromium := requireChromium(t)
 	minter := demo.NewTokenMinter()
 	set, err := namespace.FromFlags(namespace.Defaults{HistoryTTL: time.Minute})
 	if err != nil {
@@ -42,19 +33,7 @@ func TestBrowserDemoChat(t *testing.T) {
 		c.Auth.Namespaces = set
 	})
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-	)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	ctx := newBrowser(t, chromium, 60*time.Second)
 
 	var consoleMu sync.Mutex
 	var console []string

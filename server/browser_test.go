@@ -18,13 +18,7 @@ import (
 // own JavaScript connects to the node, subscribes, and must show published
 // prices and count every frame without a seq gap.
 func TestBrowserDemoPage(t *testing.T) {
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("FANWIRE_REQUIRE_CLIENTS") == "1" {
-			t.Fatal("chromium not installed (make deps installs it)")
-		}
-		t.Skip("chromium not installed; run make deps")
-	}
+	chromium := requireChromium(t)
 	cfg := server.DefaultConfig()
 	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", "127.0.0.1:0"
 	cfg.Page = demo.RenderPage
@@ -37,19 +31,7 @@ func TestBrowserDemoPage(t *testing.T) {
 	}
 	defer n.Shutdown(context.Background())
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-	)
-	actx, cancel := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancel()
-	ctx, cancel := chromedp.NewContext(actx)
-	defer cancel()
-	ctx, cancel = context.WithTimeout(ctx, 60*time.Second)
-	defer cancel()
+	ctx := newBrowser(t, chromium, 60*time.Second)
 
 	if err := chromedp.Run(ctx,
 		chromedp.Navigate("http://"+n.HTTPAddr()+"/"),
@@ -82,4 +64,37 @@ func TestBrowserDemoPage(t *testing.T) {
 	if frames != strconv.Itoa(messages) || gaps != "0" || !strings.Contains(strings.ReplaceAll(price, ",", ""), "60020") {
 		t.Fatalf("page shows frames=%q gaps=%q price=%q; want %d frames, 0 gaps, last price 60020", frames, gaps, price, messages)
 	}
+}
+
+// requireChromium is Debian's chromium, or a skip (a failure with
+// FANWIRE_REQUIRE_CLIENTS=1, as in make test).
+func requireChromium(t *testing.T) string {
+	t.Helper()
+	chromium, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("FANWIRE_REQUIRE_CLIENTS") == "1" {
+			t.Fatal("chromium not installed (make deps installs it)")
+		}
+		t.Skip("chromium not installed; run make deps")
+	}
+	return chromium
+}
+
+// newBrowser starts headless chromium for one test, with the flags this
+// machine's closed network needs, and a tab whose context ends after
+// timeout or with the test.
+func newBrowser(t *testing.T, chromium string, timeout time.Duration, extra ...chromedp.ExecAllocatorOption) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.NoSandbox,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+	)
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), append(opts, extra...)...)
+	ctx, cancelTab := chromedp.NewContext(actx)
+	ctx, cancelTimeout := context.WithTimeout(ctx, timeout)
+	t.Cleanup(func() { cancelTimeout(); cancelTab(); cancelAlloc() })
+	return ctx
 }

@@ -6,7 +6,6 @@ package server_test
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -334,14 +333,7 @@ func TestDeltaBrowser(t *testing.T) {
 		io.WriteString(w, deltaBrowserPage) //nolint:errcheck
 	}))
 	defer pages.Close()
-	opts := append(chromedp.DefaultExecAllocatorOptions[:], chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-component-update", true))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelTab := chromedp.NewContext(actx)
-	defer cancelTab()
-	ctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
-	defer cancel()
+	ctx := newBrowser(t, chromium, 2*time.Minute)
 	q := url.Values{"src": {"http://" + n.WSAddr() + "/fanwire.js"}, "ws": {"ws://" + n.WSAddr() + "/ws"}, "topic": {"prices.web"}}
 	if err := chromedp.Run(ctx, chromedp.Navigate(pages.URL+"/?"+q.Encode())); err != nil {
 		t.Fatal(err)

@@ -10,8 +10,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,18 +75,6 @@ type browserPage struct {
 	ctx context.Context
 }
 
-func requireChromium(t *testing.T) string {
-	t.Helper()
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if os.Getenv("FANWIRE_REQUIRE_CLIENTS") == "1" {
-			t.Fatal("chromium not installed (make deps installs it)")
-		}
-		t.Skip("chromium not installed; run make deps")
-	}
-	return chromium
-}
-
 // openClientPage serves the test page (and a copy of fanwire.js at
 // /fanwire.js) from a server of its own and opens it with the given query.
 func openClientPage(t *testing.T, src, wsURL string, topics ...string) *browserPage {
@@ -113,17 +99,7 @@ func openClientPageOpts(t *testing.T, src, wsURL, fwOpts string, topics ...strin
 	if src == "" {
 		src = pages.URL + js.Path
 	}
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-	)
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancelTab(); cancelAlloc() })
+	ctx := newBrowser(t, chromium, 3*time.Minute)
 	q := url.Values{"src": {src}, "ws": {wsURL}, "topics": {strings.Join(topics, ",")}, "opts": {fwOpts}}
 	if err := chromedp.Run(ctx, chromedp.Navigate(pages.URL+"/?"+q.Encode())); err != nil {
 		t.Fatalf("open test page: %v", err)

@@ -3,7 +3,6 @@ package server_test
 import (
 	"bufio"
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -222,13 +221,7 @@ func TestBrowserNativeEventSourceResumes(t *testing.T) {
 		io.WriteString(w, nativeSSEPage) //nolint:errcheck
 	}))
 	t.Cleanup(pages.Close)
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium), chromedp.NoSandbox,
-		chromedp.Flag("disable-quic", true), chromedp.Flag("disable-background-networking", true))
-	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	ctx, cancelTab := chromedp.NewContext(actx)
-	ctx, cancelTimeout := context.WithTimeout(ctx, 3*time.Minute)
-	t.Cleanup(func() { cancelTimeout(); cancelTab(); cancelAlloc() })
+	ctx := newBrowser(t, chromium, 3*time.Minute)
 	stream := "http://" + proxy.addr() + "/sse?topics=feed.n1,feed.n2"
 	if err := chromedp.Run(ctx, chromedp.Navigate(pages.URL+"/?"+url.Values{"url": {stream}}.Encode())); err != nil {
 		t.Fatal(err)
