@@ -67,7 +67,9 @@ func (f *sharedFrame) resetDelta() {
 // frame; compressed either way when the connection negotiated it and the
 // message is worth it. It advances s's chain: s now holds f.
 func (l *loop) deliver(s *subscriber, lt *loopTopic, f *sharedFrame) []byte {
-	if !s.delta {
+	if !s.delta || f.seq == 0 {
+		// An ephemeral message (no seq) is sent whole and leaves the chain
+		// as it was: the next delta is still against seq-1.
 		return l.frameFor(s.c, f)
 	}
 	chained := s.chained

@@ -955,7 +955,7 @@ export class Fanwire {
       if (r.invalid) this._error({ code: "bad_frame", message: "delivery without a valid seq", topic: msg.topic });
       return;
     }
-    if (st.delta) st.base = bytes || deliveryBase(text, msg);
+    if (st.delta && !r.meta.ephemeral) st.base = bytes || deliveryBase(text, msg); // deltas are against the previous seq, never an ephemeral message
     if (r.meta.gap) {
       const [a, b] = r.meta.gap;
       this._error({ code: "gap", topic: msg.topic, from: a, to: b, message: `missed seq ${a}..${b} of ${msg.topic} without a reset` }, t);
