@@ -3,14 +3,12 @@ package server
 import (
 	"bytes"
 	"context"
-	"net"
-	"runtime"
+	"errors"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"golang.org/x/sys/unix"
 )
 
 // BenchmarkIdleConnMemoryTokens is BenchmarkIdleConnMemory with a token per
@@ -45,9 +43,6 @@ func benchTokenConns(b *testing.B, distinct bool) {
 		b.Fatal(err)
 	}
 	defer n.Shutdown(context.Background())
-	addr, _ := net.ResolveTCPAddr("tcp", n.WSAddr())
-	sa := &unix.SockaddrInet4{Port: addr.Port}
-	copy(sa.Addr[:], addr.IP.To4())
 	reqs := make([][]byte, conns)
 	for j := range reqs {
 		user := "user-1"
@@ -61,38 +56,10 @@ func benchTokenConns(b *testing.B, distinct bool) {
 		reqs[j] = []byte("GET /ws?topics=prices.BTC-USD&token=" + tok + " HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 	}
-	for i := 0; i < b.N; i++ {
-		before := heapAfterGC()
-		fds := make([]int, 0, conns)
-		buf := make([]byte, 512)
-		for j := 0; j < conns; j++ {
-			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			fds = append(fds, fd)
-			if err := unix.Connect(fd, sa); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := unix.Write(fd, reqs[j]); err != nil {
-				b.Fatal(err)
-			}
-			m, err := unix.Read(fd, buf)
-			if err != nil || !bytes.HasPrefix(buf[:m], []byte("HTTP/1.1 101")) {
-				b.Fatalf("conn %d: handshake failed: %v %q", j, err, buf[:m])
-			}
+	idleHeapPerConn(b, n, conns, func(j int) []byte { return reqs[j] }, func(resp []byte) error {
+		if !bytes.HasPrefix(resp, []byte("HTTP/1.1 101")) {
+			return errors.New("handshake failed")
 		}
-		for n.Stats().Conns < conns {
-			time.Sleep(time.Millisecond)
-		}
-		after := heapAfterGC()
-		b.ReportMetric(float64(int64(after)-int64(before))/conns, "heap-B/conn")
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-		for n.Stats().Conns > 0 {
-			time.Sleep(time.Millisecond)
-		}
-	}
-	runtime.KeepAlive(reqs)
+		return nil
+	})
 }

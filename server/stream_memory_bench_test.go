@@ -3,11 +3,9 @@ package server
 import (
 	"bytes"
 	"context"
-	"net"
+	"errors"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // BenchmarkIdleStreamMemory is BenchmarkIdleConnMemory per transport: the
@@ -41,44 +39,14 @@ func benchIdleMemory(b *testing.B, req []byte, ok string) {
 		b.Fatal(err)
 	}
 	defer n.Shutdown(context.Background())
-	addr, _ := net.ResolveTCPAddr("tcp", n.WSAddr())
-	sa := &unix.SockaddrInet4{Port: addr.Port}
-	copy(sa.Addr[:], addr.IP.To4())
-	for i := 0; i < b.N; i++ {
-		before := heapAfterGC()
-		fds := make([]int, 0, conns)
-		buf := make([]byte, 512)
-		for j := 0; j < conns; j++ {
-			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM, 0)
-			if err != nil {
-				b.Fatal(err)
+	var answered func([]byte) error // a held poll answers nothing
+	if ok != "" {
+		answered = func(resp []byte) error {
+			if !bytes.HasPrefix(resp, []byte(ok)) {
+				return errors.New("want " + ok)
 			}
-			fds = append(fds, fd)
-			if err := unix.Connect(fd, sa); err != nil {
-				b.Fatal(err)
-			}
-			if _, err := unix.Write(fd, req); err != nil {
-				b.Fatal(err)
-			}
-			if ok == "" {
-				continue // a held poll answers nothing
-			}
-			m, err := unix.Read(fd, buf)
-			if err != nil || !bytes.HasPrefix(buf[:m], []byte(ok)) {
-				b.Fatalf("conn %d: %v %q", j, err, buf[:m])
-			}
-		}
-		for n.Stats().Conns < conns {
-			time.Sleep(time.Millisecond)
-		}
-		time.Sleep(100 * time.Millisecond) // the last requests are handled
-		after := heapAfterGC()
-		b.ReportMetric(float64(int64(after)-int64(before))/conns, "heap-B/conn")
-		for _, fd := range fds {
-			unix.Close(fd)
-		}
-		for n.Stats().Conns > 0 {
-			time.Sleep(time.Millisecond)
+			return nil
 		}
 	}
+	idleHeapPerConn(b, n, conns, func(int) []byte { return req }, answered)
 }
