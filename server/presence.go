@@ -160,11 +160,10 @@ func (p *presence) dropIfEmpty(pt *presenceTopic) {
 // their leave. Engine tick.
 func (p *presence) sweep(now time.Time) {
 	cutoff := now.Add(-p.linger).UnixNano()
-	type leave struct{ topic, user string }
-	var leaves []leave
+	var leaves, expired []presenceLeave
 	p.mu.Lock()
 	if len(p.remote) > 0 {
-		p.expireRemote(now)
+		expired = p.expireRemote(now)
 	}
 	i := 0
 	for ; i < len(p.lingering) && p.lingering[i].at <= cutoff; i++ {
@@ -175,7 +174,7 @@ func (p *presence) sweep(now time.Time) {
 		}
 		delete(e.pt.members, e.user)
 		if e.pt.ns.JoinLeave && !p.remoteHas(e.pt.name, e.user) {
-			leaves = append(leaves, leave{e.pt.name, e.user})
+			leaves = append(leaves, presenceLeave{e.pt.name, e.user})
 		}
 		p.dropIfEmpty(e.pt)
 	}
@@ -186,12 +185,22 @@ func (p *presence) sweep(now time.Time) {
 	for _, l := range leaves {
 		p.announce("leave", l.topic, l.user, nil)
 	}
+	// A dead process announces nothing: every survivor tells its own
+	// subscribers (not through Announce), so each hears the leave once.
+	for _, l := range expired {
+		p.hub.sendEvent(l.topic, appendEvent(nil, "leave", l.topic, l.user, nil))
+	}
 }
+
+type presenceLeave struct{ topic, user string }
 
 // announce delivers {"type":"join"|"leave","topic":T,"user":U[,"info":I]}
 // to the topic's current subscribers, like an ephemeral message.
 func (p *presence) announce(kind, topic, user string, info []byte) {
-	b := make([]byte, 0, 64+len(topic)+len(user)+len(info))
+	p.send(topic, appendEvent(make([]byte, 0, 64+len(topic)+len(user)+len(info)), kind, topic, user, info))
+}
+
+func appendEvent(b []byte, kind, topic, user string, info []byte) []byte {
 	b = append(b, `{"type":"`...)
 	b = append(b, kind...)
 	b = append(b, `","topic":"`...)
@@ -202,8 +211,7 @@ func (p *presence) announce(kind, topic, user string, info []byte) {
 		b = append(b, `,"info":`...)
 		b = append(b, info...)
 	}
-	b = append(b, '}')
-	p.send(topic, b)
+	return append(b, '}')
 }
 
 // PresenceSnapshot is one process's presence of a topic, as workers
@@ -274,19 +282,37 @@ func (n *Node) DeliverEvent(topic string, event []byte) {
 	}
 }
 
-// expireRemote drops snapshots of sources that stopped sending. Caller holds mu.
-func (p *presence) expireRemote(now time.Time) {
+// expireRemote drops snapshots of sources that stopped sending (a worker
+// or node that died) and returns, for topics with join_leave that have
+// subscribers here, the users they listed who are now listed nowhere.
+// Caller holds mu.
+func (p *presence) expireRemote(now time.Time) (gone []presenceLeave) {
 	cutoff := now.Add(-p.remoteTTL).UnixNano()
 	for topic, m := range p.remote {
 		for src, s := range m {
-			if s.at < cutoff {
-				delete(m, src)
+			if s.at >= cutoff {
+				continue
+			}
+			delete(m, src)
+			if pt := p.topics[topic]; pt != nil && pt.ns.JoinLeave {
+				for i := range s.Members {
+					gone = append(gone, presenceLeave{topic, s.Members[i].User})
+				}
 			}
 		}
 		if len(m) == 0 {
 			delete(p.remote, topic)
 		}
 	}
+	// Keep those still here (lingering ones get their leave from sweep) or
+	// elsewhere, and each once (two dead sources may list the same user).
+	kept := gone[:0]
+	for _, l := range gone {
+		if p.topics[l.topic].members[l.user] == nil && !p.remoteHas(l.topic, l.user) && !slices.Contains(kept, l) {
+			kept = append(kept, l)
+		}
+	}
+	return kept
 }
 
 // PresenceStats are a topic's counts.

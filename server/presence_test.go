@@ -179,3 +179,38 @@ func TestPresenceLeaveAndBound(t *testing.T) {
 		t.Fatalf("quiet presence: %+v", p)
 	}
 }
+
+// TestPresenceRemoteExpiry: another process's snapshot (worker mode merges
+// them from NATS) lists its users here; when it stops coming (the process
+// died) they expire and this node's subscribers hear their leave, once,
+// except for a user still connected here.
+func TestPresenceRemoteExpiry(t *testing.T) {
+	n := presenceNode(t, func(c *server.Config) { c.Presence.RemoteTTL = 1500 * time.Millisecond })
+	const topic = "room.r"
+	w := joinAs(t, n, "watcher", topic)
+	expectType(t, w, "join")
+	member := func(u string) server.PresenceMember { return server.PresenceMember{User: u, Conns: 1} }
+	snap := server.PresenceSnapshot{Topic: topic, Conns: 3, Members: []server.PresenceMember{member("zed"), member("yan"), member("watcher")}}
+	n.MergePresence("dead-1", snap)
+	n.MergePresence("dead-2", server.PresenceSnapshot{Topic: topic, Conns: 1, Members: []server.PresenceMember{member("zed")}})
+	if p := askPresence(t, w, "presence", topic); p.Users != 3 || p.Conns != 5 {
+		t.Fatalf("with the remote snapshots: %+v", p)
+	}
+	// Neither source refreshes: both expire on a later tick.
+	gone := map[string]bool{}
+	for len(gone) < 2 {
+		m := expectType(t, w, "leave")
+		if u := m["user"].(string); gone[u] || (u != "zed" && u != "yan") {
+			t.Fatalf("leave %v (already: %v)", m, gone)
+		} else {
+			gone[u] = true
+		}
+	}
+	publishHTTP(t, n, topic, []byte(`"probe"`))
+	if m := expectType(t, w, "delivery"); m["data"] != "probe" {
+		t.Fatalf("after the expiry: %v, want the probe (no leave for watcher)", m)
+	}
+	if p := askPresence(t, w, "presence", topic); p.Users != 1 || p.Conns != 1 || p.Members[0].User != "watcher" {
+		t.Fatalf("after the expiry: %+v", p)
+	}
+}

@@ -40,11 +40,7 @@ func freePort(t *testing.T) int {
 
 func startNATSCluster(t *testing.T) *natsCluster {
 	t.Helper()
-	bin, err := exec.LookPath("nats-server")
-	if err != nil {
-		t.Skip("nats-server is not installed; run .ci/test-deps.sh")
-	}
-	c := &natsCluster{t: t, bin: bin}
+	c := &natsCluster{t: t, bin: natsBinary(t)}
 	for i := range 3 {
 		c.ports[i], c.route[i], c.dirs[i] = freePort(t), freePort(t), t.TempDir()
 	}

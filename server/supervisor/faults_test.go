@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"syscall"
@@ -81,41 +80,16 @@ func TestWorkerCutFromNATSCatchesUp(t *testing.T) {
 // and store) publishing works again within seconds without restarting
 // fanwire, and subscribers see exactly the publishes answered 200.
 func TestExternalNATSRestart(t *testing.T) {
-	bin, err := exec.LookPath("nats-server")
-	if err != nil {
-		t.Skip("nats-server is not installed; run .ci/test-deps.sh")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	nsrv := newNATSServer(t)
 	store := t.TempDir()
-	run := func() *exec.Cmd {
-		cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", store)
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		eventually(t, "nats-server accepting", func() bool {
-			c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
-			if err == nil {
-				c.Close()
-			}
-			return err == nil
-		})
-		return cmd
-	}
-	natsProc := run()
-	n := startNode(t, "--workers", "2", "--nats", fmt.Sprintf("nats://127.0.0.1:%d", port))
+	nsrv.start(store)
+	n := startNode(t, "--workers", "2", "--nats", nsrv.URL)
 	clients := dialMany(t, n.ws, "restart.feed", 10)
 	primeAll(t, "restart.feed", clients, n)
 	next := n.publish("restart.feed", `"probe"`) + 1
 	expect(t, clients, message{Topic: "restart.feed", Seq: next - 1, Data: json.RawMessage(`"probe"`)})
 
-	natsProc.Process.Kill()
-	natsProc.Wait()
+	nsrv.stop()
 	for range 3 {
 		start := time.Now()
 		resp, err := http.Post(n.control+"/publish/restart.feed", "application/json", strings.NewReader(`"lost?"`))
@@ -132,7 +106,7 @@ func TestExternalNATSRestart(t *testing.T) {
 		}
 	}
 
-	run()
+	nsrv.start(store)
 	restarted := time.Now()
 	eventually(t, "publishing works again", func() bool {
 		resp, err := http.Post(n.control+"/publish/restart.feed", "application/json", strings.NewReader(strconv.FormatUint(next, 10)))
@@ -275,33 +249,9 @@ func TestSupervisorDeathStopsWorkers(t *testing.T) {
 // one gets a reset instead of a replay across the break, and live
 // publishes reach subscribers.
 func TestExternalNATSLosesStore(t *testing.T) {
-	bin, err := exec.LookPath("nats-server")
-	if err != nil {
-		t.Skip("nats-server is not installed; run .ci/test-deps.sh")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	run := func() *exec.Cmd {
-		cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", t.TempDir())
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-		eventually(t, "nats-server accepting", func() bool {
-			c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
-			if err == nil {
-				c.Close()
-			}
-			return err == nil
-		})
-		return cmd
-	}
-	natsProc := run()
-	n := startNode(t, "--workers", "1", "--nats", fmt.Sprintf("nats://127.0.0.1:%d", port))
+	nsrv := newNATSServer(t)
+	nsrv.start(t.TempDir())
+	n := startNode(t, "--workers", "1", "--nats", nsrv.URL)
 	const topic = "lost.store"
 	c := dialRaw(t, n.ws)
 	c.WriteMessage(websocket.TextMessage, []byte(`{"op":"subscribe","topics":["`+topic+`"]}`))
@@ -310,9 +260,8 @@ func TestExternalNATSLosesStore(t *testing.T) {
 		n.publish(topic, strconv.Itoa(i))
 	}
 	pid := n.workers()[0].PID
-	natsProc.Process.Kill()
-	natsProc.Wait()
-	run()
+	nsrv.stop()
+	nsrv.start(t.TempDir()) // an empty store
 	eventually(t, "publishing works again", func() bool {
 		resp, err := http.Post(n.control+"/publish/"+topic, "application/json", strings.NewReader(`"new"`))
 		if err != nil {

@@ -13,9 +13,10 @@ import (
 	"time"
 )
 
-// startNATSServer runs the system nats-server (Debian package nats-server,
-// installed by .ci/test-deps.sh) with JetStream on a free loopback port.
-func startNATSServer(t *testing.T) (url string, stop func()) {
+// natsBinary is the system nats-server (Debian package nats-server,
+// installed by .ci/test-deps.sh); without it the test is skipped, or fails
+// under FANWIRE_REQUIRE_CLIENTS=1 (make test).
+func natsBinary(t *testing.T) string {
 	t.Helper()
 	bin, err := exec.LookPath("nats-server")
 	if err != nil {
@@ -24,26 +25,57 @@ func startNATSServer(t *testing.T) (url string, stop func()) {
 		}
 		t.Skip("nats-server is not installed; run .ci/test-deps.sh (set FANWIRE_REQUIRE_CLIENTS=1 to make this a failure)")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	cmd := exec.Command(bin, "-a", "127.0.0.1", "-p", fmt.Sprint(port), "-js", "-sd", t.TempDir())
+	return bin
+}
+
+// natsServer is one external nats-server with JetStream on a fixed free
+// loopback port, so it can be stopped and started again at the same URL.
+type natsServer struct {
+	t    *testing.T
+	bin  string
+	port int
+	URL  string
+	cmd  *exec.Cmd
+}
+
+func newNATSServer(t *testing.T) *natsServer {
+	t.Helper()
+	s := &natsServer{t: t, bin: natsBinary(t), port: freePort(t)}
+	s.URL = fmt.Sprintf("nats://127.0.0.1:%d", s.port)
+	return s
+}
+
+// start runs it with its JetStream store in dir and waits until it accepts.
+func (s *natsServer) start(dir string) {
+	s.t.Helper()
+	cmd := exec.Command(s.bin, "-a", "127.0.0.1", "-p", fmt.Sprint(s.port), "-js", "-sd", dir)
 	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
+		s.t.Fatal(err)
 	}
-	stop = func() { cmd.Process.Kill(); cmd.Wait() }
-	t.Cleanup(stop)
-	eventually(t, "nats-server accepting", func() bool {
-		c, err := net.DialTimeout("tcp", ln.Addr().String(), time.Second)
+	s.cmd = cmd
+	s.t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	addr := fmt.Sprintf("127.0.0.1:%d", s.port)
+	eventually(s.t, "nats-server accepting", func() bool {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()
 		}
 		return err == nil
 	})
-	return fmt.Sprintf("nats://127.0.0.1:%d", port), stop
+}
+
+// stop kills it (SIGKILL: no goodbye to the clients).
+func (s *natsServer) stop() {
+	s.cmd.Process.Kill()
+	s.cmd.Wait()
+}
+
+// startNATSServer runs a nats-server with a fresh store; stop kills it.
+func startNATSServer(t *testing.T) (url string, stop func()) {
+	t.Helper()
+	s := newNATSServer(t)
+	s.start(t.TempDir())
+	return s.URL, s.stop
 }
 
 // TestTwoNodesShareExternalNATS: two fanwire nodes (each a supervisor with
