@@ -14,24 +14,32 @@ import (
 	"github.com/gorilla/websocket"
 )
 
-// TestBrowserDemoChat: the demo page's chat in headless Chromium, through
-// fanwire.js: the page posts with its demo token (client publish), shows the
-// server's sender stamp and the members (presence), and shows another
-// client's typing indicator (an ephemeral message).
-func TestBrowserDemoChat(t *testing.T) {
-	chromium := requireChromium(t)
+// demoChatNode is a node set up as `fanwire serve --demo` (make run) sets
+// up its chat: the demo page, demo tokens, the chat.demo namespace first.
+func demoChatNode(t *testing.T) (*server.Node, *demo.TokenMinter) {
+	t.Helper()
 	minter := demo.NewTokenMinter()
 	set, err := namespace.FromFlags(namespace.Defaults{HistoryTTL: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
-	set.List = append(set.List, demo.ChatNamespace())
+	set.List = append([]*namespace.Namespace{demo.ChatNamespace()}, set.List...)
 	n := startNode(t, false, func(c *server.Config) {
 		c.Page = demo.RenderPage
 		c.Auth.Keys.HMACSecrets = [][]byte{minter.Secret()}
 		c.Auth.DemoToken = minter
 		c.Auth.Namespaces = set
 	})
+	return n, minter
+}
+
+// TestBrowserDemoChat: the demo page's chat in headless Chromium, through
+// fanwire.js: the page posts with its demo token (client publish), shows the
+// server's sender stamp and the members (presence), and shows another
+// client's typing indicator (an ephemeral message).
+func TestBrowserDemoChat(t *testing.T) {
+	chromium := requireChromium(t)
+	n, minter := demoChatNode(t)
 
 	ctx := newBrowser(t, chromium, 60*time.Second)
 
