@@ -67,6 +67,8 @@ type Config struct {
 	// Delta: Fossil delta deliveries (delta_config.go).
 	Delta         DeltaConfig
 	ClientPublish ClientPublisher
+	// PublishLimits: client publishes per second per connection (publish_config.go).
+	PublishLimits PublishLimits
 	// Presence: join/leave coalescing and the member bound (presence.go).
 	Presence PresenceConfig
 }
@@ -117,6 +119,7 @@ func DefaultConfig() Config {
 		Limits:           defaultLimits(),
 		Streams:          StreamConfig{PollTimeout: DefaultPollTimeout},
 		Compression:      DefaultCompression(),
+		PublishLimits:    PublishLimits{Rate: DefaultPublishRate},
 	}
 }
 
@@ -185,6 +188,9 @@ func (c *Config) normalize() error {
 		return fmt.Errorf("config: FlushInterval %v is negative", c.FlushInterval)
 	}
 	if err := c.Limits.normalize(); err != nil {
+		return err
+	}
+	if err := c.PublishLimits.normalize(); err != nil {
 		return err
 	}
 	if c.Logger == nil {

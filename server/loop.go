@@ -454,6 +454,7 @@ func (l *loop) closed(c *conn) {
 	l.removeConn(c)
 	l.forgetUser(c)
 	c.releaseMessage()
+	l.forgetPublisher(c) // publish.go
 	l.leaveSlow(c)
 	l.dropSubs(c)
 }

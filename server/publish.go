@@ -18,7 +18,46 @@ import (
 
 // loopPublish is a loop's scratch space for client publishes.
 type loopPublish struct {
-	from []byte // the sender stamp being built
+	from    []byte              // the sender stamp being built
+	buckets map[*conn]pubBucket // publish rate buckets of the conns that published (PublishLimits); dropped at close
+}
+
+// pubBucket is one connection's publish tokens as of last (loop clock, ms).
+type pubBucket struct {
+	tokens float32
+	last   uint32
+}
+
+// allowPublish spends one of c's publish tokens, refilled for the time
+// since its last publish. Loop goroutine.
+func (l *loop) allowPublish(c *conn) bool {
+	lim := &l.node.cfg.PublishLimits
+	if lim.Rate <= 0 {
+		return true
+	}
+	b, ok := l.pub.buckets[c]
+	if !ok {
+		if l.pub.buckets == nil {
+			l.pub.buckets = make(map[*conn]pubBucket)
+		}
+		b.tokens = float32(lim.Burst)
+	} else {
+		b.tokens = min(float32(lim.Burst), b.tokens+float32(float64(l.now-b.last)*lim.Rate/1000))
+	}
+	b.last = l.now
+	allowed := b.tokens >= 1
+	if allowed {
+		b.tokens--
+	}
+	l.pub.buckets[c] = b
+	return allowed
+}
+
+// forgetPublisher drops c's publish bucket. At close.
+func (l *loop) forgetPublisher(c *conn) {
+	if len(l.pub.buckets) > 0 {
+		delete(l.pub.buckets, c)
+	}
 }
 
 // clientPublish handles one publish op of c.
@@ -31,6 +70,13 @@ func (l *loop) clientPublish(c *conn, req *wire.Op) {
 	if ns.MaxMessage > 0 && len(req.Data) > ns.MaxMessage {
 		l.replyErrorID(&wire.OpError{Code: wire.CodeTooLarge,
 			Message: "data is " + strconv.Itoa(len(req.Data)) + " bytes: at most " + strconv.Itoa(ns.MaxMessage) + " in namespace " + ns.Name}, req.ID)
+		return
+	}
+	if !l.allowPublish(c) {
+		l.lim.stats.rateLimited.Add(1)
+		lim := &l.node.cfg.PublishLimits
+		l.replyErrorID(&wire.OpError{Code: wire.CodeRateLimited, Message: "publish rate limit exceeded: at most " +
+			strconv.FormatFloat(lim.Rate, 'f', -1, 64) + " publishes per second per connection (burst " + strconv.Itoa(lim.Burst) + "); this publish was dropped"}, req.ID)
 		return
 	}
 	var from []byte

@@ -22,6 +22,7 @@ func BenchmarkInBandPublish(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			ns := &namespace.Namespace{Name: "chat", Topics: []string{"chat.*"}, Publish: true, StampSender: stamp, History: 100, HistoryTTL: time.Minute}
 			cfg := DefaultConfig()
+			cfg.PublishLimits.Rate = 1e9 // the bucket is checked, never empty
 			cfg.Auth.Namespaces = &namespace.Set{List: []*namespace.Namespace{ns}, Default: &namespace.Namespace{Name: "default", HistoryTTL: time.Minute}}
 			n, err := NewNode(cfg)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -214,5 +215,78 @@ func TestClientPublishRateLimited(t *testing.T) {
 	}
 	if m := expectType(t, c, "error"); m["code"] != "rate_limited" {
 		t.Fatalf("4th publish over a burst of 3: %v", m)
+	}
+}
+
+// TestClientPublishRate: the per-connection publish limit
+// (PublishLimits, --max-client-publish-rate) answers the excess publish
+// with rate_limited and its id, keeps the connection open, checks
+// permission first, counts ephemeral publishes too, and refills with time.
+func TestClientPublishRate(t *testing.T) {
+	n := startAuthNode(t, server.AuthNamespace, func(c *server.Config) {
+		c.Auth.Namespaces = loadNamespaces(t, publishNamespaces)
+		c.PublishLimits = server.PublishLimits{Rate: 0.001, Burst: 3}
+	})
+	c, _, _ := dialToken(t, n, "?topics=typing.x", nil)
+	sendJSON(t, c, `{"op":"publish","topic":"open.x","data":1,"id":1}`)
+	sendJSON(t, c, `{"op":"publish","topic":"open.x","data":2,"id":2}`)
+	sendJSON(t, c, `{"op":"publish","topic":"typing.x","data":3,"id":3}`) // ephemeral: counts
+	sendJSON(t, c, `{"op":"publish","topic":"open.x","data":4,"id":4}`)
+	sendJSON(t, c, `{"op":"publish","topic":"chat.room1","data":5,"id":5}`) // forbidden before rate_limited
+	got := map[float64]string{}
+	for len(got) < 5 {
+		m := readJSON(t, c)
+		switch m["type"] {
+		case "published":
+			got[m["id"].(float64)] = "published"
+		case "error":
+			got[m["id"].(float64)] = m["code"].(string)
+			if m["code"] == "rate_limited" && !strings.Contains(m["message"].(string), "publishes per second per connection") {
+				t.Errorf("rate_limited message: %v", m)
+			}
+		}
+	}
+	want := map[float64]string{1: "published", 2: "published", 3: "published", 4: "rate_limited", 5: "forbidden"}
+	for id, code := range want {
+		if got[id] != code {
+			t.Fatalf("answers %v, want %v", got, want)
+		}
+	}
+	// Still open: other ops work.
+	sendJSON(t, c, `{"op":"subscribe","topics":["open.y"]}`)
+	for m := readJSON(t, c); m["type"] != "subscribed"; m = readJSON(t, c) {
+		if m["type"] == "error" {
+			t.Fatalf("after rate_limited: %v", m)
+		}
+	}
+
+	// A faster bucket refills: an excess publish, then one accepted again.
+	n2 := startAuthNode(t, server.AuthNamespace, func(c *server.Config) {
+		c.Auth.Namespaces = loadNamespaces(t, publishNamespaces)
+		c.PublishLimits = server.PublishLimits{Rate: 20, Burst: 1}
+	})
+	c2, _, _ := dialToken(t, n2, "", nil)
+	id := 0
+	publish := func() string {
+		id++
+		sendJSON(t, c2, `{"op":"publish","topic":"open.x","data":1,"id":`+strconv.Itoa(id)+`}`)
+		m := readJSON(t, c2)
+		if m["id"] != float64(id) {
+			t.Fatalf("answer %v to publish %d", m, id)
+		}
+		if m["type"] == "error" {
+			return m["code"].(string)
+		}
+		return m["type"].(string)
+	}
+	for publish() != "rate_limited" {
+		if id == 100 {
+			t.Fatal("100 publishes at once over a burst of 1, none rate_limited")
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); publish() != "published"; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("no publish accepted again after rate_limited")
+		}
 	}
 }

@@ -80,6 +80,7 @@ func newServeFlags(opts *serveOptions) (fs *flag.FlagSet, logLevel, logFormat *s
 	memoryFlags(fs, &opts.memory, &c.Memory) // serve_memory.go
 	compressionFlags(fs, &c.Compression)
 	deltaFlags(fs, &c.Delta)
+	publishFlags(fs, &c.PublishLimits) // serve_publish.go
 	logLevel = fs.String("log-level", "info", "log `level`: debug, info, warn or error")
 	logFormat = fs.String("log-format", "text", "log `format`: text or json")
 	fs.SetOutput(io.Discard) // parse errors are reported by parseServeFlags
@@ -109,6 +110,9 @@ func parseServeFlags(args []string) (serveOptions, error) {
 		return opts, err
 	}
 	if err := finishLimitFlags(&opts); err != nil {
+		return opts, err
+	}
+	if err := checkPublishFlags(opts.cfg.PublishLimits); err != nil {
 		return opts, err
 	}
 	// Scale-out (workers.go).

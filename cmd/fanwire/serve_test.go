@@ -75,10 +75,11 @@ func TestServeFlagsAllSet(t *testing.T) {
 		HistoryTTL: time.Minute, DrainWindow: 2 * time.Second, DrainRate: 500, NotSentLowat: 32 << 10,
 		Auth: server.AuthConfig{Mode: server.AuthOff},
 	}
-	want.Limits = server.DefaultConfig().Limits    // serve_limits_test.go covers those flags
-	want.Streams = server.DefaultConfig().Streams  // serve_streams_test.go covers those
-	want.Memory = server.DefaultConfig().Memory    // serve_memory_test.go
-	want.Compression = server.DefaultCompression() // not set here: serve_compress_test.go
+	want.Limits = server.DefaultConfig().Limits               // serve_limits_test.go covers those flags
+	want.Streams = server.DefaultConfig().Streams             // serve_streams_test.go covers those
+	want.Memory = server.DefaultConfig().Memory               // serve_memory_test.go
+	want.Compression = server.DefaultCompression()            // not set here: serve_compress_test.go
+	want.PublishLimits = server.DefaultConfig().PublishLimits // serve_publish_test.go
 	if !reflect.DeepEqual(opts.cfg, want) {
 		t.Fatalf("config = %+v\nwant     %+v", opts.cfg, want)
 	}
@@ -123,6 +124,7 @@ func TestServeUsageListsEveryFlagWithDefault(t *testing.T) {
 	documented = append(documented, memoryFlagNames...)                              // serve_memory_test.go
 	documented = append(documented, "compression", "compress-min", "compress-level") // serve_compress.go
 	documented = append(documented, "delta")                                         // serve_delta.go
+	documented = append(documented, publishFlagNames...)                             // serve_publish_test.go
 	fs, _, _ := newServeFlags(&serveOptions{})
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })
