@@ -180,7 +180,7 @@ func TestBrowserChatTwoUsers(t *testing.T) {
 	alice.await("the typing indicator to go away", func(p chatPage) bool { return p.Typing == "" })
 	t.Logf("bob's typing indicator shown and gone on alice's page after %v", time.Since(start).Round(time.Millisecond))
 	if p := bob.page(); p.Typing != "" {
-		t.Fatalf("bob sees his own typing: %+v", p)
+		t.Fatalf("bob's page shows his own typing: %+v", p)
 	}
 
 	// Both post at once, three each, through the form.
