@@ -212,9 +212,14 @@ func SeriesChart(r *Result, name, title string) Chart {
 // `fanwire load connect` processes when cfg.Loader is set.
 func idleClientsFor(p *Process, cfg DensityConfig) (idleSet, error) {
 	if cfg.Loader == "" {
-		return &rawIdle{cfg: IdleConfig{Addr: p.WSAddr, Path: cfg.Path, SourceIPs: cfg.SourceIPs, Workers: cfg.Workers}}, nil
+		return &rawIdle{cfg: IdleConfig{Addr: p.WSAddr, Path: cfg.Path, SourceIPs: cfg.SourceIPs, Workers: cfg.Workers, Dialect: p.Server.Dialect}}, nil
 	}
-	return newLoadIdle(cfg.Loader, "ws://"+p.WSAddr+cfg.Path, cfg.ClientProcs, cmp.Or(cfg.LoadRate, 3000), p.PID())
+	l, err := newLoadIdle(cfg.Loader, "ws://"+p.WSAddr+dialectPath(p.Server.Dialect, cfg.Path), cfg.ClientProcs, cmp.Or(cfg.LoadRate, 3000), p.PID())
+	if err != nil {
+		return nil, err
+	}
+	l.Dialect = p.Server.Dialect
+	return l, nil
 }
 
 func sleep(ctx context.Context, d time.Duration) {

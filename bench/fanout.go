@@ -138,14 +138,16 @@ func fanoutOne(ctx context.Context, s Server, cfg FanoutConfig, logf func(string
 		paths[i] = "/ws?topics=" + t
 	}
 	fleet, err := startFleet(ctx, FleetConfig{WSAddr: p.WSAddr, Paths: paths, Conns: cfg.Subscribers,
-		Rate: cfg.ConnectRate, Loops: cfg.Loops, Ramp: 2*time.Minute + time.Duration(float64(cfg.Subscribers)/cfg.ConnectRate*float64(time.Second))})
+		Rate: cfg.ConnectRate, Loops: cfg.Loops, Ramp: 2*time.Minute + time.Duration(float64(cfg.Subscribers)/cfg.ConnectRate*float64(time.Second)),
+		Dialect: p.Server.Dialect})
 	if err != nil {
 		sr.Error = err.Error()
 		return sr
 	}
 	defer stopFleet(fleet)
 	sleep(ctx, time.Second) // handshake garbage, accept backlog: let the server go quiet
-	pub := &Publisher{API: "http://" + p.HTTPAddr, Topics: topics, Size: cfg.Size, Workers: 4}
+	pub := &Publisher{API: "http://" + p.HTTPAddr, Topics: topics, Size: cfg.Size, Workers: 4,
+		APIKey: p.Server.APIKey, Expect: int64(cfg.Subscribers / cfg.Topics)}
 	defer pub.Close()
 	series := map[string]*Series{}
 	for _, c := range fanoutSteps {

@@ -99,7 +99,7 @@ func handshakeOne(ctx context.Context, s Server, cfg HandshakeConfig, logf func(
 			break
 		}
 		fleet, err := startFleet(ctx, FleetConfig{WSAddr: p.WSAddr, Paths: []string{"/ws?topics=storm"},
-			Conns: cfg.Conns, Rate: 1e9, Loops: cfg.Loops, Ramp: time.Minute, Tokens: tokens})
+			Conns: cfg.Conns, Rate: 1e9, Loops: cfg.Loops, Ramp: time.Minute, Tokens: tokens, Dialect: p.Server.Dialect})
 		if err != nil {
 			sr.Error = fmt.Sprintf("round %d: %v", round+1, err)
 			break

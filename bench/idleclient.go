@@ -9,6 +9,7 @@ import (
 	"syscall"
 
 	"github.com/fanwire/fanwire/codec"
+	"github.com/fanwire/fanwire/loadtest"
 	"golang.org/x/sys/unix"
 )
 
@@ -28,6 +29,7 @@ type IdleConfig struct {
 	SourceIPs int    // spread over 127.0.0.2 .. 127.0.0.(1+SourceIPs) to stay clear of port limits
 	Workers   int    // concurrent dialers
 	RcvBuf    int    // SO_RCVBUF before connect, 0 = kernel default (slow consumers: small, so the server's buffers fill)
+	Dialect   string // Server.Dialect: after the upgrade, subscribe in the server's protocol (centrifugo.go)
 }
 
 // Len is the number of open connections.
@@ -45,7 +47,7 @@ func (c *IdleClients) Open(ctx context.Context, cfg IdleConfig, n int) error {
 	}
 	workers := max(cfg.Workers, 1)
 	ips := max(cfg.SourceIPs, 1)
-	req := upgradeRequest(cfg.Addr, cfg.Path)
+	req := upgradeRequest(cfg.Addr, dialectPath(cfg.Dialect, cfg.Path))
 	next := make(chan int)
 	errs := make(chan error, workers)
 	var wg sync.WaitGroup
@@ -54,6 +56,11 @@ func (c *IdleClients) Open(ctx context.Context, cfg IdleConfig, n int) error {
 			for i := range next {
 				src := [4]byte{127, 0, 0, byte(2 + i%ips)}
 				fd, err := dialUpgrade(src, dst, req, cfg.RcvBuf)
+				if err == nil && cfg.Dialect == loadtest.DialectCentrifugo {
+					if err = centrifugoSubscribe(fd, cfg.Path); err != nil {
+						_ = syscall.Close(fd)
+					}
+				}
 				if err != nil {
 					errs <- err
 					return

@@ -38,6 +38,7 @@ type loadIdle struct {
 	Workers  int
 	Rate     float64
 	Server   int // server pid: its fd count tracks the connections
+	Dialect  string
 	baseFDs  int
 	want     int
 	runs     []*exec.Cmd
@@ -87,6 +88,9 @@ func (l *loadIdle) Add(ctx context.Context, n int) error {
 	cmd := exec.Command(l.Loader, "load", "connect", "--url", l.URL, "--conns", strconv.Itoa(n),
 		"--workers", strconv.Itoa(max(l.Workers, 1)), "--rate", strconv.FormatFloat(l.Rate, 'f', 0, 64),
 		"--hold", "0", "--duration", "1h", "--measure-memory=false", "--quiet")
+	if l.Dialect != "" {
+		cmd.Args = append(cmd.Args, "--dialect", l.Dialect)
+	}
 	tail := &tailBuffer{max: 4096}
 	cmd.Stdout, cmd.Stderr = tail, tail
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}

@@ -24,6 +24,13 @@ type Server struct {
 	Subcommand string
 	// CPUs, if set, pins the server to these CPUs (taskset -c list).
 	CPUs string
+	// A server that is not ours (centrifugo.go): Launch makes its
+	// arguments for the two addresses instead of --listen and --http
+	// (cleanup runs once it listens); Dialect is the load generator's
+	// (loadtest.Plan.Dialect) and APIKey the publish API's key.
+	Launch  func(s *Server, ws, ctl string) (args []string, cleanup func(), err error)
+	Dialect string
+	APIKey  string
 }
 
 // Process is a started server with the addresses it listens on.
@@ -51,7 +58,16 @@ func Start(ctx context.Context, s Server, timeout time.Duration) (*Process, erro
 	if s.Subcommand != "" {
 		args = append(args, s.Subcommand)
 	}
-	args = append(args, "--listen", ws, "--http", ctl)
+	if s.Launch != nil {
+		more, cleanup, err := s.Launch(&s, ws, ctl)
+		if err != nil {
+			return nil, fmt.Errorf("start %s: %w", s.Name, err)
+		}
+		defer cleanup()
+		args = append(args, more...)
+	} else {
+		args = append(args, "--listen", ws, "--http", ctl)
+	}
 	args = append(args, s.Args...)
 	cmd := exec.Command(s.Path, args...)
 	if s.CPUs != "" {

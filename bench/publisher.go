@@ -23,8 +23,12 @@ type Publisher struct {
 	Size     int
 	MaxPosts float64 // requests per second cap, default 200
 	Workers  int     // concurrent requests, default 4
-	client   *http.Client
-	next     int // topic cursor, kept across runs
+	// APIKey set: the server is Centrifugo (centrifugo.go), whose answers
+	// say nothing of subscribers; Expect per message stands in.
+	APIKey string
+	Expect int64
+	client *http.Client
+	next   int // topic cursor, kept across runs
 }
 
 // PublishStats is what one Run did.
@@ -135,6 +139,9 @@ func AppendPayload(dst []byte, sent int64, size int) []byte {
 // post sends one message (POST /publish/{topic}) or a batch (POST
 // /publish, NDJSON) and returns the summed subscriber counts.
 func (p *Publisher) post(ctx context.Context, topics []string, body *[]byte, now int64) (int64, error) {
+	if p.APIKey != "" {
+		return p.postCentrifugo(ctx, topics, body, now)
+	}
 	b := (*body)[:0]
 	url := p.API + "/publish"
 	if len(topics) == 1 {

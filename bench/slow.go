@@ -96,13 +96,13 @@ func slowOne(ctx context.Context, s Server, cfg SlowConfig, slow int, logf func(
 	path := "/ws?topics=" + topic
 	var stuck IdleClients
 	defer stuck.Close()
-	if err := stuck.Open(ctx, IdleConfig{Addr: p.WSAddr, Path: path, SourceIPs: 8, Workers: 8, RcvBuf: cfg.SlowRcvBuf}, slow); err != nil {
+	if err := stuck.Open(ctx, IdleConfig{Addr: p.WSAddr, Path: path, SourceIPs: 8, Workers: 8, RcvBuf: cfg.SlowRcvBuf, Dialect: p.Server.Dialect}, slow); err != nil {
 		sr.Error = "slow clients: " + err.Error()
 		return sr
 	}
 	healthy := cfg.Subscribers - slow
 	fleet, err := startFleet(ctx, FleetConfig{WSAddr: p.WSAddr, Paths: []string{path}, Conns: healthy, Rate: 5000,
-		Loops: cfg.Loops, Ramp: 2 * time.Minute})
+		Loops: cfg.Loops, Ramp: 2 * time.Minute, Dialect: p.Server.Dialect})
 	if err != nil {
 		sr.Error = err.Error()
 		return sr
@@ -121,7 +121,7 @@ func slowOne(ctx context.Context, s Server, cfg SlowConfig, slow int, logf func(
 		sr.Error = err.Error()
 		return sr
 	}
-	pub := &Publisher{API: "http://" + p.HTTPAddr, Topics: []string{topic}, Size: cfg.Size, Workers: 4}
+	pub := &Publisher{API: "http://" + p.HTTPAddr, Topics: []string{topic}, Size: cfg.Size, Workers: 4, APIKey: p.Server.APIKey, Expect: int64(healthy)}
 	defer pub.Close()
 	done := make(chan PublishStats, 1)
 	pctx, cancel := context.WithTimeout(ctx, 2*cfg.Duration) // bounded even if publishing is slowed

@@ -32,14 +32,18 @@ type FleetConfig struct {
 	Loops  int
 	Ramp   time.Duration // how long the ramp may take
 	Tokens []string      // if set, connection i presents Tokens[i] (?token=)
+	// Dialect is the server's protocol if not fanwire's (Server.Dialect):
+	// the paths are rewritten for it (centrifugo.go).
+	Dialect string
 }
 
 // startFleet opens cfg.Conns subscribers and returns once every one has
 // settled (open or failed). Failures are an error: the scenarios need all.
 func startFleet(ctx context.Context, cfg FleetConfig) (*loadtest.Fleet, error) {
 	plan := loadtest.Plan{
-		URL:      "ws://" + cfg.WSAddr + cfg.Paths[0],
-		Paths:    cfg.Paths,
+		URL:      "ws://" + cfg.WSAddr + dialectPath(cfg.Dialect, cfg.Paths[0]),
+		Paths:    dialectPaths(cfg.Dialect, cfg.Paths),
+		Dialect:  cfg.Dialect,
 		Conns:    cfg.Conns,
 		Rate:     cfg.Rate,
 		Loops:    max(cfg.Loops, 1),

@@ -155,13 +155,13 @@ func flushInterval(name string) (time.Duration, bool) {
 
 // CheckServerName rejects a name ServerList cannot start.
 func CheckServerName(name string) error {
-	if name == "fanwire" || slices.Contains(PeerNames, name) || isTokenVariant(name) {
+	if name == "fanwire" || slices.Contains(PeerNames, name) || isTokenVariant(name) || name == serverCentrifugo {
 		return nil
 	}
 	if _, ok := flushInterval(name); ok {
 		return nil
 	}
-	return fmt.Errorf("unknown server %q (have fanwire, %s<duration>, %s, %s (handshake only), %s)", name, flushPrefix, serverHS256, serverES256, strings.Join(PeerNames, ", "))
+	return fmt.Errorf("unknown server %q (have fanwire, %s<duration>, %s, %s (handshake only), %s, %s)", name, flushPrefix, serverHS256, serverES256, strings.Join(PeerNames, ", "), serverCentrifugo)
 }
 
 // ServerList makes the servers to run: fanwire (and its flush variants) from
@@ -180,6 +180,9 @@ func ServerList(names []string, fanwire, peerDir string) []Server {
 			if d, ok := flushInterval(name); ok {
 				s.Args = append(s.Args, "--flush-interval", d.String())
 			}
+		}
+		if name == serverCentrifugo {
+			s = centrifugoServer() // its own config: centrifugo.go
 		}
 		list = append(list, s)
 	}

@@ -103,31 +103,50 @@ func (l *loop) process(slot int32, data []byte, now int64) (rest []byte, alive b
 	if l.plan.Transport == TransportSSE {
 		return l.processSSE(slot, data, now)
 	}
+	if l.plan.Dialect == DialectCentrifugo {
+		return l.processCentrifugo(slot, data, now)
+	}
 	if c.state == stHandshake {
-		n, status, err := codec.CheckAcceptResponse(data, c.key[:])
-		switch {
-		case n == 0 && err == nil && status == 0:
-			if len(data) >= maxHandshake {
-				l.failConn(slot, CauseProtocol)
-				return nil, false
-			}
-			return data, true
-		case status != 0 && status != 101:
-			l.failConn(slot, causeStatusPfx+strconv.Itoa(status))
-			return nil, false
-		case err != nil || n == 0:
-			l.failConn(slot, CauseProtocol)
-			return nil, false
+		n, alive := l.accept101(slot, data)
+		if n == 0 {
+			return data, alive
 		}
-		c.state = stOpen
-		l.inflight--
-		l.openLocal++
-		l.stats.open.Add(1)
-		l.stats.established.Add(1)
-		l.stats.recordConnect((now - c.since) / 1000)
+		l.opened(c, now)
 		data = data[n:]
 	}
 	return l.frames(slot, data, now)
+}
+
+// accept101 checks the upgrade response at the start of data: n > 0 is its
+// length; n == 0 with alive means it is still incomplete.
+func (l *loop) accept101(slot int32, data []byte) (n int, alive bool) {
+	c := &l.conns[slot]
+	n, status, err := codec.CheckAcceptResponse(data, c.key[:])
+	switch {
+	case n == 0 && err == nil && status == 0:
+		if len(data) >= maxHandshake {
+			l.failConn(slot, CauseProtocol)
+			return 0, false
+		}
+		return 0, true
+	case status != 0 && status != 101:
+		l.failConn(slot, causeStatusPfx+strconv.Itoa(status))
+		return 0, false
+	case err != nil || n == 0:
+		l.failConn(slot, CauseProtocol)
+		return 0, false
+	}
+	return n, true
+}
+
+// opened counts a connection as open (subscribed) from now on.
+func (l *loop) opened(c *conn, now int64) {
+	c.state = stOpen
+	l.inflight--
+	l.openLocal++
+	l.stats.open.Add(1)
+	l.stats.established.Add(1)
+	l.stats.recordConnect((now - c.since) / 1000)
 }
 
 // frames parses whole frames only (frameLen), so a delivery's fields are
@@ -159,6 +178,12 @@ func (l *loop) frames(slot int32, data []byte, now int64) (rest []byte, alive bo
 			frame = frame[n:]
 			switch f.Kind {
 			case codec.DataChunk:
+				if l.plan.Dialect != "" {
+					if !l.onCentrifugoData(slot, &f, now) {
+						return nil, false
+					}
+					continue
+				}
 				l.onData(c, &f, now)
 			case codec.Ping:
 				l.wbuf = codec.AppendMaskedFrame(l.wbuf[:0], codec.OpPong, true, f.Payload, l.maskKey())
@@ -205,6 +230,12 @@ func (l *loop) track(c *conn, payload []byte, now int64) {
 	if !ok {
 		return
 	}
+	l.seen(c, seq, sent, payload, now)
+}
+
+// seen is the oracle for one delivery: seq contiguity per connection (a
+// jump is a gap unless payload marks it conflated) and latency from sent.
+func (l *loop) seen(c *conn, seq uint64, sent int64, payload []byte, now int64) {
 	switch {
 	case !c.hasSeq:
 		c.hasSeq = true

@@ -29,6 +29,7 @@ type Config struct {
 	MeasureMemory  bool          `json:"measure_memory"`
 	Track          bool          `json:"track"`               // connect: check seq and record latency of deliveries (e.g. a broadcast during --hold)
 	Transport      string        `json:"transport,omitempty"` // websocket (default) or sse (sse.go)
+	Dialect        string        `json:"dialect,omitempty"`   // "" (fanwire) or centrifugo (centrifugo.go; connect mode)
 
 	// fanout
 	Topics      int           `json:"topics,omitempty"`
@@ -100,6 +101,9 @@ func (c *Config) validate() error {
 	case "", TransportWebSocket, TransportSSE:
 	default:
 		return fmt.Errorf("unknown --transport %q (want websocket or sse)", c.Transport)
+	}
+	if c.Dialect != "" && c.Dialect != DialectCentrifugo {
+		return fmt.Errorf("unknown --dialect %q (want centrifugo)", c.Dialect)
 	}
 	switch {
 	case c.Conns < 1:

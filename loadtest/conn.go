@@ -21,6 +21,7 @@ type conn struct {
 	resume  bool     // a reconnect: the upgrade asks for the topic since lastSeq (Plan.Resume)
 	tries   uint8    // earlier failed attempts of this connection (see Plan.Retries)
 	path    uint32   // index into the loop's path list for the upgrade request
+	proto   uint8    // dialect progress (centrifugo.go: 101 seen, commands sent); in path's padding
 	since   int64    // unix nanos: dial time, or close time in stClosing
 	lastSeq uint64   // last seq seen (fanout: one topic per connection)
 	key     [24]byte // Sec-WebSocket-Key, needed to verify the accept

@@ -27,6 +27,7 @@ type Plan struct {
 	ProgressEvery  time.Duration `json:"progress_every"`      // worker progress line period
 	Auth           *TokenPlan    `json:"auth,omitempty"`      // tokens in the upgrade URL (tokens.go); nil = none
 	Transport      string        `json:"transport,omitempty"` // websocket or sse (sse.go)
+	Dialect        string        `json:"dialect,omitempty"`   // "" (fanwire's wire) or centrifugo (centrifugo.go)
 }
 
 func (p *Plan) withDefaults() {

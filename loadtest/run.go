@@ -99,6 +99,7 @@ func basePlan(cfg *Config) (Plan, []string, []int64, error) {
 		MeasureMemory:  cfg.MeasureMemory,
 		TrackSeq:       cfg.Track,
 		Transport:      cfg.Transport,
+		Dialect:        cfg.Dialect,
 	}
 	for _, a := range addrs {
 		p.Sources = append(p.Sources, a.String())

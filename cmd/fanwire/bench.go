@@ -123,6 +123,10 @@ func benchMain(args []string) int {
 		defer os.RemoveAll(peers)
 	}
 	opts := bench.Options{Quick: o.quick, Out: o.out, Servers: bench.ServerList(o.servers, o.fanwire, peers), Loader: self, Logf: logf, SlowDuration: o.slowFor}
+	if err := bench.PrepareCentrifugo(ctx, opts.Servers, logf); err != nil { // go install, once (bench/centrifugo.go)
+		fmt.Fprintln(os.Stderr, "fanwire bench:", err)
+		return 1
+	}
 	if o.cpus != "" {
 		set, _ := bench.ParseCPUs(o.cpus) // checked by parseBenchArgs
 		if err := bench.PinHarnessAway(set); err != nil {
@@ -163,7 +167,7 @@ func benchMain(args []string) int {
 
 func needsPeers(servers []string) bool {
 	for _, s := range servers {
-		if !bench.IsFanwire(s) {
+		if !bench.IsFanwire(s) && !bench.IsCentrifugo(s) {
 			return true
 		}
 	}

@@ -74,6 +74,9 @@ func loadFlags(mode string, cfg *loadtest.Config, quiet *bool) *flag.FlagSet {
 	if mode == "connect" || mode == "fanout" {
 		fs.StringVar(&cfg.Transport, "transport", "websocket", "websocket, or sse: the same subscriptions as Server-Sent Events (GET /sse on the --url's host; /ws becomes /sse)")
 	}
+	if mode == "connect" {
+		fs.StringVar(&cfg.Dialect, "dialect", "", "centrifugo: speak Centrifugo v6's JSON protocol (connect and subscribe to the --url's topics= channel; `fanwire bench` uses it)")
+	}
 	if mode == "fanout" {
 		fs.IntVar(&cfg.Conns, "subscribers", cfg.Conns, "subscriber connections, spread round-robin over the topics")
 	} else {
