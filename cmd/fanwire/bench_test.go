@@ -30,7 +30,7 @@ func TestBenchArgs(t *testing.T) {
 	if !o.quick || o.out != "/tmp/x" || !reflect.DeepEqual(o.scenarios, []string{"fanout", "handshake"}) || !reflect.DeepEqual(o.servers, []string{"fanwire", "nbiohub"}) {
 		t.Fatalf("parsed: %+v", o)
 	}
-	if needsPeers([]string{"fanwire"}) || !needsPeers(o.servers) {
+	if needsPeers([]string{"fanwire"}) || needsPeers([]string{"fanwire", "centrifugo"}) || !needsPeers(o.servers) {
 		t.Fatal("needsPeers")
 	}
 }
