@@ -14,13 +14,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/fanwire/fanwire/codec"
 	"github.com/fanwire/fanwire/loadtest"
-	"github.com/fanwire/fanwire/server"
 )
 
 // Centrifugo v6 as a peer (`--servers ...,centrifugo`): the Go real-time
@@ -35,6 +35,15 @@ const (
 	CentrifugoModule  = "github.com/centrifugal/centrifugo/v6"
 	CentrifugoVersion = "v6.9.1"
 	centrifugoWSPath  = "/connection/websocket"
+)
+
+// fanwire's --history and --history-ttl defaults (server.DefaultHistory
+// and DefaultHistoryTTL; a test keeps them equal): not imported, so the
+// bench/peers module, which builds against this package, does not pull
+// in the server's dependencies.
+const (
+	fanwireHistory    = 100
+	fanwireHistoryTTL = 5 * time.Minute
 )
 
 // centrifugoServer is the Server entry; PrepareCentrifugo sets its Path.
@@ -128,15 +137,19 @@ func centrifugoConfig(ws, ctl, apiKey string) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	port, err := strconv.Atoi(wsPort)
+	if err != nil {
+		return nil, err
+	}
 	var secret [32]byte
 	_, _ = rand.Read(secret[:])
 	cfg := map[string]any{
 		"log": map[string]any{"level": "error"},
 		"http_server": map[string]any{
-			"address": wsHost, "port": atoi(wsPort),
-			"internal_address": ctlHost, "internal_port": atoi(ctlPort),
+			"address": wsHost, "port": port,
+			"internal_address": ctlHost, "internal_port": ctlPort,
 		},
-		"http_api": map[string]any{"key": apiKey, "internal": true},
+		"http_api": map[string]any{"key": apiKey}, // external false: on the internal port
 		"client": map[string]any{
 			"allow_anonymous_connect_without_token": true,
 			"token":                                 map[string]any{"hmac_secret_key": hex.EncodeToString(secret[:])},
@@ -148,8 +161,9 @@ func centrifugoConfig(ws, ctl, apiKey string) ([]byte, error) {
 			"without_namespace": map[string]any{
 				"allow_subscribe_for_client":    true,
 				"allow_subscribe_for_anonymous": true,
-				"history_size":                  server.DefaultHistory,
-				"history_ttl":                   server.DefaultHistoryTTL.String(),
+				"history_size":                  fanwireHistory,
+				"history_ttl":                   fanwireHistoryTTL.String(),
+				"allow_recovery":                true, // fanwire's since= resume
 				"force_recovery":                false,
 				"presence":                      false,
 				"join_leave":                    false,
@@ -157,12 +171,6 @@ func centrifugoConfig(ws, ctl, apiKey string) ([]byte, error) {
 		},
 	}
 	return json.MarshalIndent(cfg, "", "  ")
-}
-
-func atoi(s string) int {
-	var n int
-	fmt.Sscan(s, &n)
-	return n
 }
 
 // centrifugoLaunch writes the config for ws and ctl and returns the

@@ -12,21 +12,24 @@ import (
 	"time"
 
 	"github.com/fanwire/fanwire/loadtest"
+	"github.com/fanwire/fanwire/server"
 )
 
 func TestCentrifugoConfigMatchesFanwireHistory(t *testing.T) {
+	if fanwireHistory != server.DefaultHistory || fanwireHistoryTTL != server.DefaultHistoryTTL {
+		t.Fatalf("fanwire's history defaults are %d, %v now", server.DefaultHistory, server.DefaultHistoryTTL)
+	}
 	raw, err := centrifugoConfig("127.0.0.1:8000", "127.0.0.1:9000", "k")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var c struct {
 		HTTPServer struct {
-			Port         int `json:"port"`
-			InternalPort int `json:"internal_port"`
+			Port         int    `json:"port"`
+			InternalPort string `json:"internal_port"`
 		} `json:"http_server"`
 		API struct {
-			Key      string `json:"key"`
-			Internal bool   `json:"internal"`
+			Key string `json:"key"`
 		} `json:"http_api"`
 		Channel struct {
 			WithoutNamespace struct {
@@ -40,7 +43,7 @@ func TestCentrifugoConfigMatchesFanwireHistory(t *testing.T) {
 		t.Fatal(err)
 	}
 	ns := c.Channel.WithoutNamespace
-	if ns.HistorySize != 100 || ns.HistoryTTL != "5m0s" || ns.Presence || c.API.Key != "k" || !c.API.Internal || c.HTTPServer.Port != 8000 || c.HTTPServer.InternalPort != 9000 {
+	if ns.HistorySize != 100 || ns.HistoryTTL != "5m0s" || ns.Presence || c.API.Key != "k" || c.HTTPServer.Port != 8000 || c.HTTPServer.InternalPort != "9000" {
 		t.Fatalf("config: %s", raw)
 	}
 }
