@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -117,4 +118,52 @@ func TestCentrifugoServerEntry(t *testing.T) {
 		t.Fatalf("launch: %v %v key %q", args, err, l[1].APIKey)
 	}
 	cleanup()
+}
+
+// Against the real Centrifugo (FANWIRE_BENCH_CENTRIFUGO=1; installs it into
+// the cache the first time, minutes): subscribers over the dialect, a
+// burst through the HTTP API, every delivery in offset order.
+func TestCentrifugoLive(t *testing.T) {
+	if os.Getenv("FANWIRE_BENCH_CENTRIFUGO") == "" {
+		t.Skip("set FANWIRE_BENCH_CENTRIFUGO=1 to run against a real Centrifugo v6.9.1")
+	}
+	list := ServerList([]string{"centrifugo"}, "", "")
+	ctx := context.Background()
+	if err := PrepareCentrifugo(ctx, list, t.Logf); err != nil {
+		t.Fatal(err)
+	}
+	p, err := Start(ctx, list[0], 20*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop(5 * time.Second)
+	topics := []string{"live.0", "live.1"}
+	fleet, err := startFleet(ctx, FleetConfig{WSAddr: p.WSAddr, Paths: []string{"/ws?topics=live.0", "/ws?topics=live.1"},
+		Conns: 100, Rate: 1000, Loops: 2, Ramp: 20 * time.Second, Dialect: p.Server.Dialect})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stopFleet(fleet)
+	var idle IdleClients
+	defer idle.Close()
+	if err := idle.Open(ctx, IdleConfig{Addr: p.WSAddr, Path: "/ws?topics=live.0", Workers: 2, Dialect: p.Server.Dialect}, 10); err != nil {
+		t.Fatal(err)
+	}
+	pub := &Publisher{API: "http://" + p.HTTPAddr, Topics: topics, Size: 100, Workers: 2, APIKey: p.Server.APIKey, Expect: 50}
+	defer pub.Close()
+	ps := pub.Run(ctx, 50, time.Second)
+	if ps.Errors > 0 || ps.Published != 50 {
+		t.Fatalf("publish: %+v", ps)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for fleet.Counters().Messages < ps.Expected && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	c := fleet.Counters()
+	if c.Messages != ps.Expected || c.Gaps != 0 || c.Dups != 0 || c.ClosedByServer != 0 {
+		t.Fatalf("deliveries %d of %d, gaps %d dups %d closed %d", c.Messages, ps.Expected, c.Gaps, c.Dups, c.ClosedByServer)
+	}
+	if idle.Alive() != 10 {
+		t.Fatalf("idle clients alive %d of 10", idle.Alive())
+	}
 }
