@@ -37,7 +37,8 @@ func newBenchFlags(o *benchOptions) (fs *flag.FlagSet, scen, servers *string) {
 	fs.StringVar(&o.out, "out", "bench/results", "results `dir`ectory (<date>-<scenario>.json, .md, -<plot>.svg)")
 	servers = fs.String("servers", strings.Join(bench.DefaultServers, ","), "servers to compare, in table order (the first is the baseline of the ratios); "+
 		"fanwire-flush<duration> is fanwire with --flush-interval <duration> (fan-out and slow-consumer scenarios only); "+
-		"fanwire-hs256 and fanwire-es256 are fanwire with --auth required and a token per connection (handshake only)")
+		"fanwire-hs256 and fanwire-es256 are fanwire with --auth required and a token per connection (handshake only); "+
+		"centrifugo is Centrifugo "+bench.CentrifugoVersion+", installed once with go install into ~/.cache/fanwire-bench (bench/README.md)")
 	fs.StringVar(&o.peersSrc, "peers-src", "bench/peers", "the peers' Go module, built with go build into a temp dir")
 	fs.StringVar(&o.peersBin, "peers-bin", "", "`dir`ectory with prebuilt peer binaries (skips the build)")
 	fs.StringVar(&o.fanwire, "fanwire", "", "fanwire `binary` to measure (default: this executable)")
