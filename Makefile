@@ -24,6 +24,7 @@ deps:
 
 vet:
 	$(GO) vet $(PKGS)
+	cd bench/peers && $(GO) vet ./...  # the peers' own module must keep building
 
 # fanwire.js logic that needs no browser (backoff, resume bookkeeping,
 # tokens, requests) under Node's own test runner; no npm packages.
