@@ -22,8 +22,9 @@ type Config struct {
 	Loops          int           `json:"loops"`   // event loops per process
 	SourceIPs      string        `json:"source_ips"`
 	ConnectTimeout time.Duration `json:"connect_timeout"`
-	Retries        int           `json:"retries"` // re-dials of a connection whose connect or handshake failed
-	Resume         bool          `json:"resume"`  // fanout: reconnect a connection the server closed, resuming after its last seq
+	Retries        int           `json:"retries"`                 // re-dials of a connection whose connect or handshake failed
+	Resume         bool          `json:"resume"`                  // reconnect a connection the server closed (fanout: resuming after its last seq)
+	EndWhenBack    bool          `json:"end_when_back,omitempty"` // connect --resume: end the hold once every connection the server closed is open again
 	CloseTimeout   time.Duration `json:"close_timeout"`
 	MaxLoss        float64       `json:"max_loss"` // allowed lost fraction of expected deliveries
 	MeasureMemory  bool          `json:"measure_memory"`

@@ -23,7 +23,9 @@ type conn struct {
 	path    uint32   // index into the loop's path list for the upgrade request
 	proto   uint8    // dialect progress (centrifugo.go: 101 seen, commands sent); in path's padding
 	since   int64    // unix nanos: dial time, or close time in stClosing
+	down    int64    // unix nanos: when the server closed the connection this one replaces (0: first connect)
 	lastSeq uint64   // last seq seen (fanout: one topic per connection)
+	msgs    uint32   // data messages on this socket (dump.go)
 	key     [24]byte // Sec-WebSocket-Key, needed to verify the accept
 	parser  codec.Parser
 	in      []byte // leftover partial frame / response (pooled)

@@ -15,6 +15,17 @@ func (r *runner) connect(cfg Config) {
 		hold = cfg.Hold
 	}
 	if hold > 0 && r.ctx.Err() == nil {
-		r.watch("hold", hold, func(p Progress) bool { return p.Open == 0 }, nil)
+		r.watch("hold", hold, func(p Progress) bool { return holdOver(cfg, p) }, nil)
 	}
+}
+
+// holdOver ends the hold early: when nothing is open any more and nothing
+// is coming back (--resume: no reconnect pending), or, with --end-when-back,
+// once a storm of server closes has passed and every one is open again.
+func holdOver(cfg Config, p Progress) bool {
+	pending := cfg.Resume && p.Reconnects > p.Reconnected+p.GivenUp
+	if p.Open == 0 && !pending {
+		return true
+	}
+	return cfg.EndWhenBack && p.Reconnects > 0 && !pending && p.Open >= int64(cfg.Conns)
 }

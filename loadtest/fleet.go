@@ -142,6 +142,16 @@ func (f *Fleet) Histograms() (latency, connect *hdrhistogram.Histogram) {
 	return latency, connect
 }
 
+// Downtime merges the loops' reconnect-time histograms (server close to the
+// reconnect's 101).
+func (f *Fleet) Downtime() *hdrhistogram.Histogram {
+	h := newHist()
+	for _, l := range f.loops {
+		l.stats.mergeDowntimeInto(h)
+	}
+	return h
+}
+
 // Memory measures heap and RSS growth since the fleet started, per open
 // connection. Call it while connections are idle (after the ramp).
 func (f *Fleet) Memory() Memory {

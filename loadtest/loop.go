@@ -38,11 +38,11 @@ type loop struct {
 	rng     *rand.Rand
 	pcfg    codec.ParserConfig
 
-	conns   []conn   // slots, by value: no pointer per connection for the GC
-	free    []int32  // free slot indexes
-	redials []redial // failed attempts to dial again, oldest first
-	buf     []byte   // read buffer shared by all connections of the loop
-	wbuf    []byte   // scratch for outgoing frames
+	conns   []conn      // slots, by value: no pointer per connection for the GC
+	free    []int32     // free slot indexes
+	redials redialQueue // attempts to dial again, a min-heap by due time
+	buf     []byte      // read buffer shared by all connections of the loop
+	wbuf    []byte      // scratch for outgoing frames
 	pool    bufPool
 
 	planned   int // connections to open (churn: to keep open)
@@ -55,6 +55,9 @@ type loop struct {
 	tokens    float64
 	churnTok  float64
 	lastTick  int64
+
+	resets  []string // dump.go: the first resets seen, for FANWIRE_LOAD_DUMP
+	lastMsg int64    // unix nanos of the last data message (dump.go)
 
 	stopReq  atomic.Bool
 	stopping bool
@@ -134,7 +137,7 @@ func (l *loop) wantDial(now int64) bool {
 		return true
 	}
 	if l.plan.ChurnRate > 0 && l.rampDone.Load() {
-		return l.openLocal+l.inflight < l.planned
+		return l.openLocal+l.inflight+len(l.redials) < l.planned // a reconnect owed takes its place
 	}
 	return l.dialed < l.planned
 }
@@ -157,8 +160,7 @@ func (l *loop) dialOne(now int64) {
 	var tries uint8
 	var resumed redial
 	if len(l.redials) > 0 && l.redials[0].at <= now {
-		r := l.redials[0]
-		l.redials = l.redials[1:]
+		r := l.redials.pop()
 		path, tries, resumed = r.path, r.tries, r
 	} else {
 		global := l.plan.Offset + l.id + l.dialed*l.plan.Loops
@@ -178,14 +180,14 @@ func (l *loop) dialOne(now int64) {
 	}
 	fd, err := dialNonBlocking(src, &l.dst)
 	if err != nil {
-		l.failAttempt(redial{path: path, tries: tries, resume: resumed.resume, since: resumed.since}, causeOf(err))
+		l.failAttempt(redial{path: path, tries: tries, resume: resumed.resume, since: resumed.since, down: resumed.down}, causeOf(err), 0)
 		return
 	}
 	slot := l.allocSlot()
 	if err := l.p.add(fd, slot); err != nil {
 		unix.Close(fd)
 		l.free = append(l.free, slot)
-		l.failAttempt(redial{path: path, tries: tries, resume: resumed.resume, since: resumed.since}, causeOf(err))
+		l.failAttempt(redial{path: path, tries: tries, resume: resumed.resume, since: resumed.since, down: resumed.down}, causeOf(err), 0)
 		return
 	}
 	l.live++
@@ -196,6 +198,7 @@ func (l *loop) dialOne(now int64) {
 	c.since = now
 	c.path = path
 	c.tries = tries
+	c.down = resumed.down
 	if resumed.resume {
 		c.resume, c.hasSeq, c.lastSeq = true, true, resumed.since
 	}
@@ -217,20 +220,40 @@ type redial struct {
 	tries  uint8
 	resume bool   // ask for the topic after since
 	since  uint64 // the last seq the closed connection saw
+	down   int64  // unix nanos: when the server closed it (0: not a reconnect)
 }
+
+// Reconnect pacing, as a browser client would do it (fanwire.js): the
+// server's "reconnect in Nms" hint plus up to hintJitter, or, without a
+// hint, reconnectMin plus as much again at random.
+const (
+	hintJitter   = 250 * time.Millisecond
+	reconnectMin = 100 * time.Millisecond
+	maxBackoff   = 5 * time.Second // a reconnect's retries: 100 ms doubling up to this, jittered
+)
 
 // reconnect queues a connection the server closed to be dialed again, so
 // it resumes after the last seq it saw (fanout with Plan.Resume): a worker
 // crash or a drain then shows up as loss only if the server cannot replay.
-func (l *loop) reconnect(slot int32) {
+//
+// hint is the server's reconnect delay from a 1001 close ("reconnect in
+// Nms"), -1 without one. A reconnect keeps trying until it is open again or
+// the run stops (it is never given up after --retries: a real client whose
+// server restarts does not give up either); see failAttempt.
+func (l *loop) reconnect(slot int32, hint time.Duration) {
 	c := &l.conns[slot]
 	if !l.plan.Resume || l.stopping || c.state != stOpen {
 		return
 	}
-	backoff := int64(100 * time.Millisecond)
-	backoff += l.rng.Int64N(backoff)
+	var delay int64
+	if hint >= 0 {
+		delay = int64(hint) + l.rng.Int64N(int64(hintJitter))
+	} else {
+		delay = int64(reconnectMin) + l.rng.Int64N(int64(reconnectMin))
+	}
 	l.stats.reconnects.Add(1)
-	l.redials = append(l.redials, redial{at: l.lastTick + backoff, path: c.path, resume: c.hasSeq, since: c.lastSeq})
+	now := l.lastTick
+	l.redials.push(redial{at: now + delay, path: c.path, resume: c.hasSeq, since: c.lastSeq, down: now})
 }
 
 // resumePath is path with "&since=<topic>:<seq>" for the first topic in it.
@@ -250,28 +273,45 @@ func resumePath(path string, since uint64) string {
 // has retries left (and the run is ramping, not stopping or churning) it is
 // queued to be dialed again after a jittered exponential backoff, so an
 // overloaded server sees fewer, later retries rather than a storm.
-// A reconnect (Plan.Resume) keeps its resume point through retries.
-func (l *loop) failAttempt(r redial, cause string) {
-	retry := int(r.tries) < l.plan.Retries && !l.stopping && !(l.plan.ChurnRate > 0 && l.rampDone.Load())
+// A reconnect (Plan.Resume) keeps its resume point through retries, and
+// retries until the run stops (backoff capped at maxBackoff). retryAfter is
+// the server's Retry-After (503), 0 without one: the next attempt waits at
+// least that long, spread over as much again so the retries do not all
+// come back in the same second.
+func (l *loop) failAttempt(r redial, cause string, retryAfter time.Duration) {
+	reconnecting := r.down != 0
+	retry := (int(r.tries) < l.plan.Retries || reconnecting) && !l.stopping && !(l.plan.ChurnRate > 0 && l.rampDone.Load() && !reconnecting)
 	// A 4xx (bad token 401, forbidden 403, per-user limit 429) answers the
 	// same again: not retried. 503 (overload) is.
 	retry = retry && !strings.HasPrefix(cause, causeStatusPfx+"4")
-	l.stats.fail(cause, retry)
+	l.stats.fail(cause, retry, reconnecting)
 	if !retry {
+		if reconnecting {
+			l.stats.givenUp.Add(1)
+		}
 		return
 	}
-	backoff := int64(100*time.Millisecond) << min(r.tries, 6)
+	backoff := min(int64(reconnectMin)<<min(r.tries, 6), int64(maxBackoff))
 	backoff += l.rng.Int64N(backoff)
-	r.at, r.tries = l.lastTick+backoff, r.tries+1
-	l.redials = append(l.redials, r)
+	if retryAfter > 0 {
+		backoff = max(backoff, int64(retryAfter)+l.rng.Int64N(int64(retryAfter)))
+	}
+	r.at = l.lastTick + backoff
+	if r.tries < 255 {
+		r.tries++
+	}
+	l.redials.push(r)
 }
 
 // failConn ends a connection whose connect or handshake failed.
-func (l *loop) failConn(slot int32, cause string) {
+func (l *loop) failConn(slot int32, cause string) { l.failConnAfter(slot, cause, 0) }
+
+// failConnAfter is failConn with the server's Retry-After.
+func (l *loop) failConnAfter(slot int32, cause string, retryAfter time.Duration) {
 	c := &l.conns[slot]
-	r := redial{path: c.path, tries: c.tries, resume: c.resume, since: c.lastSeq}
+	r := redial{path: c.path, tries: c.tries, resume: c.resume, since: c.lastSeq, down: c.down}
 	l.closeConn(slot)
-	l.failAttempt(r, cause)
+	l.failAttempt(r, cause, retryAfter)
 }
 
 func (l *loop) allocSlot() int32 {
@@ -324,15 +364,24 @@ func (l *loop) churn(now int64) {
 // connections cleanly at the ramp rate, so the server is not hit by a
 // close storm it cannot answer within the close timeout.
 func (l *loop) beginStop(now int64) {
+	l.dump(now)
 	l.stopping = true
 	l.tokens = 1
 	l.cursor = 0
 	l.stats.aborted.Add(int64(len(l.redials)))
+	for _, r := range l.redials {
+		if r.down != 0 {
+			l.stats.givenUp.Add(1) // a reconnect still waiting to be dialed
+		}
+	}
 	l.redials = nil
 	for i := range l.conns {
 		switch l.conns[i].state {
 		case stConnecting, stHandshake:
 			l.stats.aborted.Add(1)
+			if l.conns[i].down != 0 {
+				l.stats.givenUp.Add(1)
+			}
 			l.closeConn(int32(i))
 		}
 	}

@@ -19,6 +19,7 @@ type PartResult struct {
 	Counters Counters `json:"counters"`
 	Latency  string   `json:"latency_hdr"` // base64 compressed HDR histogram, µs
 	Connect  string   `json:"connect_hdr"`
+	Downtime string   `json:"reconnect_hdr,omitempty"` // server close to the reconnect's 101, µs
 	Memory   *Memory  `json:"memory,omitempty"`
 	Error    string   `json:"error,omitempty"`
 }
@@ -86,7 +87,7 @@ func (p *localPart) wait() PartResult {
 	err := p.fleet.Wait()
 	p.once.Do(func() { close(p.quit) })
 	lat, con := p.fleet.Histograms()
-	r := PartResult{Counters: p.fleet.Counters(), Latency: encodeHist(lat), Connect: encodeHist(con)}
+	r := PartResult{Counters: p.fleet.Counters(), Latency: encodeHist(lat), Connect: encodeHist(con), Downtime: encodeHist(p.fleet.Downtime())}
 	p.mu.Lock()
 	r.Memory = p.mem
 	p.mu.Unlock()

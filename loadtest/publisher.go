@@ -50,6 +50,8 @@ func (p *publisher) run(ctx context.Context, d time.Duration) publishStats {
 	start := time.Now()
 	var mu sync.Mutex
 	st := publishStats{ErrorsBy: map[string]int64{}}
+	lastSeq := make([]uint64, len(p.topics)) // per topic: the newest acknowledged seq (dump.go)
+	pubs := make([]int64, len(p.topics))
 	rtt := newHist()
 	var wg sync.WaitGroup
 	for w := 0; w < p.workers; w++ {
@@ -71,7 +73,7 @@ func (p *publisher) run(ctx context.Context, d time.Duration) publishStats {
 				ti := int(k % int64(len(p.topics)))
 				body = appendPayload(body[:0], time.Now().UnixNano(), p.size)
 				sent := time.Now()
-				subs, err := p.post(ctx, p.topics[ti], body)
+				subs, seq, err := p.post(ctx, p.topics[ti], body)
 				took := time.Since(sent)
 				mu.Lock()
 				recordClamped(rtt, took.Microseconds())
@@ -80,6 +82,8 @@ func (p *publisher) run(ctx context.Context, d time.Duration) publishStats {
 					st.ErrorsBy[err.Error()]++
 				} else {
 					st.Published++
+					lastSeq[ti] = max(lastSeq[ti], seq)
+					pubs[ti]++
 					st.ExpectedPlan += p.topicSubs[ti]
 					if subs < 0 {
 						st.Uncounted++
@@ -93,6 +97,9 @@ func (p *publisher) run(ctx context.Context, d time.Duration) publishStats {
 	}
 	wg.Wait()
 	st.Elapsed = time.Since(start)
+	for i := range p.topics {
+		dumpLine("topic path=%d name=%s last=%d published=%d subscribers=%d", i, p.topics[i], lastSeq[i], pubs[i], p.topicSubs[i])
+	}
 	st.RTT = summarize(rtt)
 	return st
 }
@@ -113,28 +120,29 @@ type publishResponse struct {
 	Subscribers *int   `json:"subscribers"` // absent: the node does not count them
 }
 
-// post returns the subscriber count (-1: not given); errors are short cause strings.
-func (p *publisher) post(ctx context.Context, topic string, body []byte) (int, error) {
+// post returns the subscriber count (-1: not given) and the seq; errors are
+// short cause strings.
+func (p *publisher) post(ctx context.Context, topic string, body []byte) (int, uint64, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, p.api+"/publish/"+topic, bytes.NewReader(body))
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := p.client.Do(req)
 	if err != nil {
-		return 0, fmt.Errorf("transport")
+		return 0, 0, fmt.Errorf("transport")
 	}
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("status_%d", resp.StatusCode)
+		return 0, 0, fmt.Errorf("status_%d", resp.StatusCode)
 	}
 	var pr publishResponse
 	if err := json.Unmarshal(b, &pr); err != nil {
-		return 0, fmt.Errorf("bad_response")
+		return 0, 0, fmt.Errorf("bad_response")
 	}
 	if pr.Subscribers == nil {
-		return -1, nil
+		return -1, pr.Seq, nil
 	}
-	return *pr.Subscribers, nil
+	return *pr.Subscribers, pr.Seq, nil
 }

@@ -23,6 +23,7 @@ type Report struct {
 	ConnectUs   Latency   `json:"connect_latency_us"`           // TCP connect start to 101
 	TrackedUs   *Latency  `json:"tracked_latency_us,omitempty"` // connect --track: send time ("t") to arrival of deliveries
 	Delivery    *Delivery `json:"delivery,omitempty"`
+	Reconnect   *Reconn   `json:"reconnect,omitempty"` // --resume and the server closed connections
 	Memory      *MemFig   `json:"memory,omitempty"`
 	Timeline    []Sample  `json:"timeline"`
 	Errors      []string  `json:"errors,omitempty"` // process-level errors
@@ -77,6 +78,18 @@ type Delivery struct {
 	LatencyUs     Latency          `json:"latency_us"`
 }
 
+// Reconn is how connections the server closed came back (--resume): a
+// restart or drain seen from the clients.
+type Reconn struct {
+	Closed      int64            `json:"closed"`      // open connections the server closed, queued to reconnect
+	Reconnected int64            `json:"reconnected"` // open again
+	GivenUp     int64            `json:"given_up"`    // never open again (a 4xx, or still trying when the run stopped)
+	Attempts    int64            `json:"attempts"`    // reconnect attempts: the successful ones plus the failed ones
+	FailedBy    map[string]int64 `json:"failed_attempts_by,omitempty"`
+	FullSec     float64          `json:"full_reconnection_s"` // first such close to the last reconnect's 101
+	DowntimeUs  Latency          `json:"downtime_us"`         // per connection: server close to its reconnect's 101
+}
+
 // MemFig is the load generator's own memory per idle connection:
 // everything included, and without the fixed per-process part.
 type MemFig struct {
@@ -104,17 +117,19 @@ type merged struct {
 	counters Counters
 	latency  *hdrhistogram.Histogram
 	connect  *hdrhistogram.Histogram
+	downtime *hdrhistogram.Histogram
 	memory   *Memory
 	errors   []string
 }
 
 // mergeResults sums counters, merges histograms and memory figures.
 func mergeResults(rs []PartResult) merged {
-	m := merged{latency: newHist(), connect: newHist()}
+	m := merged{latency: newHist(), connect: newHist(), downtime: newHist()}
 	for _, r := range rs {
 		m.counters.Add(r.Counters)
 		m.latency.Merge(decodeHist(r.Latency))
 		m.connect.Merge(decodeHist(r.Connect))
+		m.downtime.Merge(decodeHist(r.Downtime))
 		if r.Memory != nil {
 			if m.memory == nil {
 				m.memory = &Memory{}
@@ -134,7 +149,10 @@ func (r *Report) judge() {
 	if c.Failed > 0 {
 		r.Problems = append(r.Problems, fmt.Sprintf("%d connection attempts failed (%s)", c.Failed, formatMap(c.FailedBy)))
 	}
-	if c.ClosedByServer > 0 {
+	if c.GivenUp > 0 {
+		r.Problems = append(r.Problems, fmt.Sprintf("%d of %d connections closed by the server never reconnected (given up)", c.GivenUp, c.Reconnects))
+	}
+	if c.ClosedByServer > 0 && !(r.Settings.Resume && c.ClosedByServer == c.Reconnects) {
 		r.Problems = append(r.Problems, fmt.Sprintf("%d connections closed by the server (%s)", c.ClosedByServer, formatMap(c.ClosedBy)))
 	}
 	if d := r.Delivery; d != nil {
@@ -197,6 +215,14 @@ func (r *Report) WriteText(w io.Writer) {
 	}
 	if len(c.ClosedBy) > 0 {
 		fmt.Fprintf(w, "  closed by:   %s\n", formatMap(c.ClosedBy))
+	}
+	if rc := r.Reconnect; rc != nil {
+		fmt.Fprintf(w, "  reconnects:  %d closed by the server, %d back, %d given up; all back %.1fs after the first close; %d attempts",
+			rc.Closed, rc.Reconnected, rc.GivenUp, rc.FullSec, rc.Attempts)
+		if len(rc.FailedBy) > 0 {
+			fmt.Fprintf(w, " (failed: %s)", formatMap(rc.FailedBy))
+		}
+		fmt.Fprintf(w, "\n  downtime per connection (close to 101): %s\n", rc.DowntimeUs)
 	}
 	if c.Churned > 0 {
 		fmt.Fprintf(w, "  churned:     %d closes+reconnects (%.0f/s over --duration)\n", c.Churned, float64(c.Churned)/max(r.Settings.Duration.Seconds(), 1e-9))

@@ -151,7 +151,7 @@ func TestPublishAnswerWithoutSubscriberCount(t *testing.T) {
 	}))
 	defer srv.Close()
 	p := newPublisher(srv.URL, []string{"a"}, []int64{7}, 100, 50, 1)
-	if subs, err := p.post(context.Background(), "a", []byte(`{}`)); err != nil || subs != -1 {
+	if subs, seq, err := p.post(context.Background(), "a", []byte(`{}`)); err != nil || subs != -1 || seq != 1 {
 		t.Fatalf("post: %d %v", subs, err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)

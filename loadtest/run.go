@@ -50,6 +50,17 @@ func Run(ctx context.Context, cfg Config, progressOut io.Writer, quiet bool) (*R
 		r.TrackedUs = &l
 	}
 	r.Errors = m.errors
+	if c := m.counters; cfg.Resume && c.Reconnects > 0 {
+		rc := &Reconn{Closed: c.Reconnects, Reconnected: c.Reconnected, GivenUp: c.GivenUp, Attempts: c.Reconnected,
+			FailedBy: c.ReconnFailedBy, DowntimeUs: summarize(m.downtime)}
+		for _, v := range c.ReconnFailedBy {
+			rc.Attempts += v
+		}
+		if c.LastBackNs > c.FirstDownNs && c.FirstDownNs > 0 {
+			rc.FullSec = float64(c.LastBackNs-c.FirstDownNs) / 1e9
+		}
+		r.Reconnect = rc
+	}
 	if m.memory != nil && m.memory.Conns > 0 {
 		heap, rss := m.memory.PerConn()
 		mheap, mrss := m.memory.MarginalPerConn()

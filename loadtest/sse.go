@@ -106,7 +106,7 @@ func (l *loop) onSSEEvent(slot int32, ev []byte, now int64) bool {
 			}
 		}
 		l.stats.closedByServerAs(code)
-		l.reconnect(slot)
+		l.reconnect(slot, -1)
 		l.closeConn(slot)
 		return false
 	case string(name) == "reset":

@@ -11,27 +11,32 @@ import (
 // unit that loops, processes and workers sum up (see Add), and it is what
 // travels from a worker to its parent as JSON.
 type Counters struct {
-	Attempted      int64            `json:"attempted"`           // connects started
-	Established    int64            `json:"established"`         // 101 received and accept key valid
-	Open           int64            `json:"open"`                // open right now
-	Failed         int64            `json:"failed"`              // connections given up: every attempt failed
-	Retried        int64            `json:"retried"`             // failed attempts that were dialed again
-	FailedBy       map[string]int64 `json:"failed_by,omitempty"` // causes of all failed attempts, retried or not
-	ClosedByServer int64            `json:"closed_by_server"`    // open conns the server (or network) ended
+	Attempted      int64            `json:"attempted"`                     // connects started
+	Established    int64            `json:"established"`                   // 101 received and accept key valid
+	Open           int64            `json:"open"`                          // open right now
+	Failed         int64            `json:"failed"`                        // connections given up: every attempt failed
+	Retried        int64            `json:"retried"`                       // failed attempts that were dialed again
+	FailedBy       map[string]int64 `json:"failed_by,omitempty"`           // causes of all failed attempts, retried or not
+	ReconnFailedBy map[string]int64 `json:"reconnect_failed_by,omitempty"` // of those, attempts to reconnect (--resume) by cause
+	ClosedByServer int64            `json:"closed_by_server"`              // open conns the server (or network) ended
 	ClosedBy       map[string]int64 `json:"closed_by,omitempty"`
-	ClosedClean    int64            `json:"closed_clean"`    // our close answered by the server's close
-	ClosedNoReply  int64            `json:"closed_no_reply"` // our close answered by EOF without a close frame
-	CloseTimeout   int64            `json:"close_timeout"`   // our close not answered in time
-	Aborted        int64            `json:"aborted"`         // still connecting when the run stopped
-	Churned        int64            `json:"churned"`         // closed on purpose by churn mode
-	Messages       int64            `json:"messages"`        // data messages received
-	Bytes          int64            `json:"bytes"`           // payload bytes received
-	Gaps           int64            `json:"gaps"`            // missing seq numbers seen, not announced (silent)
-	Announced      int64            `json:"announced_gaps"`  // missing seq numbers the server announced (reset or conflation)
-	Resets         int64            `json:"resets"`          // {"type":"reset"} frames received
-	Reconnects     int64            `json:"reconnects"`      // server-closed connections dialed again to resume (--resume)
-	Dups           int64            `json:"dups"`            // repeated or old seq numbers seen
-	Pings          int64            `json:"pings"`           // server pings answered with pongs
+	ClosedClean    int64            `json:"closed_clean"`                 // our close answered by the server's close
+	ClosedNoReply  int64            `json:"closed_no_reply"`              // our close answered by EOF without a close frame
+	CloseTimeout   int64            `json:"close_timeout"`                // our close not answered in time
+	Aborted        int64            `json:"aborted"`                      // still connecting when the run stopped
+	Churned        int64            `json:"churned"`                      // closed on purpose by churn mode
+	Messages       int64            `json:"messages"`                     // data messages received
+	Bytes          int64            `json:"bytes"`                        // payload bytes received
+	Gaps           int64            `json:"gaps"`                         // missing seq numbers seen, not announced (silent)
+	Announced      int64            `json:"announced_gaps"`               // missing seq numbers the server announced (reset or conflation)
+	Resets         int64            `json:"resets"`                       // {"type":"reset"} frames received
+	Reconnects     int64            `json:"reconnects"`                   // server-closed connections dialed again (--resume)
+	Reconnected    int64            `json:"reconnected"`                  // of those, open again
+	GivenUp        int64            `json:"given_up"`                     // of those, never open again: a final failure, or still trying when the run stopped
+	FirstDownNs    int64            `json:"first_down_unix_ns,omitempty"` // the first server close that was reconnected
+	LastBackNs     int64            `json:"last_back_unix_ns,omitempty"`  // the last reconnect that got its 101
+	Dups           int64            `json:"dups"`                         // repeated or old seq numbers seen
+	Pings          int64            `json:"pings"`                        // server pings answered with pongs
 }
 
 // Add sums o into c (maps merged key by key).
@@ -42,6 +47,7 @@ func (c *Counters) Add(o Counters) {
 	c.Failed += o.Failed
 	c.Retried += o.Retried
 	c.FailedBy = addMap(c.FailedBy, o.FailedBy)
+	c.ReconnFailedBy = addMap(c.ReconnFailedBy, o.ReconnFailedBy)
 	c.ClosedByServer += o.ClosedByServer
 	c.ClosedBy = addMap(c.ClosedBy, o.ClosedBy)
 	c.ClosedClean += o.ClosedClean
@@ -55,6 +61,12 @@ func (c *Counters) Add(o Counters) {
 	c.Announced += o.Announced
 	c.Resets += o.Resets
 	c.Reconnects += o.Reconnects
+	c.Reconnected += o.Reconnected
+	c.GivenUp += o.GivenUp
+	if o.FirstDownNs != 0 && (c.FirstDownNs == 0 || o.FirstDownNs < c.FirstDownNs) {
+		c.FirstDownNs = o.FirstDownNs
+	}
+	c.LastBackNs = max(c.LastBackNs, o.LastBackNs)
 	c.Dups += o.Dups
 	c.Pings += o.Pings
 }
@@ -99,12 +111,16 @@ type loopStats struct {
 	closeTimeout, aborted, churned             atomic.Int64
 	messages, bytes, gaps, dups, pings         atomic.Int64
 	announced, resets, reconnects              atomic.Int64
+	reconnected, givenUp                       atomic.Int64
+	firstDown, lastBack                        atomic.Int64 // unix ns; written by the loop only
 
 	mu       sync.Mutex
 	failedBy map[string]int64
+	reconnBy map[string]int64 // failed reconnect attempts by cause
 	closedBy map[string]int64
 	latency  *hdrhistogram.Histogram // delivery latency, µs
 	connect  *hdrhistogram.Histogram // connect start to 101, µs
+	downtime *hdrhistogram.Histogram // reconnects: server close to the new 101, µs
 }
 
 // newLoopStats makes the loop's stats; the delivery histogram (~150 KB)
@@ -112,8 +128,10 @@ type loopStats struct {
 func newLoopStats(trackLatency bool) *loopStats {
 	s := &loopStats{
 		failedBy: map[string]int64{},
+		reconnBy: map[string]int64{},
 		closedBy: map[string]int64{},
 		connect:  newHist(),
+		downtime: newHist(),
 	}
 	if trackLatency {
 		s.latency = newHist()
@@ -121,8 +139,9 @@ func newLoopStats(trackLatency bool) *loopStats {
 	return s
 }
 
-// fail records a failed attempt; retry says it will be dialed again.
-func (s *loopStats) fail(cause string, retry bool) {
+// fail records a failed attempt; retry says it will be dialed again,
+// reconnecting that it was a reconnect's.
+func (s *loopStats) fail(cause string, retry, reconnecting bool) {
 	if retry {
 		s.retried.Add(1)
 	} else {
@@ -130,6 +149,9 @@ func (s *loopStats) fail(cause string, retry bool) {
 	}
 	s.mu.Lock()
 	s.failedBy[cause]++
+	if reconnecting {
+		s.reconnBy[cause]++
+	}
 	s.mu.Unlock()
 }
 
@@ -171,14 +193,38 @@ func (s *loopStats) counters() Counters {
 		Announced:      s.announced.Load(),
 		Resets:         s.resets.Load(),
 		Reconnects:     s.reconnects.Load(),
+		Reconnected:    s.reconnected.Load(),
+		GivenUp:        s.givenUp.Load(),
+		FirstDownNs:    s.firstDown.Load(),
+		LastBackNs:     s.lastBack.Load(),
 		Dups:           s.dups.Load(),
 		Pings:          s.pings.Load(),
 	}
 	s.mu.Lock()
 	c.FailedBy = addMap(nil, s.failedBy)
+	c.ReconnFailedBy = addMap(nil, s.reconnBy)
 	c.ClosedBy = addMap(nil, s.closedBy)
 	s.mu.Unlock()
 	return c
+}
+
+// recordBack counts a reconnect that is open again, down for (now-down) ns.
+func (s *loopStats) recordBack(down, now int64) {
+	s.reconnected.Add(1)
+	if f := s.firstDown.Load(); f == 0 || down < f {
+		s.firstDown.Store(down)
+	}
+	s.lastBack.Store(max(s.lastBack.Load(), now))
+	s.mu.Lock()
+	recordClamped(s.downtime, (now-down)/1000)
+	s.mu.Unlock()
+}
+
+// mergeDowntimeInto adds this loop's reconnect-time histogram into dst.
+func (s *loopStats) mergeDowntimeInto(dst *hdrhistogram.Histogram) {
+	s.mu.Lock()
+	dst.Merge(s.downtime)
+	s.mu.Unlock()
 }
 
 // mergeHistsInto adds this loop's histograms into dst latency/connect.

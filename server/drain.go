@@ -13,6 +13,11 @@ import (
 // connections.
 const drainStep = 10 * time.Millisecond
 
+// http503Draining answers a connection that arrives while the node drains:
+// accepted, it would only be closed again with another hint. Retry-After
+// sends the client back once the node (or its replacement) is up.
+var http503Draining = httpJSONError(503, "shutting_down", "this node is shutting down, retry in a second", true)
+
 // goAway closes every connection with 1001 at DrainRate closes per second,
 // each with a reconnect-delay hint drawn from [0, DrainWindow), so a million
 // clients do not all come back in the same second. It returns when no open

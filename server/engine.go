@@ -76,6 +76,9 @@ func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	}
 	l := e.loopFor(gc.EventLoop())
 	l.met.accepted.Add(1)
+	if n.stopping.Load() { // draining (drain.go): it would only be closed again
+		return http503Draining, gnet.Close
+	}
 	if reply := l.admitRate(); reply != nil {
 		return reply, gnet.Close
 	}

@@ -108,7 +108,10 @@ func loadFlags(mode string, cfg *loadtest.Config, quiet *bool) *flag.FlagSet {
 	fs.IntVar(&cfg.Loops, "loops", cfg.Loops, "epoll event loops per process")
 	fs.StringVar(&cfg.SourceIPs, "source-ips", cfg.SourceIPs, "source addresses: auto (127.0.0.2-127.0.0.33 for a loopback target), none, a count, a range a-b or a list")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "TCP connect plus WebSocket handshake timeout")
-	fs.BoolVar(&cfg.Resume, "resume", cfg.Resume, "fanout: reconnect a connection the server closed (worker crash, drain) and resume after its last seq, so the report shows whether anything was lost")
+	fs.BoolVar(&cfg.Resume, "resume", cfg.Resume, "reconnect a connection the server closed (worker crash, restart, drain) as a client would: after the server's \"reconnect in Nms\" hint (1001) or a jittered backoff, honouring Retry-After, retrying until the run ends; fanout resumes after its last seq, so the report shows whether anything was lost; the report gives the reconnect times and any connection given up (exit 1)")
+	if mode == "connect" {
+		fs.BoolVar(&cfg.EndWhenBack, "end-when-back", false, "with --resume: end the hold as soon as every connection the server closed is open again (a restart storm)")
+	}
 	fs.IntVar(&cfg.Retries, "retries", cfg.Retries, "re-dial a connection whose connect or handshake failed (timeout, refused, reset, 503) up to this many times, with backoff")
 	fs.DurationVar(&cfg.CloseTimeout, "close-timeout", cfg.CloseTimeout, "wait for the server's close frame after ours")
 	loadTokenFlags(fs, cfg) // load_tokens.go
