@@ -143,7 +143,13 @@ func (l *loop) wantDial(now int64) bool {
 }
 
 // dial starts connections paced by a token bucket at the loop's rate.
+// Reconnects of connections the server closed are not paced by it: they
+// come back when their hint or backoff says, like a fleet of real clients
+// (only MaxInflight bounds them), so a restart storm is not capped by --rate.
 func (l *loop) dial(now int64) {
+	for len(l.redials) > 0 && l.redials[0].at <= now && l.redials[0].down != 0 && l.inflight < l.plan.MaxInflight {
+		l.dialOne(now)
+	}
 	rate := l.plan.Rate / float64(l.plan.Loops)
 	l.tokens += rate * float64(now-l.lastTick) / 1e9
 	if burst := max(2, rate/5); l.tokens > burst {
