@@ -7,7 +7,7 @@ BIN     := bin/fanwire
 PKGS    := ./...
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run test test-js build deps bench bench-density fuzz vet load chaos clean
+.PHONY: run test test-js build deps bench bench-density bench-storm fuzz vet load chaos clean
 
 build: $(BIN)
 
@@ -56,6 +56,14 @@ bench:
 # DENSITY_POINTS="10000 100000" for a shorter run. Writes bench/results/density.json.
 bench-density: build
 	bash bench/scripts/density.sh | tee bench/results/density.md
+
+# Reconnect storm: a node with STORM_CONNS (default 100,000) connections is
+# restarted (SIGTERM, then started again on the same port), without and with
+# --max-conn-rate 5000 (STORM_RATES="0 5000"); the clients honour the 1001
+# reconnect hints and Retry-After. Minutes; writes bin/storm.{json,md}
+# (STORM_OUT=bench/results/<date>-reconnect-storm to keep it).
+bench-storm: build
+	bash bench/scripts/storm.sh
 
 # Short fuzzing pass over the codec (the corpus lives in codec/testdata/fuzz).
 fuzz:
