@@ -129,7 +129,7 @@ func BuildPeers(ctx context.Context, src string) (string, error) {
 	return dir, nil
 }
 
-// PeerNames are the peers under bench/peers, in table order.
+// PeerNames are the Go peers under bench/peers, in table order.
 var PeerNames = []string{"gorillahub", "nbiohub", "coderhub"}
 
 // flushPrefix names fanwire run with --flush-interval: "fanwire-flush5ms".
@@ -137,7 +137,8 @@ const flushPrefix = "fanwire-flush"
 
 // DefaultServers is what `fanwire bench` compares: fanwire writing each
 // publish at once, fanwire gathering publishes for 5 ms, then the peers.
-var DefaultServers = append([]string{"fanwire", flushPrefix + "5ms"}, PeerNames...)
+// The uWebSockets peer comes last; it is skipped when its sources are missing.
+var DefaultServers = append(append([]string{"fanwire", flushPrefix + "5ms"}, PeerNames...), UWSName)
 
 // IsFanwire says whether name is fanwire itself or one of its flag variants.
 func IsFanwire(name string) bool {
@@ -155,13 +156,13 @@ func flushInterval(name string) (time.Duration, bool) {
 
 // CheckServerName rejects a name ServerList cannot start.
 func CheckServerName(name string) error {
-	if name == "fanwire" || slices.Contains(PeerNames, name) || isTokenVariant(name) || name == serverCentrifugo {
+	if name == "fanwire" || slices.Contains(PeerNames, name) || isTokenVariant(name) || name == serverCentrifugo || IsUWS(name) {
 		return nil
 	}
 	if _, ok := flushInterval(name); ok {
 		return nil
 	}
-	return fmt.Errorf("unknown server %q (have fanwire, %s<duration>, %s, %s (handshake only), %s, %s)", name, flushPrefix, serverHS256, serverES256, strings.Join(PeerNames, ", "), serverCentrifugo)
+	return fmt.Errorf("unknown server %q (have fanwire, %s<duration>, %s, %s (handshake only), %s, %s, %s, %s)", name, flushPrefix, serverHS256, serverES256, strings.Join(PeerNames, ", "), serverCentrifugo, UWSName, UWSOneLoop)
 }
 
 // ServerList makes the servers to run: fanwire (and its flush variants) from
@@ -183,6 +184,10 @@ func ServerList(names []string, fanwire, peerDir string) []Server {
 		}
 		if name == serverCentrifugo {
 			s = centrifugoServer() // its own config: centrifugo.go
+		}
+		if name == UWSOneLoop {
+			s.Path = filepath.Join(peerDir, UWSName)
+			s.Args = append(append([]string(nil), common...), "--publish-thread=false")
 		}
 		list = append(list, s)
 	}

@@ -4,11 +4,14 @@
 package peers_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os/exec"
 	"path/filepath"
@@ -43,6 +46,77 @@ func TestPeersSpeakTheWireContract(t *testing.T) {
 			}()
 			checkContract(t, p)
 		})
+	}
+}
+
+// TestUWSHubSpeaksTheWireContract builds the uWebSockets peer from its
+// sources (UWS_SRC, the local mirrors or a git clone; skipped without) and
+// checks both of its shapes.
+func TestUWSHubSpeaksTheWireContract(t *testing.T) {
+	bin, err := bench.BuildUWS(context.Background(), bench.UWSBuild{Script: "uwshub/build.sh"})
+	if errors.Is(err, bench.ErrNoUWSSources) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{nil, {"--publish-thread=false"}} {
+		t.Run(strings.Join(append([]string{"uwshub"}, args...), " "), func(t *testing.T) {
+			p, err := bench.Start(context.Background(), bench.Server{Name: "uwshub", Path: bin, Args: args}, 10*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if !p.Stop(5 * time.Second) {
+					t.Errorf("uwshub did not exit on SIGTERM")
+				}
+			}()
+			checkContract(t, p)
+			checkControlErrors(t, p)
+		})
+	}
+}
+
+// checkControlErrors: a batch publish and the API's error answers.
+func checkControlErrors(t *testing.T, p *bench.Process) {
+	post := func(path, body string) (int, string) {
+		resp, err := http.Post("http://"+p.HTTPAddr+path, "application/json", strings.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := post("/publish", "{\"topic\":\"x\",\"data\":1}\n\n{\"topic\":\"x\",\"data\":[2]}\n"); code != 200 ||
+		body != `{"published":2,"results":[{"topic":"x","seq":1,"subscribers":0},{"topic":"x","seq":2,"subscribers":0}]}`+"\n" {
+		t.Errorf("batch: %d %s", code, body)
+	}
+	for _, c := range []struct{ path, body, code string }{
+		{"/publish/a", "{", "bad_json"},
+		{"/publish/a", " ", "empty_body"},
+		{"/publish/a%20b", "1", "invalid_topic"},
+		{"/publish", `{"data":1}`, "missing_topic"},
+		{"/publish", `{"topic":"a"}`, "missing_data"},
+	} {
+		code, body := post(c.path, c.body)
+		if code/100 != 4 || !strings.Contains(body, `"error":"`+c.code+`"`) {
+			t.Errorf("POST %s %.20q: %d %s, want %s", c.path, c.body, code, body, c.code)
+		}
+	}
+	// Over the 1 MiB cap: refused from the header, before the body is read.
+	c, err := net.Dial("tcp", p.HTTPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "POST /publish/a HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n", 1<<20+1)
+	_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge {
+		t.Errorf("oversized publish: %v %v", resp, err)
+	}
+	if _, _, err := websocket.DefaultDialer.Dial("ws://"+p.WSAddr+"/ws?topics=a/b", nil); err == nil {
+		t.Error("invalid URL topic accepted")
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -23,6 +25,8 @@ type benchOptions struct {
 	servers   []string
 	peersSrc  string // bench/peers module, built into a temp dir
 	peersBin  string // prebuilt peer binaries (skips the build)
+	uws       bench.UWSBuild
+	uwsBin    string // prebuilt uwshub (skips its build)
 	fanwire   string // server binary; default: this executable
 	cpus      string // pin servers to these CPUs, the harness to the others
 	slowFor   time.Duration
@@ -41,6 +45,9 @@ func newBenchFlags(o *benchOptions) (fs *flag.FlagSet, scen, servers *string) {
 		"centrifugo is Centrifugo "+bench.CentrifugoVersion+", installed once with go install into ~/.cache/fanwire-bench (bench/README.md)")
 	fs.StringVar(&o.peersSrc, "peers-src", "bench/peers", "the peers' Go module, built with go build into a temp dir")
 	fs.StringVar(&o.peersBin, "peers-bin", "", "`dir`ectory with prebuilt peer binaries (skips the build)")
+	fs.StringVar(&o.uws.UWSSrc, "uws-src", os.Getenv("UWS_SRC"), "uWebSockets sources for uwshub: a checkout or git `dir` (default $UWS_SRC, else the local mirror, else git clone from GitHub)")
+	fs.StringVar(&o.uws.USocketsSrc, "usockets-src", os.Getenv("USOCKETS_SRC"), "uSockets sources for uwshub: a checkout or git `dir` (default $USOCKETS_SRC, else <uws-src>/uSockets, the mirror or a clone)")
+	fs.StringVar(&o.uwsBin, "uws-bin", "", "prebuilt uwshub `binary` (skips its build; default: built by bench/peers/uwshub/build.sh into $XDG_CACHE_HOME/fanwire/uwshub)")
 	fs.StringVar(&o.fanwire, "fanwire", "", "fanwire `binary` to measure (default: this executable)")
 	fs.DurationVar(&o.slowFor, "slow-duration", 0, "publishing time of the slow-consumers scenario (0: its default, 20s)")
 	fs.StringVar(&o.cpus, "server-cpus", "", "pin every server to these `CPUs` (e.g. 0) and the load generator and publisher to the others, so they stop competing; results get a -pinned suffix")
@@ -87,7 +94,8 @@ func printBenchUsage(w io.Writer) {
 	var o benchOptions
 	fs, _, _ := newBenchFlags(&o)
 	fmt.Fprint(w, "Usage: fanwire bench [--quick] [--scenario name|all] [--out dir]\n\n"+
-		"Run fanwire and its peers (bench/peers: gorilla hub, nbio, coder/websocket) one at a time\n"+
+		"Run fanwire and its peers (bench/peers: gorilla hub, nbio, coder/websocket, and uWebSockets when\n"+
+		"its sources are found) one at a time\n"+
 		"under the same load generator and write results JSON, markdown tables with fanwire/peer\n"+
 		"ratios and SVG plots. Run from the repository root, as root (kernel slab figures).\n\nFlags:\n")
 	printFlags(w, fs)
@@ -123,11 +131,24 @@ func benchMain(args []string) int {
 		}
 		defer os.RemoveAll(peers)
 	}
+	if uws := slices.ContainsFunc(o.servers, bench.IsUWS); uws && o.uwsBin == "" {
+		logf("building uwshub (uWebSockets) with %s", filepath.Join(o.peersSrc, "uwshub", "build.sh"))
+		o.uws.Script = filepath.Join(o.peersSrc, "uwshub", "build.sh")
+		o.uwsBin, err = bench.BuildUWS(ctx, o.uws)
+		if errors.Is(err, bench.ErrNoUWSSources) {
+			logf("skipping uwshub: %v", err)
+			o.servers = bench.WithoutUWS(o.servers)
+		} else if err != nil {
+			fmt.Fprintln(os.Stderr, "fanwire bench:", err)
+			return 1
+		}
+	}
 	opts := bench.Options{Quick: o.quick, Out: o.out, Servers: bench.ServerList(o.servers, o.fanwire, peers), Loader: self, Logf: logf, SlowDuration: o.slowFor}
 	if err := bench.PrepareCentrifugo(ctx, opts.Servers, logf); err != nil { // go install, once (bench/centrifugo.go)
 		fmt.Fprintln(os.Stderr, "fanwire bench:", err)
 		return 1
 	}
+	bench.SetUWSPath(opts.Servers, o.uwsBin)
 	if o.cpus != "" {
 		set, _ := bench.ParseCPUs(o.cpus) // checked by parseBenchArgs
 		if err := bench.PinHarnessAway(set); err != nil {
@@ -168,7 +189,7 @@ func benchMain(args []string) int {
 
 func needsPeers(servers []string) bool {
 	for _, s := range servers {
-		if !bench.IsFanwire(s) && !bench.IsCentrifugo(s) {
+		if !bench.IsFanwire(s) && !bench.IsCentrifugo(s) && !bench.IsUWS(s) {
 			return true
 		}
 	}
