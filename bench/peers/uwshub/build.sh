@@ -3,6 +3,7 @@
 # sources: plain epoll (LIBUS_NO_SSL), no zlib, -O2.
 #
 #   bench/peers/uwshub/build.sh [--uws-src DIR] [--usockets-src DIR] [--out DIR]
+# (UWS_BACKLOG: listen backlog, default 65535, capped by the kernel at somaxconn)
 #
 # Sources, in this order:
 #   --uws-src / UWS_SRC             uWebSockets checkout or bare git dir
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
 	--uws-src) uws_src=$2; shift 2 ;;
 	--usockets-src) us_src=$2; shift 2 ;;
 	--out) out=$2; shift 2 ;;
-	-h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+	-h|--help) sed -n '2,/^set -e/{/^#/p}' "$0"; exit 0 ;;
 	*) echo "build.sh: unknown argument $1" >&2; exit 2 ;;
 	esac
 done
@@ -76,7 +77,16 @@ else
 fi
 [ -f "$us_dir/src/libusockets.h" ] || { echo "build.sh: uSockets sources have no src/libusockets.h" >&2; exit 3; }
 
-key=$( (echo "$uws_ver $us_ver"; cat "$here/uwshub.cpp" "$0") | sha256sum | cut -c1-16)
+# The one change to upstream: uSockets listens with a fixed backlog of 512;
+# every other server here (gnet, net/http) asks for net.core.somaxconn, and
+# under an unthrottled storm 512 means dropped SYNs and 1 s retries. The
+# kernel caps the value at somaxconn. UWS_BACKLOG=512 keeps upstream's.
+backlog=${UWS_BACKLOG:-65535}
+case $backlog in *[!0-9]*|'') echo "build.sh: UWS_BACKLOG must be a number" >&2; exit 2 ;; esac
+grep -q 'listen(listenFd, 512)' "$us_dir/src/bsd.c" || echo "build.sh: warning: uSockets' listen(listenFd, 512) not found; backlog left as is" >&2
+sed -i "s/listen(listenFd, 512)/listen(listenFd, $backlog)/" "$us_dir/src/bsd.c"
+
+key=$( (echo "$uws_ver $us_ver backlog $backlog"; cat "$here/uwshub.cpp" "$0") | sha256sum | cut -c1-16)
 if [ -z "$out" ]; then
 	out=${XDG_CACHE_HOME:-$HOME/.cache}/fanwire/uwshub/$key
 fi
