@@ -18,13 +18,16 @@
 // then uWS drops and closes them (closeOnBackpressureLimit).
 //
 // Shapes (--publish-thread):
-//   true  (default) the control API runs on its own thread and uWS loop; a
-//         validated publish is handed to the WebSocket loop with
-//         uWS::Loop::defer, the answer comes back the same way. Publishes
-//         that arrive while the loop is busy are all applied in its next
-//         wake-up, so they share a drain (frames per write grow with load).
-//   false           both listeners on the one loop: the loop parses HTTP
-//         too, and every publish is its own loop pass.
+//   true  (default) the control API runs on its own thread and uWS loop. It
+//         checks the body, assigns seq, answers at once (subscriber counts
+//         mirrored from uWS's subscription events under a mutex) and queues
+//         the frames for the WebSocket loop: one uWS::Loop::defer per batch
+//         of queued frames, so the loop applies every publish that arrived
+//         while it was busy in its next pass, and each subscriber gets them
+//         in one write. The publishers never wait for a broadcast.
+//   false           both listeners on the one loop: it parses HTTP too and
+//         publishes inline; a pass batches only the publishes whose
+//         requests arrived together.
 #include "App.h"
 
 #include <pthread.h>
@@ -36,6 +39,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -498,23 +502,81 @@ uWS::App *wsApp;
 uWS::Loop *wsLoop;
 std::unordered_map<std::string, uint64_t> seqs;
 std::vector<std::string> openTopics; // URL topics from upgrade to open (synchronous)
-std::string envelope;                // reused
+
+// The control API assigns seq (it owns seqs) and answers at once; the
+// frames go to the WebSocket loop through one queue, so the loop applies
+// every publish that arrived while it was busy in one pass. With
+// --publish-thread the subscriber counts it answers with are mirrored from
+// uWS's subscription events under a mutex.
+bool publishThread;
+std::mutex countsMu;
+std::unordered_map<std::string, unsigned> counts; // publishThread only
+
+unsigned subscribers(std::string_view topic) {
+    if (!publishThread) return wsApp->numSubscribers(topic);
+    std::lock_guard<std::mutex> g(countsMu);
+    auto it = counts.find(std::string(topic));
+    return it == counts.end() ? 0 : it->second;
+}
+
+void onSubscription(std::string_view topic, int now) {
+    std::lock_guard<std::mutex> g(countsMu);
+    if (now > 0) counts[std::string(topic)] = (unsigned) now;
+    else counts.erase(std::string(topic));
+}
+
+struct Frame {
+    std::string topic, envelope;
+};
+
+std::mutex queueMu;
+std::vector<Frame> queue;
+bool queued = false; // a drain of queue is scheduled on the WebSocket loop
+
+void publishFrames(std::vector<Frame> &frames) {
+    for (auto &f : frames) wsApp->publish(f.topic, f.envelope, uWS::OpCode::TEXT, false);
+}
+
+// handOff gives frames, in seq order, to the WebSocket loop.
+void handOff(std::vector<Frame> &&frames) {
+    if (frames.empty()) return;
+    if (!publishThread) return publishFrames(frames);
+    bool wake;
+    {
+        std::lock_guard<std::mutex> g(queueMu);
+        if (queue.empty()) queue.swap(frames);
+        else for (auto &f : frames) queue.push_back(std::move(f));
+        wake = !queued;
+        queued = true;
+    }
+    if (!wake) return;
+    wsLoop->defer([] {
+        std::vector<Frame> batch;
+        {
+            std::lock_guard<std::mutex> g(queueMu);
+            batch.swap(queue);
+            queued = false;
+        }
+        publishFrames(batch);
+    });
+}
 
 struct Published {
     uint64_t seq;
     unsigned subscribers;
 };
 
-// publish assigns topic's next seq and queues one frame for its subscribers.
-Published publish(std::string_view topic, std::string_view data) {
+// publish assigns topic's next seq and queues its frame (when anyone listens).
+Published publish(std::string_view topic, std::string_view data, std::vector<Frame> &frames) {
     uint64_t seq = ++seqs[std::string(topic)];
-    unsigned n = wsApp->numSubscribers(topic);
+    unsigned n = subscribers(topic);
     if (n) {
-        envelope.clear();
-        envelope += "{\"topic\":\"", envelope += topic, envelope += "\",\"seq\":";
-        envelope += std::to_string(seq);
-        envelope += ",\"data\":", envelope += data, envelope += '}';
-        wsApp->publish(topic, envelope, uWS::OpCode::TEXT, false);
+        std::string env;
+        env.reserve(topic.size() + data.size() + 40);
+        env += "{\"topic\":\"", env += topic, env += "\",\"seq\":";
+        env += std::to_string(seq);
+        env += ",\"data\":", env += data, env += '}';
+        frames.push_back({std::string(topic), std::move(env)});
     }
     return {seq, n};
 }
@@ -557,7 +619,6 @@ using Res = uWS::HttpResponse<false>;
 
 struct Request {
     Res *res;
-    uWS::Loop *loop; // the HTTP loop, for the answer
     std::string body;
     std::string topic; // empty: batch
     bool batch = false;
@@ -598,46 +659,23 @@ struct Line {
     std::string_view data;
 };
 
-// A checked publish, ready for the WebSocket loop: one message or a batch.
-struct Job {
-    std::shared_ptr<Request> req;
-    std::vector<Line> lines;
-};
-
-bool publishThread;
-
-// answer sends the JSON for a job's publishes back to its request.
-void answer(std::shared_ptr<Request> req, std::string body) {
-    auto send = [req, body = std::move(body)]() {
-        if (req->done) return;
-        req->done = true;
-        req->res->cork([&] { respond(req->res, "200 OK", "application/json", body); });
-    };
-    if (publishThread) req->loop->defer(std::move(send));
-    else send();
-}
-
-// runJob publishes on the WebSocket loop.
-void runJob(Job &job) {
+// publishLines publishes checked lines in order and answers.
+void publishLines(Res *res, bool batch, std::vector<Line> &lines) {
+    std::vector<Frame> frames;
     std::string out;
-    if (!job.req->batch) {
-        Published p = publish(job.lines[0].topic, job.lines[0].data);
-        appendResult(out, job.lines[0].topic, p);
+    if (!batch) {
+        appendResult(out, lines[0].topic, publish(lines[0].topic, lines[0].data, frames));
     } else {
-        out = "{\"published\":" + std::to_string(job.lines.size()) + ",\"results\":[";
-        for (size_t i = 0; i < job.lines.size(); i++) {
+        out = "{\"published\":" + std::to_string(lines.size()) + ",\"results\":[";
+        for (size_t i = 0; i < lines.size(); i++) {
             if (i) out += ',';
-            appendResult(out, job.lines[i].topic, publish(job.lines[i].topic, job.lines[i].data));
+            appendResult(out, lines[i].topic, publish(lines[i].topic, lines[i].data, frames));
         }
         out += "]}";
     }
     out += "\n";
-    answer(job.req, std::move(out));
-}
-
-void dispatch(std::shared_ptr<Job> job) {
-    if (publishThread) wsLoop->defer([job] { runJob(*job); });
-    else runJob(*job);
+    handOff(std::move(frames));
+    respond(res, "200 OK", "application/json", out);
 }
 
 std::string batchError(std::string_view code, std::string_view msg, int line) {
@@ -652,15 +690,14 @@ std::string batchError(std::string_view code, std::string_view msg, int line) {
 // batch line refuses the whole batch (published 0): the checks all run
 // before anything is published, a stricter form of fanwire's resumable batch.
 void finish(std::shared_ptr<Request> req) {
-    auto job = std::make_shared<Job>();
-    job->req = req;
+    std::vector<Line> lines;
     Res *res = req->res;
     if (!req->batch) {
         std::string_view data = trimJSONSpace(req->body);
         if (data.empty()) return respondError(res, "400 Bad Request", "empty_body", "the body must be one JSON value");
         if (!validUTF8(data)) return respondError(res, "400 Bad Request", "bad_json", "the body is not valid UTF-8");
         if (!oneValue(data)) return respondError(res, "400 Bad Request", "bad_json", "the body is not one valid JSON value");
-        job->lines.push_back({req->topic, data});
+        lines.push_back({req->topic, data});
     } else {
         std::string_view rest = req->body;
         int lineNo = 0;
@@ -699,17 +736,17 @@ void finish(std::shared_ptr<Request> req) {
             if (!hasTopic) return bad("missing_topic", "\"topic\" is missing");
             if (!validTopic(l.topic)) return bad("invalid_topic", invalidTopicText(l.topic));
             if (!hasData) return bad("missing_data", "\"data\" is missing");
-            job->lines.push_back(std::move(l));
+            lines.push_back(std::move(l));
         }
-        if (job->lines.empty()) return respondError(res, "400 Bad Request", "empty_body", "the body must hold NDJSON lines {\"topic\":\"...\",\"data\":<JSON value>}");
+        if (lines.empty()) return respondError(res, "400 Bad Request", "empty_body", "the body must hold NDJSON lines {\"topic\":\"...\",\"data\":<JSON value>}");
     }
-    dispatch(std::move(job));
+    req->done = true;
+    publishLines(res, req->batch, lines);
 }
 
 void readPublish(Res *res, uWS::HttpRequest *req, bool batch) {
     auto r = std::make_shared<Request>();
     r->res = res;
-    r->loop = uWS::Loop::get();
     r->batch = batch;
     if (!batch) {
         std::string topic;
@@ -818,6 +855,9 @@ int main(int argc, char **argv) {
             openTopics.clear();
         },
         .message = [](auto *ws, std::string_view msg, uWS::OpCode code) { onMessage(ws, msg, code); },
+        .subscription = [](auto *, std::string_view topic, int now, int) {
+            if (publishThread) onSubscription(topic, now);
+        },
     });
     ws.any("/*", [](Res *res, uWS::HttpRequest *) {
         res->writeStatus("404 Not Found");
