@@ -22,6 +22,9 @@ type Options struct {
 	Loader  string   // the fanwire binary (for `load connect` worker processes)
 	Pinned  bool     // servers run on their own CPUs (Server.CPUs); results get a -pinned suffix
 	Logf    func(string, ...any)
+	// Suffix is appended to the scenario name of every results file
+	// ("-uws": 2026-12-01-fanout-uws.md), so runs can sit side by side.
+	Suffix string
 	// SlowDuration overrides the slow-consumer scenario's publishing time
 	// (0: its default), to see where a stalled client's backlog ends up.
 	SlowDuration time.Duration
@@ -58,6 +61,7 @@ func RunScenario(ctx context.Context, name string, o Options) (*Result, []string
 		charts map[string]Chart
 	)
 	o.Servers = serversFor(name, o.Servers)
+	load := loadAverage()
 	switch name {
 	case "density", "density-max":
 		d := DefaultDensity()
@@ -109,8 +113,28 @@ func RunScenario(ctx context.Context, name string, o Options) (*Result, []string
 		r.Scenario += "-quick"
 		r.Settings["quick"] = true
 	}
+	r.Scenario += o.Suffix
+	if load != "" {
+		r.Notes = append(r.Notes, "Load average of the box when the scenario started (1, 5, 15 min): "+load+"; the 2 cores are shared with other work, so read fanwire/peer ratios from the same run, not absolute figures.")
+	}
+	if slices.ContainsFunc(o.Servers, func(s Server) bool { return IsUWS(s.Name) }) {
+		r.Notes = append(r.Notes, "uwshub is uWebSockets (C++, bench/peers/uwshub): one uSockets epoll loop for WebSockets, its own pub/sub (a publish is queued once and drained corked at the end of the loop pass), compression, pings and idle timeout off, 1 MiB backpressure then close; the publish API on a second thread hands frames to the loop with uWS::Loop::defer (uwshub-oneloop: the API on the WebSocket loop). Built from sources with listen backlog = somaxconn like the other servers (uSockets' default is 512). No /debug/heap: its Go-heap column is empty.")
+	}
 	paths, err := WriteAll(r, charts, o.Out)
 	return r, paths, err
+}
+
+// loadAverage is the first three fields of /proc/loadavg ("" if unreadable).
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], ", ")
 }
 
 // BuildPeers compiles every peer of the bench/peers module at src into a

@@ -28,6 +28,7 @@ type benchOptions struct {
 	uws       bench.UWSBuild
 	uwsBin    string // prebuilt uwshub (skips its build)
 	fanwire   string // server binary; default: this executable
+	suffix    string // appended to results file names
 	cpus      string // pin servers to these CPUs, the harness to the others
 	slowFor   time.Duration
 }
@@ -49,6 +50,7 @@ func newBenchFlags(o *benchOptions) (fs *flag.FlagSet, scen, servers *string) {
 	fs.StringVar(&o.uws.USocketsSrc, "usockets-src", os.Getenv("USOCKETS_SRC"), "uSockets sources for uwshub: a checkout or git `dir` (default $USOCKETS_SRC, else <uws-src>/uSockets, the mirror or a clone)")
 	fs.StringVar(&o.uwsBin, "uws-bin", "", "prebuilt uwshub `binary` (skips its build; default: built by bench/peers/uwshub/build.sh into $XDG_CACHE_HOME/fanwire/uwshub)")
 	fs.StringVar(&o.fanwire, "fanwire", "", "fanwire `binary` to measure (default: this executable)")
+	fs.StringVar(&o.suffix, "suffix", "", "appended to the scenario name of the results files (e.g. -uws: <date>-fanout-uws.md), so runs can sit side by side")
 	fs.DurationVar(&o.slowFor, "slow-duration", 0, "publishing time of the slow-consumers scenario (0: its default, 20s)")
 	fs.StringVar(&o.cpus, "server-cpus", "", "pin every server to these `CPUs` (e.g. 0) and the load generator and publisher to the others, so they stop competing; results get a -pinned suffix")
 	return fs, scen, servers
@@ -80,6 +82,9 @@ func parseBenchArgs(args []string, stderr io.Writer) (benchOptions, error) {
 	}
 	if len(o.servers) == 0 {
 		return o, errors.New("--servers is empty")
+	}
+	if o.suffix != "" && (strings.ContainsAny(o.suffix, "/\\") || strings.Contains(o.suffix, "..")) {
+		return o, fmt.Errorf("--suffix %q: no path separators", o.suffix)
 	}
 	if o.cpus != "" {
 		if _, err := bench.ParseCPUs(o.cpus); err != nil {
@@ -131,6 +136,11 @@ func benchMain(args []string) int {
 		}
 		defer os.RemoveAll(peers)
 	}
+	if o.uwsBin == "" && o.peersBin != "" {
+		if _, err := os.Stat(filepath.Join(o.peersBin, bench.UWSName)); err == nil {
+			o.uwsBin = filepath.Join(o.peersBin, bench.UWSName)
+		}
+	}
 	if uws := slices.ContainsFunc(o.servers, bench.IsUWS); uws && o.uwsBin == "" {
 		logf("building uwshub (uWebSockets) with %s", filepath.Join(o.peersSrc, "uwshub", "build.sh"))
 		o.uws.Script = filepath.Join(o.peersSrc, "uwshub", "build.sh")
@@ -143,7 +153,7 @@ func benchMain(args []string) int {
 			return 1
 		}
 	}
-	opts := bench.Options{Quick: o.quick, Out: o.out, Servers: bench.ServerList(o.servers, o.fanwire, peers), Loader: self, Logf: logf, SlowDuration: o.slowFor}
+	opts := bench.Options{Quick: o.quick, Out: o.out, Servers: bench.ServerList(o.servers, o.fanwire, peers), Loader: self, Logf: logf, SlowDuration: o.slowFor, Suffix: o.suffix}
 	if err := bench.PrepareCentrifugo(ctx, opts.Servers, logf); err != nil { // go install, once (bench/centrifugo.go)
 		fmt.Fprintln(os.Stderr, "fanwire bench:", err)
 		return 1
