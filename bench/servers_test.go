@@ -6,12 +6,12 @@ import (
 )
 
 func TestFlushVariantNames(t *testing.T) {
-	for _, ok := range []string{"fanwire", "fanwire-flush5ms", "fanwire-flush1ms", "gorillahub", "nbiohub", "coderhub"} {
+	for _, ok := range []string{"fanwire", "fanwire-flush5ms", "fanwire-flush1ms", "fanwire-loops1", "gorillahub", "nbiohub", "coderhub", "uwshub", "uwshub-oneloop"} {
 		if err := CheckServerName(ok); err != nil {
 			t.Errorf("%s: %v", ok, err)
 		}
 	}
-	for _, bad := range []string{"", "fanwire-flush", "fanwire-flush0s", "fanwire-flushx", "nginx"} {
+	for _, bad := range []string{"", "fanwire-flush", "fanwire-flush0s", "fanwire-flushx", "fanwire-loops0", "fanwire-loopsx", "uws", "nginx"} {
 		if CheckServerName(bad) == nil {
 			t.Errorf("%q accepted", bad)
 		}
@@ -44,6 +44,20 @@ func TestServerListFlushArgs(t *testing.T) {
 	}
 	if got := names(serversFor("fanout", l)); len(got) != 3 {
 		t.Errorf("fanout servers %v", got)
+	}
+}
+
+func TestServerListVariants(t *testing.T) {
+	l := ServerList([]string{"fanwire-loops1", "uwshub", "uwshub-oneloop"}, "/bin/fw", "/peers")
+	if i := slices.Index(l[0].Args, "--loops"); l[0].Path != "/bin/fw" || i < 0 || l[0].Args[i+1] != "1" {
+		t.Fatalf("loops variant: %+v", l[0])
+	}
+	SetUWSPath(l, "/cache/uwshub")
+	if l[1].Path != "/cache/uwshub" || l[2].Path != "/cache/uwshub" || !slices.Contains(l[2].Args, "--publish-thread=false") || slices.Contains(l[1].Args, "--publish-thread=false") {
+		t.Fatalf("uws: %+v", l[1:])
+	}
+	if got := WithoutUWS([]string{"fanwire", "uwshub", "nbiohub", "uwshub-oneloop"}); !slices.Equal(got, []string{"fanwire", "nbiohub"}) {
+		t.Errorf("WithoutUWS: %v", got)
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -164,9 +165,19 @@ const flushPrefix = "fanwire-flush"
 // The uWebSockets peer comes last; it is skipped when its sources are missing.
 var DefaultServers = append(append([]string{"fanwire", flushPrefix + "5ms"}, PeerNames...), UWSName)
 
+// loopsPrefix names fanwire run with --loops N: "fanwire-loops1" is one
+// event loop, the shape of a one-thread uWebSockets server.
+const loopsPrefix = "fanwire-loops"
+
 // IsFanwire says whether name is fanwire itself or one of its flag variants.
 func IsFanwire(name string) bool {
-	return name == "fanwire" || strings.HasPrefix(name, flushPrefix) || isTokenVariant(name)
+	return name == "fanwire" || strings.HasPrefix(name, flushPrefix) || isTokenVariant(name) || strings.HasPrefix(name, loopsPrefix)
+}
+
+// loopsOf is the --loops of a "fanwire-loops<N>" name.
+func loopsOf(name string) (int, bool) {
+	n, err := strconv.Atoi(strings.TrimPrefix(name, loopsPrefix))
+	return n, strings.HasPrefix(name, loopsPrefix) && err == nil && n > 0
 }
 
 // flushInterval is the --flush-interval of a "fanwire-flush<duration>" name.
@@ -186,7 +197,10 @@ func CheckServerName(name string) error {
 	if _, ok := flushInterval(name); ok {
 		return nil
 	}
-	return fmt.Errorf("unknown server %q (have fanwire, %s<duration>, %s, %s (handshake only), %s, %s, %s, %s)", name, flushPrefix, serverHS256, serverES256, strings.Join(PeerNames, ", "), serverCentrifugo, UWSName, UWSOneLoop)
+	if _, ok := loopsOf(name); ok {
+		return nil
+	}
+	return fmt.Errorf("unknown server %q (have fanwire, %s<duration>, %s<N>, %s, %s (handshake only), %s, %s, %s, %s)", name, flushPrefix, loopsPrefix, serverHS256, serverES256, strings.Join(PeerNames, ", "), serverCentrifugo, UWSName, UWSOneLoop)
 }
 
 // ServerList makes the servers to run: fanwire (and its flush variants) from
@@ -204,6 +218,9 @@ func ServerList(names []string, fanwire, peerDir string) []Server {
 			s.Args = append(s.Args, "--max-conns-per-ip", "0", "--max-conn-rate", "0")
 			if d, ok := flushInterval(name); ok {
 				s.Args = append(s.Args, "--flush-interval", d.String())
+			}
+			if n, ok := loopsOf(name); ok {
+				s.Args = append(s.Args, "--loops", strconv.Itoa(n))
 			}
 		}
 		if name == serverCentrifugo {
