@@ -28,7 +28,9 @@ func (h HeapStats) Live() int64 { return h.HeapAlloc + h.StackInuse }
 // ProbeHeap asks the control listener at httpAddr for HeapStats.
 func ProbeHeap(httpAddr string) (HeapStats, error) {
 	var h HeapStats
-	c := http.Client{Timeout: 10 * time.Second}
+	// No keep-alive: an idle probe connection would count as one of the
+	// server's descriptors when the density ramp takes its baseline.
+	c := http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{DisableKeepAlives: true}}
 	resp, err := c.Get("http://" + httpAddr + "/debug/heap")
 	if err != nil {
 		return h, err

@@ -46,7 +46,20 @@ type loadIdle struct {
 }
 
 func newLoadIdle(loader, url string, workers int, rate float64, serverPID int) (*loadIdle, error) {
+	// The fewest of a few samples: a probe connection the server has not
+	// closed yet must not raise the baseline (the ramp would then wait for
+	// one connection too many).
 	fds, err := FDCount(serverPID)
+	for range 4 {
+		if err != nil {
+			return nil, err
+		}
+		time.Sleep(100 * time.Millisecond)
+		var n int
+		if n, err = FDCount(serverPID); err == nil {
+			fds = min(fds, n)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
