@@ -22,22 +22,33 @@ func (l *loop) handle(ev unix.EpollEvent, now int64) {
 		return // stale event for a slot closed earlier in this batch
 	}
 	e := ev.Events
-	if c.state == stConnecting {
+	if c.state == stConnecting || c.repoll {
 		if e&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) == 0 {
 			return
 		}
 		if err := socketError(int(c.fd)); err != nil {
-			l.failConn(slot, causeOf(err))
+			if c.repoll {
+				l.pollFailed(slot, causeOf(err))
+			} else {
+				l.failConn(slot, causeOf(err))
+			}
 			return
 		}
-		c.state = stHandshake
+		if c.state == stConnecting {
+			c.state = stHandshake
+		}
+		c.repoll = false
 		path := l.pathOf(c)
-		if c.resume {
+		cursor := l.pollCursor(slot)
+		if c.resume && len(cursor) == 0 {
 			path = resumePath(path, c.lastSeq)
 		}
-		if l.plan.Transport == TransportSSE {
+		switch l.plan.Transport {
+		case TransportSSE:
 			l.wbuf = appendSSERequest(l.wbuf[:0], l.tgt.host, path)
-		} else {
+		case TransportPoll:
+			l.wbuf = appendPollRequest(l.wbuf[:0], l.tgt.host, path, cursor)
+		default:
 			l.wbuf = codec.AppendUpgradeRequest(l.wbuf[:0], l.tgt.host, path, c.key[:])
 		}
 		if !l.write(slot, l.wbuf) {
@@ -105,8 +116,11 @@ func (l *loop) readConn(slot int32, now int64, hup bool) {
 // unconsumed tail, or alive=false when the connection was closed.
 func (l *loop) process(slot int32, data []byte, now int64) (rest []byte, alive bool) {
 	c := &l.conns[slot]
-	if l.plan.Transport == TransportSSE {
+	switch l.plan.Transport {
+	case TransportSSE:
 		return l.processSSE(slot, data, now)
+	case TransportPoll:
+		return l.processPoll(slot, data, now)
 	}
 	if l.plan.Dialect == DialectCentrifugo {
 		return l.processCentrifugo(slot, data, now)
@@ -300,7 +314,7 @@ func (l *loop) protocolError(slot int32, code codec.CloseCode) {
 // timeout) ends the connection.
 func (l *loop) beginClose(slot int32, now int64) {
 	c := &l.conns[slot]
-	if l.plan.Transport == TransportSSE { // a stream has no close handshake: hang up
+	if l.plan.Transport == TransportSSE || l.plan.Transport == TransportPoll { // no close handshake: hang up
 		l.stats.closedClean.Add(1)
 		l.closeConn(slot)
 		return

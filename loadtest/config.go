@@ -29,7 +29,7 @@ type Config struct {
 	MaxLoss        float64       `json:"max_loss"` // allowed lost fraction of expected deliveries
 	MeasureMemory  bool          `json:"measure_memory"`
 	Track          bool          `json:"track"`               // connect: check seq and record latency of deliveries (e.g. a broadcast during --hold)
-	Transport      string        `json:"transport,omitempty"` // websocket (default) or sse (sse.go)
+	Transport      string        `json:"transport,omitempty"` // websocket (default), sse (sse.go) or poll (poll.go)
 	Dialect        string        `json:"dialect,omitempty"`   // "" (fanwire) or centrifugo (centrifugo.go; connect mode)
 
 	// fanout
@@ -99,9 +99,9 @@ func (c *Config) validate() error {
 		return fmt.Errorf("unknown mode %q", c.Mode)
 	}
 	switch c.Transport {
-	case "", TransportWebSocket, TransportSSE:
+	case "", TransportWebSocket, TransportSSE, TransportPoll:
 	default:
-		return fmt.Errorf("unknown --transport %q (want websocket or sse)", c.Transport)
+		return fmt.Errorf("unknown --transport %q (want websocket, sse or poll)", c.Transport)
 	}
 	if c.Dialect != "" && c.Dialect != DialectCentrifugo {
 		return fmt.Errorf("unknown --dialect %q (want centrifugo)", c.Dialect)

@@ -22,6 +22,7 @@ type conn struct {
 	tries   uint8    // earlier failed attempts of this connection (see Plan.Retries)
 	path    uint32   // index into the loop's path list for the upgrade request
 	proto   uint8    // dialect progress (centrifugo.go: 101 seen, commands sent); in path's padding
+	repoll  bool     // poll: an open conn's next request is connecting (poll.go); padding too
 	since   int64    // unix nanos: dial time, or close time in stClosing
 	down    int64    // unix nanos: when the server closed the connection this one replaces (0: first connect)
 	lastSeq uint64   // last seq seen (fanout: one topic per connection)

@@ -44,6 +44,8 @@ type loop struct {
 	buf     []byte      // read buffer shared by all connections of the loop
 	wbuf    []byte      // scratch for outgoing frames
 	pool    bufPool
+	cursors [][]byte // poll: each slot's since/epochs for its next request (poll.go)
+	repolls []int32  // poll: slots whose next request is owed after this batch of events
 
 	planned   int // connections to open (churn: to keep open)
 	dialed    int
@@ -104,6 +106,9 @@ func (l *loop) run() {
 		now = time.Now().UnixNano()
 		for _, ev := range evs {
 			l.handle(ev, now)
+		}
+		if len(l.repolls) > 0 {
+			l.repoll(now)
 		}
 		if l.stopReq.Load() && !l.stopping {
 			l.beginStop(now)
@@ -179,12 +184,7 @@ func (l *loop) dialOne(now int64) {
 		l.dialed++
 	}
 	l.stats.attempted.Add(1)
-	var src netip.Addr
-	if len(l.sources) > 0 {
-		src = l.sources[l.srcNext]
-		l.srcNext = (l.srcNext + 1) % len(l.sources)
-	}
-	fd, err := dialNonBlocking(src, &l.dst)
+	fd, err := dialNonBlocking(l.nextSource(), &l.dst)
 	if err != nil {
 		l.failAttempt(redial{path: path, tries: tries, resume: resumed.resume, since: resumed.since, down: resumed.down}, causeOf(err), 0)
 		return
@@ -318,6 +318,16 @@ func (l *loop) failConnAfter(slot int32, cause string, retryAfter time.Duration)
 	r := redial{path: c.path, tries: c.tries, resume: c.resume, since: c.lastSeq, down: c.down}
 	l.closeConn(slot)
 	l.failAttempt(r, cause, retryAfter)
+}
+
+// nextSource is the source address of the next socket (rotating; zero: any).
+func (l *loop) nextSource() netip.Addr {
+	var src netip.Addr
+	if len(l.sources) > 0 {
+		src = l.sources[l.srcNext]
+		l.srcNext = (l.srcNext + 1) % len(l.sources)
+	}
+	return src
 }
 
 func (l *loop) allocSlot() int32 {
@@ -459,6 +469,9 @@ func (l *loop) closeConn(slot int32) {
 	}
 	if c.out != nil {
 		l.pool.put(c.out)
+	}
+	if int(slot) < len(l.cursors) {
+		l.cursors[slot] = l.cursors[slot][:0]
 	}
 	*c = conn{}
 	l.free = append(l.free, slot)

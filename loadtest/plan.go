@@ -26,7 +26,7 @@ type Plan struct {
 	MaxInflight    int           `json:"max_inflight"`        // per loop connects in progress at once
 	ProgressEvery  time.Duration `json:"progress_every"`      // worker progress line period
 	Auth           *TokenPlan    `json:"auth,omitempty"`      // tokens in the upgrade URL (tokens.go); nil = none
-	Transport      string        `json:"transport,omitempty"` // websocket or sse (sse.go)
+	Transport      string        `json:"transport,omitempty"` // websocket, sse (sse.go) or poll (poll.go)
 	Dialect        string        `json:"dialect,omitempty"`   // "" (fanwire's wire) or centrifugo (centrifugo.go)
 }
 

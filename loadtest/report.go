@@ -236,7 +236,7 @@ func (r *Report) WriteText(w io.Writer) {
 		fmt.Fprintf(w, "  delivered:   %d of %d expected (%.0f/s), lost %d (%.4g%%), silent gaps %d, announced gaps %d (%d resets), dups/out of order %d\n",
 			d.Delivered, d.Expected, d.PerSecond, d.Lost, 100*d.LossRatio, d.Gaps, d.Announced, d.Resets, d.Dups)
 		if d.Uncounted > 0 {
-			fmt.Fprintf(w, "               (%d publish answers gave no subscriber count, as in worker mode: expected from this run's own subscribers)\n", d.Uncounted)
+			fmt.Fprintf(w, "               (%d publish answers gave no usable subscriber count (worker mode, or long-pollers between requests): expected from this run's own subscribers)\n", d.Uncounted)
 		}
 		fmt.Fprintf(w, "  delivery latency: %s\n", d.LatencyUs)
 	}

@@ -72,7 +72,7 @@ func loadFlags(mode string, cfg *loadtest.Config, quiet *bool) *flag.FlagSet {
 	fs.SetOutput(os.Stderr)
 	fs.StringVar(&cfg.URL, "url", cfg.URL, "WebSocket URL of the node (ws:// only)")
 	if mode == "connect" || mode == "fanout" {
-		fs.StringVar(&cfg.Transport, "transport", "websocket", "websocket, or sse: the same subscriptions as Server-Sent Events (GET /sse on the --url's host; /ws becomes /sse)")
+		fs.StringVar(&cfg.Transport, "transport", "websocket", "websocket, sse or poll: the same subscriptions as Server-Sent Events (GET /sse on the --url's host; /ws becomes /sse) or as long-polling (GET /poll, each answer followed at once by the next request with the positions it returned)")
 	}
 	if mode == "connect" {
 		fs.StringVar(&cfg.Dialect, "dialect", "", "centrifugo: speak Centrifugo v6's JSON protocol (connect and subscribe to the --url's topics= channel; `fanwire bench` uses it)")
