@@ -212,7 +212,10 @@ func SeriesChart(r *Result, name, title string) Chart {
 // `fanwire load connect` processes when cfg.Loader is set.
 func idleClientsFor(p *Process, cfg DensityConfig) (idleSet, error) {
 	if cfg.Loader == "" {
-		return &rawIdle{cfg: IdleConfig{Addr: p.WSAddr, Path: cfg.Path, SourceIPs: cfg.SourceIPs, Workers: cfg.Workers, Dialect: p.Server.Dialect}}, nil
+		return &rawIdle{cfg: IdleConfig{Addr: p.WSAddr, Path: cfg.Path, SourceIPs: cfg.SourceIPs, Workers: cfg.Workers, Dialect: p.Server.Dialect, Transport: p.Server.Transport}}, nil
+	}
+	if p.Server.Transport != "" {
+		return nil, fmt.Errorf("bench: %s: idle %s connections are held by the harness only (not with a loader)", p.Server.Name, p.Server.Transport)
 	}
 	l, err := newLoadIdle(cfg.Loader, "ws://"+p.WSAddr+dialectPath(p.Server.Dialect, cfg.Path), cfg.ClientProcs, cmp.Or(cfg.LoadRate, 3000), p.PID())
 	if err != nil {

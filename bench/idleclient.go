@@ -30,6 +30,7 @@ type IdleConfig struct {
 	Workers   int    // concurrent dialers
 	RcvBuf    int    // SO_RCVBUF before connect, 0 = kernel default (slow consumers: small, so the server's buffers fill)
 	Dialect   string // Server.Dialect: after the upgrade, subscribe in the server's protocol (centrifugo.go)
+	Transport string // "" (WebSocket), "sse" or "poll": idle streams instead (transports.go)
 }
 
 // Len is the number of open connections.
@@ -48,6 +49,9 @@ func (c *IdleClients) Open(ctx context.Context, cfg IdleConfig, n int) error {
 	workers := max(cfg.Workers, 1)
 	ips := max(cfg.SourceIPs, 1)
 	req := upgradeRequest(cfg.Addr, dialectPath(cfg.Dialect, cfg.Path))
+	if cfg.Transport != "" {
+		req = streamRequest(cfg.Addr, cfg.Path, cfg.Transport)
+	}
 	next := make(chan int)
 	errs := make(chan error, workers)
 	var wg sync.WaitGroup
@@ -55,7 +59,7 @@ func (c *IdleClients) Open(ctx context.Context, cfg IdleConfig, n int) error {
 		wg.Go(func() {
 			for i := range next {
 				src := [4]byte{127, 0, 0, byte(2 + i%ips)}
-				fd, err := dialUpgrade(src, dst, req, cfg.RcvBuf)
+				fd, err := dialUpgrade(src, dst, req, cfg.RcvBuf, cfg.Transport)
 				if err == nil && cfg.Dialect == loadtest.DialectCentrifugo {
 					if err = centrifugoSubscribe(fd, cfg.Path); err != nil {
 						_ = syscall.Close(fd)
@@ -130,8 +134,9 @@ const ipBindAddressNoPort = 24
 
 // dialUpgrade connects from src, sends the upgrade request and checks the
 // 101 and its Sec-WebSocket-Accept. The socket stays blocking with 5 s
-// send/receive timeouts.
-func dialUpgrade(src [4]byte, dst netip.AddrPort, req []byte, rcvBuf int) (int, error) {
+// send/receive timeouts. With a transport (sse, poll) the request opens an
+// idle stream instead: an SSE head is checked, a held long-poll has none.
+func dialUpgrade(src [4]byte, dst netip.AddrPort, req []byte, rcvBuf int, transport string) (int, error) {
 	fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return -1, fmt.Errorf("bench: socket: %w", err)
@@ -160,6 +165,9 @@ func dialUpgrade(src [4]byte, dst netip.AddrPort, req []byte, rcvBuf int) (int, 
 	if err := writeAll(fd, req); err != nil {
 		return fail("write", err)
 	}
+	if transport == transportPoll {
+		return fd, nil
+	}
 	var buf [1024]byte
 	got := 0
 	for !bytes.Contains(buf[:got], []byte("\r\n\r\n")) {
@@ -178,7 +186,11 @@ func dialUpgrade(src [4]byte, dst netip.AddrPort, req []byte, rcvBuf int) (int, 
 		}
 		got += n
 	}
-	if err := checkAccept(buf[:got]); err != nil {
+	check := checkAccept
+	if transport != "" {
+		check = checkStreamResponse
+	}
+	if err := check(buf[:got]); err != nil {
 		return fail("handshake", err)
 	}
 	return fd, nil

@@ -31,6 +31,9 @@ type Server struct {
 	Launch  func(s *Server, ws, ctl string) (args []string, cleanup func(), err error)
 	Dialect string
 	APIKey  string
+	// Transport is the clients' transport: "" (WebSocket), "sse" or
+	// "poll" (the fanwire-sse and fanwire-poll rows, transports.go).
+	Transport string
 }
 
 // Process is a started server with the addresses it listens on.

@@ -35,20 +35,23 @@ type FleetConfig struct {
 	// Dialect is the server's protocol if not fanwire's (Server.Dialect):
 	// the paths are rewritten for it (centrifugo.go).
 	Dialect string
+	// Transport: "" (WebSocket), "sse" or "poll" (loadtest --transport).
+	Transport string
 }
 
 // startFleet opens cfg.Conns subscribers and returns once every one has
 // settled (open or failed). Failures are an error: the scenarios need all.
 func startFleet(ctx context.Context, cfg FleetConfig) (*loadtest.Fleet, error) {
 	plan := loadtest.Plan{
-		URL:      "ws://" + cfg.WSAddr + dialectPath(cfg.Dialect, cfg.Paths[0]),
-		Paths:    dialectPaths(cfg.Dialect, cfg.Paths),
-		Dialect:  cfg.Dialect,
-		Conns:    cfg.Conns,
-		Rate:     cfg.Rate,
-		Loops:    max(cfg.Loops, 1),
-		Sources:  loopbackSources,
-		TrackSeq: true,
+		URL:       "ws://" + cfg.WSAddr + dialectPath(cfg.Dialect, cfg.Paths[0]),
+		Paths:     dialectPaths(cfg.Dialect, cfg.Paths),
+		Dialect:   cfg.Dialect,
+		Conns:     cfg.Conns,
+		Rate:      cfg.Rate,
+		Loops:     max(cfg.Loops, 1),
+		Sources:   loopbackSources,
+		TrackSeq:  true,
+		Transport: cfg.Transport,
 	}
 	if len(cfg.Tokens) > 0 {
 		plan.Auth = &loadtest.TokenPlan{Tokens: cfg.Tokens}

@@ -15,6 +15,10 @@ import (
 // Scenarios are the names `fanwire bench --scenario` accepts, in run order.
 var Scenarios = []string{"density", "density-max", "fanout", "fanout-1000-topics", "handshake", "slow-consumers", "bandwidth"}
 
+// ExtraScenarios run only when named: "transports" (density and fan-out
+// in one table, for --servers fanwire,fanwire-sse,fanwire-poll).
+var ExtraScenarios = []string{"transports"}
+
 // Options is one `fanwire bench` invocation.
 type Options struct {
 	Quick   bool
@@ -39,12 +43,9 @@ func ParseScenarios(s string) ([]string, error) {
 	var out []string
 	for _, name := range strings.Split(s, ",") {
 		name = strings.TrimSpace(name)
-		ok := false
-		for _, k := range Scenarios {
-			ok = ok || k == name
-		}
+		ok := slices.Contains(Scenarios, name) || slices.Contains(ExtraScenarios, name)
 		if !ok {
-			return nil, fmt.Errorf("unknown scenario %q (have %s, all)", name, strings.Join(Scenarios, ", "))
+			return nil, fmt.Errorf("unknown scenario %q (have %s, all, or %s)", name, strings.Join(Scenarios, ", "), strings.Join(ExtraScenarios, ", "))
 		}
 		out = append(out, name)
 	}
@@ -103,6 +104,8 @@ func RunScenario(ctx context.Context, name string, o Options) (*Result, []string
 		charts = SlowCharts(r)
 	case "bandwidth":
 		r = RunBandwidth(ctx, o.Servers, DefaultBandwidth(o.Quick), logf)
+	case "transports":
+		r, charts = RunTransports(ctx, o.Servers, DefaultTransports(o.Quick), logf)
 	default:
 		return nil, nil, fmt.Errorf("unknown scenario %q", name)
 	}
@@ -171,7 +174,7 @@ const loopsPrefix = "fanwire-loops"
 
 // IsFanwire says whether name is fanwire itself or one of its flag variants.
 func IsFanwire(name string) bool {
-	return name == "fanwire" || strings.HasPrefix(name, flushPrefix) || isTokenVariant(name) || strings.HasPrefix(name, loopsPrefix)
+	return name == "fanwire" || strings.HasPrefix(name, flushPrefix) || isTokenVariant(name) || strings.HasPrefix(name, loopsPrefix) || transportOf(name) != ""
 }
 
 // loopsOf is the --loops of a "fanwire-loops<N>" name.
@@ -191,7 +194,7 @@ func flushInterval(name string) (time.Duration, bool) {
 
 // CheckServerName rejects a name ServerList cannot start.
 func CheckServerName(name string) error {
-	if name == "fanwire" || slices.Contains(PeerNames, name) || isTokenVariant(name) || name == serverCentrifugo || IsUWS(name) {
+	if name == "fanwire" || slices.Contains(PeerNames, name) || isTokenVariant(name) || name == serverCentrifugo || IsUWS(name) || transportOf(name) != "" {
 		return nil
 	}
 	if _, ok := flushInterval(name); ok {
@@ -200,7 +203,7 @@ func CheckServerName(name string) error {
 	if _, ok := loopsOf(name); ok {
 		return nil
 	}
-	return fmt.Errorf("unknown server %q (have fanwire, %s<duration>, %s<N>, %s, %s (handshake only), %s, %s, %s, %s)", name, flushPrefix, loopsPrefix, serverHS256, serverES256, strings.Join(PeerNames, ", "), serverCentrifugo, UWSName, UWSOneLoop)
+	return fmt.Errorf("unknown server %q (have fanwire, %s<duration>, %s<N>, %s, %s (handshake only), %s, %s (clients on SSE and long-polling), %s, %s, %s, %s)", name, flushPrefix, loopsPrefix, serverHS256, serverES256, serverSSE, serverPoll, strings.Join(PeerNames, ", "), serverCentrifugo, UWSName, UWSOneLoop)
 }
 
 // ServerList makes the servers to run: fanwire (and its flush variants) from
@@ -221,6 +224,10 @@ func ServerList(names []string, fanwire, peerDir string) []Server {
 			}
 			if n, ok := loopsOf(name); ok {
 				s.Args = append(s.Args, "--loops", strconv.Itoa(n))
+			}
+			s.Transport = transportOf(name)
+			if s.Transport == transportPoll {
+				s.Args = append(s.Args, "--poll-timeout", "10m") // idle long-polls held for the whole run
 			}
 		}
 		if name == serverCentrifugo {
@@ -248,7 +255,8 @@ func serversFor(scenario string, all []Server) []Server {
 			flush = false
 		}
 		// Token variants measure the upgrade only: their clients elsewhere carry no token.
-		if !flush && (!isTokenVariant(s.Name) || scenario == "handshake") {
+		// Transport variants: where their clients exist (transportScenario).
+		if !flush && (!isTokenVariant(s.Name) || scenario == "handshake") && (s.Transport == "" || transportScenario(scenario)) {
 			out = append(out, s)
 		}
 	}
