@@ -163,7 +163,7 @@ func (l *loop) drain() {
 
 // writeOne is the common low-rate case: one frame, one write per subscriber.
 func (l *loop) writeOne(d delivery) {
-	var n uint64
+	var n, sse, poll uint64
 	for i := range d.lt.subs {
 		s := &d.lt.subs[i]
 		if s.c.phase != phaseOpen || d.f.skip(s.after) {
@@ -179,12 +179,18 @@ func (l *loop) writeOne(d delivery) {
 			l.streamDeliver(s.c, l.dv)
 			l.dv[0] = delivery{}
 			n++
+			if s.c.kind == kindSSE {
+				sse++
+			} else {
+				poll++
+			}
 			continue
 		}
 		s.c.write(l.deliver(s, d.lt, d.f))
 		n++
 	}
 	l.stats.delivered.Add(n)
+	l.met.countDeliveries(n, sse, poll)
 	l.met.bytes.Add(n * uint64(len(d.f.b)))
 }
 
@@ -242,11 +248,16 @@ func (l *loop) writeBatch(batch []delivery) {
 			s.c.npend++
 		}
 	}
-	var n uint64
+	var n, sse, poll uint64
 	for i, c := range l.dirty {
 		if c.phase == phaseOpen && c.kind != kindWS {
 			l.streamDeliver(c, l.dv[c.off:c.off+c.npend])
 			n += uint64(c.npend)
+			if c.kind == kindSSE {
+				sse += uint64(c.npend)
+			} else {
+				poll += uint64(c.npend)
+			}
 		} else if c.phase == phaseOpen {
 			c.writev(l.iov[c.off : c.off+c.npend])
 			n += uint64(c.npend)
@@ -260,6 +271,7 @@ func (l *loop) writeBatch(batch []delivery) {
 		clear(l.dv)
 	}
 	l.stats.delivered.Add(n)
+	l.met.countDeliveries(n, sse, poll)
 	l.met.bytes.Add(bytes)
 }
 

@@ -64,8 +64,9 @@ type loopMetrics struct {
 	// whose close OnClose counts (the others happen before a conn exists).
 	ipRejectsWithConn atomic.Uint64
 
-	open      [numKinds]atomic.Int64 // upgraded and not yet gone (includes closing), by conn.kind
-	clientPub atomic.Uint64          // client publishes accepted (publish.go)
+	open      [numKinds]atomic.Int64  // upgraded and not yet gone (includes closing), by conn.kind
+	delivered [numKinds]atomic.Uint64 // live deliveries by conn.kind, added once per drain pass
+	clientPub atomic.Uint64           // client publishes accepted (publish.go)
 }
 
 // nodeMetrics are the node's own counters for /metrics.
@@ -121,6 +122,32 @@ func (l *loop) upgraded(c *conn) {
 	l.met.handshake.Observe(time.Duration(l.now-c.lastRead) * time.Millisecond)
 }
 
+// countDeliveries adds a drain pass's n live deliveries, sse and poll of
+// them to streams, by transport (an atomic only for a transport that had any).
+func (m *loopMetrics) countDeliveries(n, sse, poll uint64) {
+	if ws := n - sse - poll; ws > 0 {
+		m.delivered[kindWS].Add(ws)
+	}
+	if sse > 0 {
+		m.delivered[kindSSE].Add(sse)
+	}
+	if poll > 0 {
+		m.delivered[kindPoll].Add(poll)
+	}
+}
+
+// transportStats sums the loops' open connections and live deliveries by transport.
+func (n *Node) transportStats() (open map[string]int64, delivered map[string]uint64) {
+	open, delivered = map[string]int64{}, map[string]uint64{}
+	for _, l := range n.eng.allLoops() {
+		for i, t := range metrics.Transports {
+			open[t] += l.met.open[i].Load()
+			delivered[t] += l.met.delivered[i].Load()
+		}
+	}
+	return open, delivered
+}
+
 // countClosed runs once per connection, from OnClose.
 func (l *loop) countClosed(c *conn) {
 	l.met.closed[c.closedBy&^connUpgraded].Add(1)
@@ -140,6 +167,7 @@ func (n *Node) Metrics() metrics.Snapshot {
 		Snapshots: st.Snapshots, Replays: st.Replays, Resets: st.Resets,
 		Closed: map[string]uint64{}, CloseCodes: map[string]uint64{}, HandshakeFailures: map[string]uint64{},
 		OpenByTransport: map[string]int64{}, HandshakeSeconds: (&metrics.Histogram{}).Snapshot(),
+		DeliveredByTransport: map[string]uint64{},
 	}
 	var closed [numReasons]uint64
 	var ipRejectsWithConn uint64
@@ -153,6 +181,7 @@ func (n *Node) Metrics() metrics.Snapshot {
 			v := m.open[i].Load()
 			s.Open += v
 			s.OpenByTransport[t] += v
+			s.DeliveredByTransport[t] += m.delivered[i].Load()
 		}
 		s.PublishedClient += m.clientPub.Load()
 		s.Subscriptions += m.subs.Load()

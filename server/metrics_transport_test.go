@@ -51,6 +51,18 @@ func TestMetricsTransportsAndClientPublish(t *testing.T) {
 			t.Errorf(`publishes_total{source=%q} = %v, want %v`, c.source, got, c.want)
 		}
 	}
+	// Live deliveries by transport: the publish reached the SSE stream and
+	// the held poll once each; the rest of deliveries_total is WebSocket.
+	f = scrapeUntil(t, url, "the SSE delivery counted", func(f metricstest.Families) bool {
+		return f.Sum("fanwire_deliveries_by_transport_total", "transport", "sse") == 1
+	})
+	by := func(tr string) float64 { return f.Sum("fanwire_deliveries_by_transport_total", "transport", tr) }
+	if by("poll") != 1 || by("websocket")+by("sse")+by("poll") != f.Sum("fanwire_deliveries_total") {
+		t.Errorf("deliveries by transport: websocket %v sse %v poll %v, total %v", by("websocket"), by("sse"), by("poll"), f.Sum("fanwire_deliveries_total"))
+	}
+	if st := n.Stats(); st.DeliveredByTransport["sse"] != 1 || st.DeliveredByTransport["poll"] != 1 || st.OpenByTransport["sse"] != 1 {
+		t.Errorf("/stats by transport: open %v delivered %v", st.OpenByTransport, st.DeliveredByTransport)
+	}
 	if open(f, "websocket") != 1 || open(f, "sse") != 1 {
 		t.Errorf("websocket %v, sse %v open, want 1 and 1", open(f, "websocket"), open(f, "sse"))
 	}

@@ -285,6 +285,9 @@ type Stats struct {
 	LimitStats             // abuse limits (limits.go)
 	Tokens     *TokenStats `json:"tokens,omitempty"` // nil without a token key
 	UserStats              // users.go
+	// By transport (websocket, sse, poll): connections open now and live deliveries.
+	OpenByTransport      map[string]int64  `json:"open_by_transport"`
+	DeliveredByTransport map[string]uint64 `json:"delivered_by_transport"`
 }
 
 // Stats reads the counters. Any goroutine.
@@ -301,6 +304,7 @@ func (n *Node) Stats() Stats {
 		s.Resets += st.resets.Load()
 		s.LimitStats.add(&l.lim.stats)
 	}
+	s.OpenByTransport, s.DeliveredByTransport = n.transportStats()
 	return s
 }
 
