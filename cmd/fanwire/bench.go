@@ -38,11 +38,12 @@ type benchOptions struct {
 func newBenchFlags(o *benchOptions) (fs *flag.FlagSet, scen, servers *string) {
 	fs = flag.NewFlagSet("fanwire bench", flag.ContinueOnError)
 	fs.BoolVar(&o.quick, "quick", false, "CI-sized runs (seconds per scenario and server); results get a -quick suffix")
-	scen = fs.String("scenario", "all", "scenario `name`s, comma-separated: "+strings.Join(bench.Scenarios, ", ")+", or all")
+	scen = fs.String("scenario", "all", "scenario `name`s, comma-separated: "+strings.Join(bench.Scenarios, ", ")+", or all; or "+strings.Join(bench.ExtraScenarios, ", ")+" (density and fan-out in one table, only when named)")
 	fs.StringVar(&o.out, "out", "bench/results", "results `dir`ectory (<date>-<scenario>.json, .md, -<plot>.svg)")
 	servers = fs.String("servers", strings.Join(bench.DefaultServers, ","), "servers to compare, in table order (the first is the baseline of the ratios); "+
 		"fanwire-flush<duration> is fanwire with --flush-interval <duration> (fan-out and slow-consumer scenarios only); "+
 		"fanwire-hs256 and fanwire-es256 are fanwire with --auth required and a token per connection (handshake only); "+
+		"fanwire-sse and fanwire-poll are fanwire with clients on SSE and long-polling (density, fan-out and transports only); "+
 		"centrifugo is Centrifugo "+bench.CentrifugoVersion+", installed once with go install into ~/.cache/fanwire-bench (bench/README.md)")
 	fs.StringVar(&o.peersSrc, "peers-src", "bench/peers", "the peers' Go module, built with go build into a temp dir")
 	fs.StringVar(&o.peersBin, "peers-bin", "", "`dir`ectory with prebuilt peer binaries (skips the build)")
