@@ -18,11 +18,13 @@ import (
 
 	"github.com/chromedp/chromedp"
 	"github.com/fanwire/fanwire/server/internal/browsertest"
+	"github.com/fanwire/fanwire/server/internal/faultproxy"
 	"github.com/fanwire/fanwire/server/js"
 )
 
-// drainPage runs ?n= Fanwire clients (WebSocket only) on ?topic= in one
-// page; each records its deliveries and the times of its state changes.
+// drainPage runs ?n= Fanwire clients (on ?transport= only) on ?topic= in one
+// page, spread over the ?ws= URLs (comma-separated); each records its
+// deliveries and the times of its state changes.
 const drainPage = `<!doctype html>
 <meta charset="utf-8"><title>fanwire.js drain test</title>
 <script type="module">
@@ -32,7 +34,8 @@ try {
   const { Fanwire } = await import(p.get("src"));
   for (let i = 0; i < Number(p.get("n")); i++) {
     const rec = { seqs: [], resets: 0, states: [] };
-    const fw = new Fanwire(p.get("ws"), { transports: ["websocket"], backoffBase: 200, backoffCap: 2000 });
+    const urls = p.get("ws").split(",");
+    const fw = new Fanwire(urls[i % urls.length], { transports: [p.get("transport")], backoffBase: 200, backoffCap: 2000 });
     fw.on("state", (s) => rec.states.push({ t: performance.now(), state: s.state, code: s.code, reason: s.reason, delay: s.delay }));
     fw.subscribe(p.get("topic"), { onMessage: (data, m) => rec.seqs.push(m.seq), onReset: () => rec.resets++ });
     __clients.push(rec);
@@ -62,6 +65,10 @@ type drainClient struct {
 // the supervisor restarts it on the same port), spread over the window, and
 // resume without a gap while publishing goes on.
 func TestBrowserDrainSpreadsReconnects(t *testing.T) {
+	testDrainSpread(t, "websocket")
+}
+
+func testDrainSpread(t *testing.T, transport string) {
 	chromium := browsertest.RequireChromium(t)
 	const (
 		clients = 40
@@ -80,7 +87,22 @@ func TestBrowserDrainSpreadsReconnects(t *testing.T) {
 	}))
 	defer pages.Close()
 	ctx := browsertest.New(t, chromium, 2*time.Minute)
-	q := url.Values{"src": {pages.URL + js.Path}, "ws": {n.ws}, "topic": {topic}, "n": {strconv.Itoa(clients)}}
+	wsURLs := n.ws
+	if transport != "websocket" {
+		// Chromium holds at most 6 HTTP/1.1 connections per host:port, and
+		// an SSE stream is one: spread the clients over front ports.
+		var fronts []string
+		for range (clients + 5) / 6 {
+			px, err := faultproxy.Start(strings.TrimSuffix(strings.TrimPrefix(n.ws, "ws://"), "/ws"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer px.Close()
+			fronts = append(fronts, "ws://"+px.Addr()+"/ws")
+		}
+		wsURLs = strings.Join(fronts, ",")
+	}
+	q := url.Values{"src": {pages.URL + js.Path}, "ws": {wsURLs}, "topic": {topic}, "n": {strconv.Itoa(clients)}, "transport": {transport}}
 	if err := chromedp.Run(ctx, chromedp.Navigate(pages.URL+"/?"+q.Encode())); err != nil {
 		t.Fatal(err)
 	}
@@ -314,4 +336,10 @@ func reconnectedAfterDrain(c drainClient) *drainReturn {
 		return nil
 	}
 	return nil
+}
+
+// The same over SSE: the close event's hint spreads the streams' reconnects
+// the same way.
+func TestBrowserDrainSpreadsReconnectsSSE(t *testing.T) {
+	testDrainSpread(t, "sse")
 }
