@@ -106,6 +106,9 @@ func (c *Config) validate() error {
 	if c.Dialect != "" && c.Dialect != DialectCentrifugo {
 		return fmt.Errorf("unknown --dialect %q (want centrifugo)", c.Dialect)
 	}
+	if c.Dialect != "" && c.Transport != "" && c.Transport != TransportWebSocket {
+		return fmt.Errorf("--dialect %s speaks WebSocket only, not --transport %s", c.Dialect, c.Transport)
+	}
 	switch {
 	case c.Conns < 1:
 		return errors.New("--conns must be >= 1")
