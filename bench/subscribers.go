@@ -43,16 +43,16 @@ type FleetConfig struct {
 // settled (open or failed). Failures are an error: the scenarios need all.
 func startFleet(ctx context.Context, cfg FleetConfig) (*loadtest.Fleet, error) {
 	plan := loadtest.Plan{
-		URL:       "ws://" + cfg.WSAddr + dialectPath(cfg.Dialect, cfg.Paths[0]),
-		Paths:     dialectPaths(cfg.Dialect, cfg.Paths),
-		Dialect:   cfg.Dialect,
-		Conns:     cfg.Conns,
-		Rate:      cfg.Rate,
-		Loops:     max(cfg.Loops, 1),
-		Sources:   loopbackSources,
-		TrackSeq:  true,
-		Transport: cfg.Transport,
+		URL:      "ws://" + cfg.WSAddr + dialectPath(cfg.Dialect, cfg.Paths[0]),
+		Paths:    dialectPaths(cfg.Dialect, cfg.Paths),
+		Dialect:  cfg.Dialect,
+		Conns:    cfg.Conns,
+		Rate:     cfg.Rate,
+		Loops:    max(cfg.Loops, 1),
+		Sources:  loopbackSources,
+		TrackSeq: true,
 	}
+	plan.Transport = cfg.Transport
 	if len(cfg.Tokens) > 0 {
 		plan.Auth = &loadtest.TokenPlan{Tokens: cfg.Tokens}
 	}

@@ -64,9 +64,10 @@ type loopMetrics struct {
 	// whose close OnClose counts (the others happen before a conn exists).
 	ipRejectsWithConn atomic.Uint64
 
-	open      [numKinds]atomic.Int64  // upgraded and not yet gone (includes closing), by conn.kind
+	open      [numKinds]atomic.Int64 // upgraded and not yet gone (includes closing), by conn.kind
+	clientPub atomic.Uint64          // client publishes accepted (publish.go)
+
 	delivered [numKinds]atomic.Uint64 // live deliveries by conn.kind, added once per drain pass
-	clientPub atomic.Uint64           // client publishes accepted (publish.go)
 }
 
 // nodeMetrics are the node's own counters for /metrics.

@@ -55,10 +55,12 @@ type Collector struct {
 }
 
 type descs struct {
-	conns, open, accepted, upgrades, closed, codes, hsFail, hsDur   *prometheus.Desc
-	subs, topics, slowNow, published, delivered, bytes, byTransport *prometheus.Desc
-	slowMode, conflated, slowClosed, snapshots, replays, resets     *prometheus.Desc
-	pubDur, busPub, busCAS, busErr, restarts, up                    *prometheus.Desc
+	conns, open, accepted, upgrades, closed, codes, hsFail, hsDur *prometheus.Desc
+	subs, topics, slowNow, published, delivered, bytes            *prometheus.Desc
+	slowMode, conflated, slowClosed, snapshots, replays, resets   *prometheus.Desc
+	pubDur, busPub, busCAS, busErr, restarts, up                  *prometheus.Desc
+
+	byKind *prometheus.Desc // deliveries by transport
 }
 
 // NewCollector returns a collector over gather; workerLabel is true in
@@ -75,33 +77,33 @@ func NewCollector(gather func() Gathered, workerLabel bool) *Collector {
 		return prometheus.NewDesc(prometheus.BuildFQName(Namespace, "", name), help, labels, nil)
 	}
 	return &Collector{gather: gather, worker: workerLabel, d: descs{
-		conns:       d("connections", "Open TCP connections on the WebSocket listener, in every phase (handshake, open, closing)."),
-		open:        d("connections_open", "Upgraded connections now open, by transport: websocket, sse (Server-Sent Events), poll (long-polls being held).", "transport"),
-		accepted:    d("connections_accepted_total", "TCP connections accepted on the WebSocket listener."),
-		upgrades:    d("ws_upgrades_total", "Upgrade requests answered with 101 Switching Protocols."),
-		closed:      d("connections_closed_total", "Connections closed, by reason.", "reason"),
-		codes:       d("ws_close_codes_total", "Close frames the server sent (its own or the echo of the client's), by close code.", "code"),
-		hsFail:      d("handshake_failures_total", "Upgrade requests refused with an HTTP error, by status.", "status"),
-		hsDur:       d("handshake_duration_seconds", "Time from TCP accept to the 101 response (millisecond resolution: the event loop's clock)."),
-		subs:        d("subscriptions", "Subscriptions (connection, topic) in effect now."),
-		topics:      d("topics", "Topics known to the node (published or subscribed to since start)."),
-		slowNow:     d("slow_connections", "Connections in slow (conflating) mode now."),
-		published:   d("publishes_total", "Messages published, by source: api (the control API), internal (in-process feeds such as --demo), bus (received from the bus by a worker), client (client publications over WebSocket; worker mode: counted by the worker the client is on).", "source"),
-		delivered:   d("deliveries_total", "Frames written to subscribers (one per message and subscriber)."),
-		byTransport: d("deliveries_by_transport_total", "Live deliveries (as in fanwire_deliveries_total) by the subscriber's transport: websocket, sse, poll (a held long-poll's answer).", "transport"),
-		bytes:       d("delivered_bytes_total", "Bytes of the frames written to subscribers."),
-		slowMode:    d("slow_mode_entries_total", "Times a connection fell behind (over --max-pending) and entered slow (conflating) mode."),
-		conflated:   d("conflated_total", "Messages replaced by a newer one for a slow connection."),
-		slowClosed:  d("slow_closes_total", "Slow connections closed with 1008."),
-		snapshots:   d("snapshots_total", "Last values sent to new subscribers."),
-		replays:     d("replays_total", "Resumes served from history."),
-		resets:      d("resets_total", "Resumes that could not be served (a reset was sent)."),
-		pubDur:      g("publish_duration_seconds", "Control API publish latency: request received to frames queued on the event loops (worker mode: to the bus's ack)."),
-		busPub:      g("bus_publishes_total", "Messages sequenced and published on the bus (worker mode)."),
-		busCAS:      g("bus_cas_retries_total", "Bus publishes retried because another publisher took the topic's next seq."),
-		busErr:      g("bus_errors_total", "Bus publishes that failed (answered 503)."),
-		restarts:    g("worker_restarts_total", "Times a worker process was restarted.", "worker"),
-		up:          g("worker_up", "1 when the worker process is running and listening, else 0.", "worker"),
+		conns:      d("connections", "Open TCP connections on the WebSocket listener, in every phase (handshake, open, closing)."),
+		open:       d("connections_open", "Upgraded connections now open, by transport: websocket, sse (Server-Sent Events), poll (long-polls being held).", "transport"),
+		accepted:   d("connections_accepted_total", "TCP connections accepted on the WebSocket listener."),
+		upgrades:   d("ws_upgrades_total", "Upgrade requests answered with 101 Switching Protocols."),
+		closed:     d("connections_closed_total", "Connections closed, by reason.", "reason"),
+		codes:      d("ws_close_codes_total", "Close frames the server sent (its own or the echo of the client's), by close code.", "code"),
+		hsFail:     d("handshake_failures_total", "Upgrade requests refused with an HTTP error, by status.", "status"),
+		hsDur:      d("handshake_duration_seconds", "Time from TCP accept to the 101 response (millisecond resolution: the event loop's clock)."),
+		subs:       d("subscriptions", "Subscriptions (connection, topic) in effect now."),
+		topics:     d("topics", "Topics known to the node (published or subscribed to since start)."),
+		slowNow:    d("slow_connections", "Connections in slow (conflating) mode now."),
+		published:  d("publishes_total", "Messages published, by source: api (the control API), internal (in-process feeds such as --demo), bus (received from the bus by a worker), client (client publications over WebSocket; worker mode: counted by the worker the client is on).", "source"),
+		delivered:  d("deliveries_total", "Frames written to subscribers (one per message and subscriber)."),
+		byKind:     d("deliveries_by_transport_total", "Live deliveries (as in fanwire_deliveries_total) by the subscriber's transport: websocket, sse, poll (a held long-poll's answer).", "transport"),
+		bytes:      d("delivered_bytes_total", "Bytes of the frames written to subscribers."),
+		slowMode:   d("slow_mode_entries_total", "Times a connection fell behind (over --max-pending) and entered slow (conflating) mode."),
+		conflated:  d("conflated_total", "Messages replaced by a newer one for a slow connection."),
+		slowClosed: d("slow_closes_total", "Slow connections closed with 1008."),
+		snapshots:  d("snapshots_total", "Last values sent to new subscribers."),
+		replays:    d("replays_total", "Resumes served from history."),
+		resets:     d("resets_total", "Resumes that could not be served (a reset was sent)."),
+		pubDur:     g("publish_duration_seconds", "Control API publish latency: request received to frames queued on the event loops (worker mode: to the bus's ack)."),
+		busPub:     g("bus_publishes_total", "Messages sequenced and published on the bus (worker mode)."),
+		busCAS:     g("bus_cas_retries_total", "Bus publishes retried because another publisher took the topic's next seq."),
+		busErr:     g("bus_errors_total", "Bus publishes that failed (answered 503)."),
+		restarts:   g("worker_restarts_total", "Times a worker process was restarted.", "worker"),
+		up:         g("worker_up", "1 when the worker process is running and listening, else 0.", "worker"),
 	}}
 }
 
@@ -161,7 +163,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		}
 		counter(c.d.delivered, n.Delivered, w...)
 		for _, t := range Transports {
-			counter(c.d.byTransport, n.DeliveredByTransport[t], l(t)...)
+			counter(c.d.byKind, n.DeliveredByTransport[t], l(t)...)
 		}
 		counter(c.d.bytes, n.DeliveredBytes, w...)
 		counter(c.d.slowMode, n.SlowMode, w...)

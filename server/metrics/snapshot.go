@@ -90,12 +90,13 @@ type Snapshot struct {
 	// node (worker mode: answered by the sequencer, or sent if ephemeral).
 	PublishedClient uint64 `json:"published_client"`
 
-	OpenByTransport map[string]int64 `json:"open_by_transport"` // Open by transport (Transports)
+	OpenByTransport   map[string]int64  `json:"open_by_transport"`  // Open by transport (Transports)
+	Closed            map[string]uint64 `json:"closed"`             // by reason (Reasons)
+	CloseCodes        map[string]uint64 `json:"close_codes"`        // close frames the server sent, by code
+	HandshakeFailures map[string]uint64 `json:"handshake_failures"` // by HTTP status
+	HandshakeSeconds  HistogramSnapshot `json:"handshake_seconds"`
+	PublishSeconds    HistogramSnapshot `json:"publish_seconds"` // this process's control API publishes
+
 	// DeliveredByTransport: Delivered (live deliveries) by transport (Transports).
 	DeliveredByTransport map[string]uint64 `json:"delivered_by_transport"`
-	Closed               map[string]uint64 `json:"closed"`             // by reason (Reasons)
-	CloseCodes           map[string]uint64 `json:"close_codes"`        // close frames the server sent, by code
-	HandshakeFailures    map[string]uint64 `json:"handshake_failures"` // by HTTP status
-	HandshakeSeconds     HistogramSnapshot `json:"handshake_seconds"`
-	PublishSeconds       HistogramSnapshot `json:"publish_seconds"` // this process's control API publishes
 }
