@@ -131,6 +131,9 @@ func (l *loop) process(slot int32, data []byte, now int64) (rest []byte, alive b
 			return data, alive
 		}
 		l.opened(c, now)
+		if l.chat != nil {
+			l.chatOpened(c, slot)
+		}
 		data = data[n:]
 	}
 	return l.frames(slot, data, now)
@@ -226,6 +229,10 @@ func (l *loop) frames(slot int32, data []byte, now int64) (rest []byte, alive bo
 
 func (l *loop) onData(c *conn, f *codec.Frame, now int64) {
 	l.stats.bytes.Add(int64(len(f.Payload)))
+	if l.chat != nil {
+		l.chatData(c, f, now)
+		return
+	}
 	if f.First && bytes.HasPrefix(f.Payload, resetPrefix) {
 		// {"type":"reset","topic":..,"from":N}: the server says seqs before
 		// N are not coming; a jump up to N is announced, not lost silently.
@@ -318,6 +325,9 @@ func (l *loop) beginClose(slot int32, now int64) {
 		l.stats.closedClean.Add(1)
 		l.closeConn(slot)
 		return
+	}
+	if l.chat != nil {
+		l.chatClosed(c, slot) // no more publishes on a closing connection
 	}
 	c.state = stClosing
 	c.since = now

@@ -11,7 +11,7 @@ import (
 // Config is a whole run as the user asked for it (flags); it is copied
 // into the JSON report as "settings".
 type Config struct {
-	Mode           string        `json:"mode"` // connect, fanout, churn
+	Mode           string        `json:"mode"` // connect, fanout, churn, chat
 	URL            string        `json:"url"`
 	API            string        `json:"api,omitempty"`
 	Conns          int           `json:"conns"` // connect/churn: connections; fanout: subscribers
@@ -42,6 +42,16 @@ type Config struct {
 
 	// churn
 	ChurnRate float64 `json:"churn_rate,omitempty"` // disconnect+reconnect per second
+
+	// chat (chat.go): Conns = Users + HotRoomUsers; Size, TopicPrefix,
+	// Drain and Duration (publishing) as in fanout.
+	Users              int           `json:"users,omitempty"`
+	Rooms              int           `json:"rooms,omitempty"`
+	HotRoomUsers       int           `json:"hot_room_users,omitempty"`
+	PublishInterval    time.Duration `json:"-"`
+	HotPublishInterval time.Duration `json:"-"`                    // 0: PublishInterval
+	ServerPID          int           `json:"server_pid,omitempty"` // CPU of this pid and its descendants
+	TokenPublish       string        `json:"token_publish,omitempty"`
 
 	// Tokens (tokens.go): one fixed --token, or one HS256 token per
 	// connection signed with the secret (file, env or flag) for sub TokenSub.
@@ -88,15 +98,27 @@ func DefaultConfig(mode string) Config {
 		c.Conns = 1000
 		c.ChurnRate = 200
 		c.Duration = 10 * time.Second
+	case "chat":
+		c.Users = 1000
+		c.Rooms = 100
+		c.PublishInterval = 10 * time.Second
+		c.Size = 100
+		c.Duration = 30 * time.Second
+		c.Drain = 10 * time.Second
+		c.TopicPrefix = "chat.load"
+		c.TokenPublish = "*"
 	}
 	return c
 }
 
 func (c *Config) validate() error {
 	switch c.Mode {
-	case "connect", "fanout", "churn":
+	case "connect", "fanout", "churn", "chat":
 	default:
 		return fmt.Errorf("unknown mode %q", c.Mode)
+	}
+	if c.Mode == "chat" {
+		c.Conns = c.Users + c.HotRoomUsers // one connection per user
 	}
 	switch c.Transport {
 	case "", TransportWebSocket, TransportSSE, TransportPoll:
@@ -133,6 +155,22 @@ func (c *Config) validate() error {
 			return errors.New("--publishers must be >= 1")
 		}
 	}
+	if c.Mode == "chat" {
+		switch {
+		case c.Users < 0 || c.HotRoomUsers < 0:
+			return errors.New("--users and --hot-room-users must be >= 0")
+		case c.Users > 0 && c.Rooms < 1:
+			return errors.New("--rooms must be >= 1")
+		case c.Users+c.HotRoomUsers < 1:
+			return errors.New("no users: set --users (and --rooms) or --hot-room-users")
+		case c.PublishInterval <= 0 || c.HotPublishInterval < 0:
+			return errors.New("--publish-interval must be > 0")
+		case c.Transport == TransportSSE:
+			return errors.New("chat publishes in-band: --transport sse does not apply")
+		case c.Size < 0 || c.Size > 1<<20:
+			return errors.New("--size must be 0..1MiB")
+		}
+	}
 	if c.Mode == "churn" && c.ChurnRate <= 0 {
 		return errors.New("--churn-rate must be > 0")
 	}
@@ -149,7 +187,10 @@ func (c Config) MarshalJSON() ([]byte, error) {
 		ConnectTimeout string `json:"connect_timeout"`
 		CloseTimeout   string `json:"close_timeout"`
 		Drain          string `json:"drain,omitempty"`
-	}{plain(c), c.Hold.String(), c.Duration.String(), c.ConnectTimeout.String(), c.CloseTimeout.String(), durOrEmpty(c.Drain)})
+		PubInterval    string `json:"publish_interval,omitempty"`
+		HotInterval    string `json:"hot_room_publish_interval,omitempty"`
+	}{plain(c), c.Hold.String(), c.Duration.String(), c.ConnectTimeout.String(), c.CloseTimeout.String(), durOrEmpty(c.Drain),
+		durOrEmpty(c.PublishInterval), durOrEmpty(c.HotPublishInterval)})
 }
 
 func durOrEmpty(d time.Duration) string {

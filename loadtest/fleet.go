@@ -152,6 +152,15 @@ func (f *Fleet) Downtime() *hdrhistogram.Histogram {
 	return h
 }
 
+// AckHistogram merges the loops' publish-to-ack histograms (chat mode).
+func (f *Fleet) AckHistogram() *hdrhistogram.Histogram {
+	ack := newHist()
+	for _, l := range f.loops {
+		l.stats.mergeAckInto(ack)
+	}
+	return ack
+}
+
 // Memory measures heap and RSS growth since the fleet started, per open
 // connection. Call it while connections are idle (after the ramp).
 func (f *Fleet) Memory() Memory {

@@ -46,6 +46,7 @@ type loop struct {
 	pool    bufPool
 	cursors [][]byte // poll: each slot's since/epochs for its next request (poll.go)
 	repolls []int32  // poll: slots whose next request is owed after this batch of events
+	chat    *chatLoop // chat mode (chat.go); nil otherwise
 
 	planned   int // connections to open (churn: to keep open)
 	dialed    int
@@ -74,7 +75,7 @@ func newLoop(id int, plan *Plan, tgt *target, paths []string, sources []netip.Ad
 		return nil, err
 	}
 	seed := uint64(time.Now().UnixNano())
-	return &loop{
+	l := &loop{
 		id: id, plan: plan, tgt: tgt, dst: tgt.addr, paths: paths, sources: sources,
 		stats:   newLoopStats(plan.TrackSeq),
 		p:       p,
@@ -84,7 +85,12 @@ func newLoop(id int, plan *Plan, tgt *target, paths []string, sources []netip.Ad
 		wbuf:    make([]byte, 0, 1024),
 		planned: planned,
 		done:    make(chan struct{}),
-	}, nil
+	}
+	if plan.Chat != nil {
+		l.chat = newChatLoop(plan, id, planned)
+		l.stats.ack = newHist()
+	}
+	return l, nil
 }
 
 func (l *loop) run() {
@@ -118,6 +124,9 @@ func (l *loop) run() {
 		} else {
 			l.churn(now) // first, so replacements are dialed in the same pass
 			l.dial(now)
+			if l.chat != nil {
+				l.chatTick(now)
+			}
 		}
 		l.lastTick = now
 		if now-lastSweep >= int64(sweepEvery) {
@@ -455,6 +464,9 @@ func (l *loop) abortAll() {
 func (l *loop) closeConn(slot int32) {
 	c := &l.conns[slot]
 	unix.Close(int(c.fd))
+	if l.chat != nil {
+		l.chatClosed(c, slot)
+	}
 	switch c.state {
 	case stConnecting, stHandshake:
 		l.inflight--

@@ -16,17 +16,20 @@ type Progress struct {
 
 // PartResult is what one process hands back when it is done.
 type PartResult struct {
-	Counters Counters `json:"counters"`
-	Latency  string   `json:"latency_hdr"` // base64 compressed HDR histogram, µs
-	Connect  string   `json:"connect_hdr"`
-	Downtime string   `json:"reconnect_hdr,omitempty"` // server close to the reconnect's 101, µs
-	Memory   *Memory  `json:"memory,omitempty"`
-	Error    string   `json:"error,omitempty"`
+	Counters Counters  `json:"counters"`
+	Latency  string    `json:"latency_hdr"` // base64 compressed HDR histogram, µs
+	Connect  string    `json:"connect_hdr"`
+	Downtime string    `json:"reconnect_hdr,omitempty"` // server close to the reconnect's 101, µs
+	Ack      string    `json:"ack_hdr,omitempty"`       // chat: publish to ack, µs
+	Chat     *ChatPart `json:"chat,omitempty"`
+	Memory   *Memory   `json:"memory,omitempty"`
+	Error    string    `json:"error,omitempty"`
 }
 
 // part is one process's share of a run: in this process or a worker.
 type part interface {
 	progress() Progress
+	publish(start, end int64) // chat: publish from start to end (unix nanos)
 	stop()
 	wait() PartResult
 }
@@ -78,6 +81,8 @@ func (p *localPart) progress() Progress {
 	return Progress{Counters: p.fleet.Counters(), RampDone: p.fleet.RampDone(), P99us: p.fleet.LiveP99()}
 }
 
+func (p *localPart) publish(start, end int64) { p.fleet.StartPublishing(start, end) }
+
 func (p *localPart) stop() {
 	p.once.Do(func() { close(p.quit) })
 	p.fleet.Stop()
@@ -88,6 +93,9 @@ func (p *localPart) wait() PartResult {
 	p.once.Do(func() { close(p.quit) })
 	lat, con := p.fleet.Histograms()
 	r := PartResult{Counters: p.fleet.Counters(), Latency: encodeHist(lat), Connect: encodeHist(con), Downtime: encodeHist(p.fleet.Downtime())}
+	if p.fleet.plan.Chat != nil {
+		r.Ack, r.Chat = encodeHist(p.fleet.AckHistogram()), p.fleet.chatPart()
+	}
 	p.mu.Lock()
 	r.Memory = p.mem
 	p.mu.Unlock()
@@ -129,6 +137,12 @@ func (g group) progress() Progress {
 		sum.P99us = max(sum.P99us, pr.P99us)
 	}
 	return sum
+}
+
+func (g group) publish(start, end int64) {
+	for _, p := range g {
+		p.publish(start, end)
+	}
 }
 
 func (g group) stop() {

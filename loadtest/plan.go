@@ -28,6 +28,7 @@ type Plan struct {
 	Auth           *TokenPlan    `json:"auth,omitempty"`      // tokens in the upgrade URL (tokens.go); nil = none
 	Transport      string        `json:"transport,omitempty"` // websocket, sse (sse.go) or poll (poll.go)
 	Dialect        string        `json:"dialect,omitempty"`   // "" (fanwire's wire) or centrifugo (centrifugo.go)
+	Chat           *ChatPlan     `json:"chat,omitempty"`      // chat mode (chat.go): rooms, publish schedule
 }
 
 func (p *Plan) withDefaults() {

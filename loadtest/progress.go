@@ -52,6 +52,7 @@ func (s *status) sample(p Progress, phase string) {
 	dt := now.Sub(s.prevAt).Seconds()
 	connRate := float64(p.Established-s.prev.Established) / dt
 	msgRate := float64(p.Messages-s.prev.Messages) / dt
+	pubRate := float64(p.PubAcked-s.prev.PubAcked) / dt
 	s.prev, s.prevAt, s.lastLine = p, now, now
 	line := fmt.Sprintf("[%6.1fs %-8s] open %d  est %d (%.0f/s)  failed %d  srv-closed %d",
 		t, phase, p.Open, p.Established, connRate, p.Failed, p.ClosedByServer)
@@ -60,6 +61,12 @@ func (s *status) sample(p Progress, phase string) {
 	}
 	if p.Churned > 0 {
 		line += fmt.Sprintf("  churned %d", p.Churned)
+	}
+	if p.PubSent > 0 {
+		line += fmt.Sprintf("  pub %d acked %d (%.0f/s)", p.PubSent, p.PubAcked, pubRate)
+		if p.PubErrors > 0 {
+			line += fmt.Sprintf(" err %d", p.PubErrors)
+		}
 	}
 	if p.Messages > 0 {
 		line += fmt.Sprintf("  msgs %d (%.0f/s)", p.Messages, msgRate)

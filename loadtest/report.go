@@ -14,21 +14,22 @@ import (
 
 // Report is everything a run measured, plus the settings it used.
 type Report struct {
-	Mode        string    `json:"mode"`
-	Settings    Config    `json:"settings"`
-	Started     time.Time `json:"started"`
-	ElapsedSec  float64   `json:"elapsed_s"`
-	Processes   int       `json:"processes"` // 1 = no worker processes
-	Connections Counters  `json:"connections"`
-	ConnectUs   Latency   `json:"connect_latency_us"`           // TCP connect start to 101
-	TrackedUs   *Latency  `json:"tracked_latency_us,omitempty"` // connect --track: send time ("t") to arrival of deliveries
-	Delivery    *Delivery `json:"delivery,omitempty"`
-	Reconnect   *Reconn   `json:"reconnect,omitempty"` // --resume and the server closed connections
-	Memory      *MemFig   `json:"memory,omitempty"`
-	Timeline    []Sample  `json:"timeline"`
-	Errors      []string  `json:"errors,omitempty"` // process-level errors
-	Problems    []string  `json:"problems,omitempty"`
-	OK          bool      `json:"ok"`
+	Mode        string      `json:"mode"`
+	Settings    Config      `json:"settings"`
+	Started     time.Time   `json:"started"`
+	ElapsedSec  float64     `json:"elapsed_s"`
+	Processes   int         `json:"processes"` // 1 = no worker processes
+	Connections Counters    `json:"connections"`
+	ConnectUs   Latency     `json:"connect_latency_us"`           // TCP connect start to 101
+	TrackedUs   *Latency    `json:"tracked_latency_us,omitempty"` // connect --track: send time ("t") to arrival of deliveries
+	Delivery    *Delivery   `json:"delivery,omitempty"`
+	Reconnect   *Reconn     `json:"reconnect,omitempty"` // --resume and the server closed connections
+	Chat        *ChatResult `json:"chat,omitempty"`
+	Memory      *MemFig     `json:"memory,omitempty"`
+	Timeline    []Sample    `json:"timeline"`
+	Errors      []string    `json:"errors,omitempty"` // process-level errors
+	Problems    []string    `json:"problems,omitempty"`
+	OK          bool        `json:"ok"`
 }
 
 // Latency summarises an HDR histogram in microseconds.
@@ -118,18 +119,22 @@ type merged struct {
 	latency  *hdrhistogram.Histogram
 	connect  *hdrhistogram.Histogram
 	downtime *hdrhistogram.Histogram
+	ack      *hdrhistogram.Histogram
 	memory   *Memory
 	errors   []string
 }
 
 // mergeResults sums counters, merges histograms and memory figures.
 func mergeResults(rs []PartResult) merged {
-	m := merged{latency: newHist(), connect: newHist(), downtime: newHist()}
+	m := merged{latency: newHist(), connect: newHist(), downtime: newHist(), ack: newHist()}
 	for _, r := range rs {
 		m.counters.Add(r.Counters)
 		m.latency.Merge(decodeHist(r.Latency))
 		m.connect.Merge(decodeHist(r.Connect))
 		m.downtime.Merge(decodeHist(r.Downtime))
+		if r.Ack != "" {
+			m.ack.Merge(decodeHist(r.Ack))
+		}
 		if r.Memory != nil {
 			if m.memory == nil {
 				m.memory = &Memory{}
@@ -173,6 +178,9 @@ func (r *Report) judge() {
 		if d.PublishErrors > 0 {
 			r.Problems = append(r.Problems, fmt.Sprintf("%d publishes failed (%s)", d.PublishErrors, formatMap(d.PublishErrBy)))
 		}
+	}
+	if ch := r.Chat; ch != nil {
+		r.Problems = append(r.Problems, ch.problems(r.Settings.MaxLoss)...)
 	}
 	for _, e := range r.Errors {
 		r.Problems = append(r.Problems, "process error: "+e)
@@ -239,6 +247,9 @@ func (r *Report) WriteText(w io.Writer) {
 			fmt.Fprintf(w, "               (%d publish answers gave no usable subscriber count (worker mode, or long-pollers between requests): expected from this run's own subscribers)\n", d.Uncounted)
 		}
 		fmt.Fprintf(w, "  delivery latency: %s\n", d.LatencyUs)
+	}
+	if ch := r.Chat; ch != nil {
+		ch.writeText(w)
 	}
 	if m := r.Memory; m != nil {
 		fmt.Fprintf(w, "  load generator memory: %.0f B heap/conn, %.0f B RSS/conn over %d idle conns in %d process(es)\n"+

@@ -35,6 +35,8 @@ func Run(ctx context.Context, cfg Config, progressOut io.Writer, quiet bool) (*R
 		run.churn(cfg)
 	case "fanout":
 		r.Delivery = run.fanout(cfg, topics, topicSubs)
+	case "chat":
+		r.Chat = run.chat(cfg)
 	}
 	g.stop()
 	results := run.waitClosed()
@@ -76,6 +78,9 @@ func Run(ctx context.Context, cfg Config, progressOut io.Writer, quiet bool) (*R
 			d.LossRatio = float64(d.Lost) / float64(d.Expected)
 		}
 		d.LatencyUs = summarize(m.latency)
+	}
+	if r.Chat != nil {
+		finishChat(r.Chat, results, m)
 	}
 	r.judge()
 	return r, nil
@@ -126,6 +131,9 @@ func basePlan(cfg *Config) (Plan, []string, []int64, error) {
 	}
 	if cfg.Mode == "churn" {
 		p.ChurnRate = cfg.ChurnRate
+	}
+	if cfg.Mode == "chat" {
+		return chatPlan(cfg, p, u)
 	}
 	if cfg.Mode != "fanout" {
 		return p, nil, nil, nil

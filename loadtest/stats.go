@@ -37,6 +37,15 @@ type Counters struct {
 	LastBackNs     int64            `json:"last_back_unix_ns,omitempty"`  // the last reconnect that got its 101
 	Dups           int64            `json:"dups"`                         // repeated or old seq numbers seen
 	Pings          int64            `json:"pings"`                        // server pings answered with pongs
+
+	// chat mode (chat.go)
+	OutOfOrder int64            `json:"out_of_order,omitempty"` // a seq received after a higher one (chat)
+	PubSent    int64            `json:"pub_sent,omitempty"`
+	PubSkipped int64            `json:"pub_skipped,omitempty"` // due while the connection was not open
+	PubAcked   int64            `json:"pub_acked,omitempty"`
+	PubErrors  int64            `json:"pub_errors,omitempty"`
+	PubErrBy   map[string]int64 `json:"pub_errors_by,omitempty"`
+	Expected   int64            `json:"expected,omitempty"` // deliveries owed so far: acks x members of the room
 }
 
 // Add sums o into c (maps merged key by key).
@@ -69,6 +78,13 @@ func (c *Counters) Add(o Counters) {
 	c.LastBackNs = max(c.LastBackNs, o.LastBackNs)
 	c.Dups += o.Dups
 	c.Pings += o.Pings
+	c.OutOfOrder += o.OutOfOrder
+	c.PubSent += o.PubSent
+	c.PubSkipped += o.PubSkipped
+	c.PubAcked += o.PubAcked
+	c.PubErrors += o.PubErrors
+	c.PubErrBy = addMap(c.PubErrBy, o.PubErrBy)
+	c.Expected += o.Expected
 }
 
 func addMap(dst, src map[string]int64) map[string]int64 {
@@ -113,6 +129,8 @@ type loopStats struct {
 	announced, resets, reconnects              atomic.Int64
 	reconnected, givenUp                       atomic.Int64
 	firstDown, lastBack                        atomic.Int64 // unix ns; written by the loop only
+	outOfOrder, expected                       atomic.Int64 // chat
+	pubSent, pubSkipped, pubAcked, pubErrors   atomic.Int64 // chat
 
 	mu       sync.Mutex
 	failedBy map[string]int64
@@ -121,6 +139,8 @@ type loopStats struct {
 	latency  *hdrhistogram.Histogram // delivery latency, µs
 	connect  *hdrhistogram.Histogram // connect start to 101, µs
 	downtime *hdrhistogram.Histogram // reconnects: server close to the new 101, µs
+	ack      *hdrhistogram.Histogram // chat: publish to its ack, µs
+	pubErrBy map[string]int64        // chat: publish errors by code
 }
 
 // newLoopStats makes the loop's stats; the delivery histogram (~150 KB)
@@ -132,6 +152,7 @@ func newLoopStats(trackLatency bool) *loopStats {
 		closedBy: map[string]int64{},
 		connect:  newHist(),
 		downtime: newHist(),
+		pubErrBy: map[string]int64{},
 	}
 	if trackLatency {
 		s.latency = newHist()
@@ -168,6 +189,21 @@ func (s *loopStats) recordLatency(us int64) {
 	s.mu.Unlock()
 }
 
+func (s *loopStats) recordAck(us int64) {
+	s.mu.Lock()
+	if s.ack != nil {
+		recordClamped(s.ack, us)
+	}
+	s.mu.Unlock()
+}
+
+func (s *loopStats) pubError(code string) {
+	s.pubErrors.Add(1)
+	s.mu.Lock()
+	s.pubErrBy[code]++
+	s.mu.Unlock()
+}
+
 func (s *loopStats) recordConnect(us int64) {
 	s.mu.Lock()
 	recordClamped(s.connect, us)
@@ -199,11 +235,18 @@ func (s *loopStats) counters() Counters {
 		LastBackNs:     s.lastBack.Load(),
 		Dups:           s.dups.Load(),
 		Pings:          s.pings.Load(),
+		OutOfOrder:     s.outOfOrder.Load(),
+		PubSent:        s.pubSent.Load(),
+		PubSkipped:     s.pubSkipped.Load(),
+		PubAcked:       s.pubAcked.Load(),
+		PubErrors:      s.pubErrors.Load(),
+		Expected:       s.expected.Load(),
 	}
 	s.mu.Lock()
 	c.FailedBy = addMap(nil, s.failedBy)
 	c.ReconnFailedBy = addMap(nil, s.reconnBy)
 	c.ClosedBy = addMap(nil, s.closedBy)
+	c.PubErrBy = addMap(nil, s.pubErrBy)
 	s.mu.Unlock()
 	return c
 }
@@ -234,6 +277,15 @@ func (s *loopStats) mergeHistsInto(latency, connect *hdrhistogram.Histogram) {
 		latency.Merge(s.latency)
 	}
 	connect.Merge(s.connect)
+	s.mu.Unlock()
+}
+
+// mergeAckInto adds this loop's publish-to-ack histogram into dst (chat).
+func (s *loopStats) mergeAckInto(dst *hdrhistogram.Histogram) {
+	s.mu.Lock()
+	if s.ack != nil {
+		dst.Merge(s.ack)
+	}
 	s.mu.Unlock()
 }
 

@@ -24,6 +24,7 @@ type TokenPlan struct {
 	HMACSecret []byte   `json:"hmac_secret,omitempty"` // sign per connection (HS256); goes to workers over stdin, never argv
 	Sub        string   `json:"sub,omitempty"`         // sub pattern: %d is the connection's global index
 	Subscribe  []string `json:"subscribe,omitempty"`   // fanwire.subscribe patterns
+	Publish    []string `json:"publish,omitempty"`     // fanwire.publish patterns (chat mode)
 	Exp        int64    `json:"exp,omitempty"`         // unix seconds; the same for the whole run
 	// Tokens, if set, are pre-signed tokens, connection i presenting
 	// Tokens[i % len]: in-process fleets only (benchmarks with other algorithms).
@@ -38,16 +39,21 @@ type tokenClaims struct {
 
 type tokenGrants struct {
 	Subscribe []string `json:"subscribe,omitempty"`
+	Publish   []string `json:"publish,omitempty"`
 }
 
 // SignHS256 signs a fanwire token for sub with secret.
 func SignHS256(secret []byte, sub string, subscribe []string, iat, exp time.Time) (string, error) {
+	return signHS256(secret, sub, subscribe, nil, iat, exp)
+}
+
+func signHS256(secret []byte, sub string, subscribe, publish []string, iat, exp time.Time) (string, error) {
 	c := tokenClaims{RegisteredClaims: jwt.RegisteredClaims{Subject: sub, IssuedAt: jwt.NewNumericDate(iat)}}
 	if !exp.IsZero() {
 		c.ExpiresAt = jwt.NewNumericDate(exp)
 	}
-	if len(subscribe) > 0 {
-		c.Fanwire = &tokenGrants{Subscribe: subscribe}
+	if len(subscribe) > 0 || len(publish) > 0 {
+		c.Fanwire = &tokenGrants{Subscribe: subscribe, Publish: publish}
 	}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
 }
@@ -70,7 +76,7 @@ func (t *TokenPlan) forConn(i int) (string, error) {
 		if t.Exp > 0 {
 			exp = time.Unix(t.Exp, 0)
 		}
-		return SignHS256(t.HMACSecret, SubFor(t.Sub, i), t.Subscribe, time.Now().Add(-time.Minute), exp)
+		return signHS256(t.HMACSecret, SubFor(t.Sub, i), t.Subscribe, t.Publish, time.Now().Add(-time.Minute), exp)
 	}
 	return t.Token, nil
 }
@@ -137,6 +143,13 @@ func (c *Config) tokenPlan() (*TokenPlan, error) {
 			p.Subscribe = append(p.Subscribe, s)
 		}
 	}
+	if c.Mode == "chat" {
+		for _, s := range strings.Split(c.TokenPublish, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				p.Publish = append(p.Publish, s)
+			}
+		}
+	}
 	if c.TokenTTL > 0 {
 		p.Exp = time.Now().Add(c.TokenTTL).Unix()
 	}
@@ -158,7 +171,7 @@ func allLoopPaths(plan *Plan, tgt *target) ([][]string, bool, error) {
 		wg.Go(func() { out[i], _, errs[i] = loopPaths(plan, tgt, i, share) })
 	}
 	wg.Wait()
-	return out, plan.Auth != nil && plan.Auth.perConn(), errors.Join(errs...)
+	return out, plan.Chat != nil || plan.Auth != nil && plan.Auth.perConn(), errors.Join(errs...)
 }
 
 // loopPaths are the upgrade paths of loop id: the plan's (topics) rotation,
@@ -166,6 +179,9 @@ func allLoopPaths(plan *Plan, tgt *target) ([][]string, bool, error) {
 // (signed before the ramp).
 func loopPaths(plan *Plan, tgt *target, id, share int) (paths []string, perConn bool, err error) {
 	a := plan.Auth
+	if plan.Chat != nil {
+		return chatPaths(plan, id, share)
+	}
 	if a == nil {
 		return plan.Paths, false, nil
 	}
@@ -187,4 +203,22 @@ func loopPaths(plan *Plan, tgt *target, id, share int) (paths []string, perConn 
 	}
 	paths, err = tokenPaths(a, base, plan.Offset, id, plan.Loops, share)
 	return paths, true, err
+}
+
+// chatPaths is one upgrade path per user of loop id (chat mode): its
+// room's, with its token if any. Connection k of the loop is user k.
+func chatPaths(plan *Plan, id, share int) ([]string, bool, error) {
+	out := make([]string, share)
+	for k := range out {
+		g := plan.Offset + id + k*plan.Loops
+		out[k] = plan.Paths[plan.Chat.roomOf(g)]
+		if a := plan.Auth; a != nil {
+			tok, err := a.forConn(g)
+			if err != nil {
+				return nil, false, fmt.Errorf("signing token %d: %w", g, err)
+			}
+			out[k] = withToken(out[k], tok)
+		}
+	}
+	return out, true, nil
 }

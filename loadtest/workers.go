@@ -92,9 +92,19 @@ func RunWorker(in io.Reader, out io.Writer) int {
 	}
 	stopSignals(p.stop)
 	go func() {
-		// Any line or EOF on stdin means stop: a dead parent stops us too.
-		_, _ = rd.ReadBytes('\n')
-		p.stop()
+		// "publish <start> <end>" (unix nanos, chat mode) starts the
+		// publishers; any other line or EOF means stop: a dead parent
+		// stops us too.
+		for {
+			line, err := rd.ReadBytes('\n')
+			var start, end int64
+			if n, _ := fmt.Sscanf(string(line), "publish %d %d", &start, &end); n == 2 && err == nil {
+				p.publish(start, end)
+				continue
+			}
+			p.stop()
+			return
+		}
 	}()
 	done := make(chan PartResult, 1)
 	go func() { done <- p.wait() }()
@@ -215,8 +225,16 @@ func (r *remotePart) progress() Progress {
 	return p
 }
 
+func (r *remotePart) publish(start, end int64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, _ = fmt.Fprintf(r.stdin, "publish %d %d\n", start, end)
+}
+
 func (r *remotePart) stop() {
 	r.once.Do(func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
 		_, _ = io.WriteString(r.stdin, "stop\n")
 		_ = r.stdin.Close()
 	})

@@ -28,7 +28,7 @@ func loadMain(args []string) int {
 		return 0
 	}
 	mode := args[0]
-	if mode != "connect" && mode != "fanout" && mode != "churn" {
+	if mode != "connect" && mode != "fanout" && mode != "churn" && mode != "chat" {
 		fmt.Fprintf(os.Stderr, "fanwire load: unknown mode %q\n\n", mode)
 		printLoadUsage(os.Stderr)
 		return 2
@@ -77,9 +77,12 @@ func loadFlags(mode string, cfg *loadtest.Config, quiet *bool) *flag.FlagSet {
 	if mode == "connect" {
 		fs.StringVar(&cfg.Dialect, "dialect", "", "centrifugo: speak Centrifugo v6's JSON protocol (connect and subscribe to the --url's topics= channel; `fanwire bench` uses it)")
 	}
-	if mode == "fanout" {
+	switch mode {
+	case "fanout":
 		fs.IntVar(&cfg.Conns, "subscribers", cfg.Conns, "subscriber connections, spread round-robin over the topics")
-	} else {
+	case "chat":
+		loadChatFlags(fs, cfg) // load_chat.go
+	default:
 		fs.IntVar(&cfg.Conns, "conns", cfg.Conns, "connections to open")
 	}
 	fs.Float64Var(&cfg.Rate, "rate", cfg.Rate, "new connections per second (ramp)")
@@ -108,7 +111,7 @@ func loadFlags(mode string, cfg *loadtest.Config, quiet *bool) *flag.FlagSet {
 	fs.IntVar(&cfg.Loops, "loops", cfg.Loops, "epoll event loops per process")
 	fs.StringVar(&cfg.SourceIPs, "source-ips", cfg.SourceIPs, "source addresses: auto (127.0.0.2-127.0.0.33 for a loopback target), none, a count, a range a-b or a list")
 	fs.DurationVar(&cfg.ConnectTimeout, "connect-timeout", cfg.ConnectTimeout, "TCP connect plus WebSocket handshake timeout")
-	fs.BoolVar(&cfg.Resume, "resume", cfg.Resume, "reconnect a connection the server closed (worker crash, restart, drain) as a client would: after the server's \"reconnect in Nms\" hint (1001) or a jittered backoff, honouring Retry-After, retrying until the run ends; fanout resumes after its last seq, so the report shows whether anything was lost; the report gives the reconnect times and any connection given up (exit 1)")
+	fs.BoolVar(&cfg.Resume, "resume", cfg.Resume, "reconnect a connection the server closed (worker crash, restart, drain) as a client would: after the server's \"reconnect in Nms\" hint (1001) or a jittered backoff, honouring Retry-After, retrying until the run ends; fanout and chat resume after the last seq, so the report shows whether anything was lost; the report gives the reconnect times and any connection given up (exit 1)")
 	if mode == "connect" {
 		fs.BoolVar(&cfg.EndWhenBack, "end-when-back", false, "with --resume: end the hold as soon as every connection the server closed is open again (a restart storm)")
 	}
@@ -118,7 +121,11 @@ func loadFlags(mode string, cfg *loadtest.Config, quiet *bool) *flag.FlagSet {
 	fs.StringVar(&cfg.JSONPath, "json", "", "write a machine-readable report to this file")
 	fs.BoolVar(quiet, "quiet", false, "no live progress")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "Usage: fanwire load %s [flags]\n\n%s\n\nFlags:\n", mode, loadModeSummary(mode))
+		fmt.Fprintf(fs.Output(), "Usage: fanwire load %s [flags]\n\n%s\n", mode, loadModeSummary(mode))
+		if mode == "chat" {
+			fmt.Fprint(fs.Output(), chatHelp)
+		}
+		fmt.Fprint(fs.Output(), "\nFlags:\n")
 		printFlags(fs.Output(), fs)
 	}
 	return fs
@@ -132,13 +139,15 @@ func loadModeSummary(mode string) string {
 		return "Connect --subscribers over --topics, publish at --pub-rate through --api for --duration, check every delivery."
 	case "churn":
 		return "Hold --conns connections and close+reopen --churn-rate of them per second for --duration."
+	case "chat":
+		return "--users in --rooms (and a --hot-room-users room) publish in-band every --publish-interval, check every delivery."
 	}
 	return ""
 }
 
 func printLoadUsage(w io.Writer) {
 	fmt.Fprint(w, "Usage: fanwire load <mode> [flags]\n\nModes:\n")
-	for _, m := range []string{"connect", "fanout", "churn"} {
+	for _, m := range []string{"connect", "fanout", "churn", "chat"} {
 		fmt.Fprintf(w, "  %-8s %s\n", m, loadModeSummary(m))
 	}
 	fmt.Fprint(w, "\nRun 'fanwire load <mode> --help' for the flags of a mode. Exit status 1 means\n"+
