@@ -7,7 +7,7 @@ BIN     := bin/fanwire
 PKGS    := ./...
 VERSION := $(shell git describe --always --dirty 2>/dev/null || echo dev)
 
-.PHONY: run test test-js build deps bench bench-density bench-storm fuzz vet load chaos clean
+.PHONY: run test test-js build deps bench bench-density bench-storm fuzz vet load load-chat chaos clean
 
 build: $(BIN)
 
@@ -46,6 +46,11 @@ chaos: deps
 # 2,000 connections, then fan-out to 1,000 subscribers; reports in bin/load-*.json.
 load: build
 	@bash loadtest/scripts/make-load.sh
+
+# `fanwire load chat` against a node started for it (README "Chat load"):
+# CHAT_ARGS="--users 10000 --rooms 1000 --hot-room-users 5000 --duration 60s", SERVE_WORKERS=2.
+load-chat: build
+	@bash loadtest/scripts/chat-load.sh $(CHAT_ARGS)
 
 # Micro-benchmarks: codec, hub fan-out (allocations per delivery), handshake.
 bench:

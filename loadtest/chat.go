@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"sync/atomic"
@@ -362,33 +363,41 @@ func (f *Fleet) StartPublishing(start, end int64) {
 
 // ChatResult is the chat outcome of the whole run.
 type ChatResult struct {
-	Users         int              `json:"users"`
-	Rooms         int              `json:"rooms"`
-	HotRoomUsers  int              `json:"hot_room_users"`
-	Subscribers   int64            `json:"subscribers"` // users whose connection was established
-	Sent          int64            `json:"publishes_sent"`
-	Skipped       int64            `json:"publishes_skipped"` // due while the user's connection was not open
-	Acked         int64            `json:"publishes_acked"`
-	Errors        int64            `json:"publish_errors"`
-	ErrorsBy      map[string]int64 `json:"publish_errors_by,omitempty"` // by error code (rate_limited, forbidden...)
-	Unanswered    int64            `json:"publishes_unanswered"`        // sent, neither acked nor refused by the end
-	AckedPerSec   float64          `json:"acked_per_s"`                 // over the publishing window
-	AckUs         Latency          `json:"ack_rtt_us"`                  // publish sent to its ack
-	Expected      int64            `json:"expected"`                    // sum over rooms of subscribers x highest acked seq
-	Delivered     int64            `json:"delivered"`                   // distinct acked seqs received
-	Lost          int64            `json:"lost"`                        // expected - delivered
-	Dups          int64            `json:"dups"`                        // a seq received again
-	OutOfOrder    int64            `json:"out_of_order"`                // a seq received after a higher one
-	SilentGaps    int64            `json:"silent_gaps"`                 // seqs skipped and never received, seen mid-stream
-	SeqsUnacked   int64            `json:"seqs_unacked"`                // seqs below a room's highest ack whose ack never came
-	DupAcks       int64            `json:"dup_acks"`                    // more acks than seqs in a room: a seq given twice
-	PerSecond     float64          `json:"deliveries_per_s"`
-	LatencyUs     Latency          `json:"latency_us"` // send (the "t" in data) to the delivery's arrival
-	ServerPID     int              `json:"server_pid,omitempty"`
-	ServerProcs   int              `json:"server_processes,omitempty"` // the pid and its descendants
-	ServerCPUSec  float64          `json:"server_cpu_s,omitempty"`     // over the publish and drain phases
-	PerServerCPUs float64          `json:"deliveries_per_server_cpu_s,omitempty"`
-	ServerCPUErr  string           `json:"server_cpu_error,omitempty"`
+	Users        int              `json:"users"`
+	Rooms        int              `json:"rooms"`
+	HotRoomUsers int              `json:"hot_room_users"`
+	Subscribers  int64            `json:"subscribers"` // users whose connection was established
+	Sent         int64            `json:"publishes_sent"`
+	Skipped      int64            `json:"publishes_skipped"` // due while the user's connection was not open
+	Acked        int64            `json:"publishes_acked"`
+	Errors       int64            `json:"publish_errors"`
+	ErrorsBy     map[string]int64 `json:"publish_errors_by,omitempty"` // by error code (rate_limited, forbidden...)
+	Unanswered   int64            `json:"publishes_unanswered"`        // sent, neither acked nor refused by the end
+	AckedPerSec  float64          `json:"acked_per_s"`                 // over the publishing window
+	AckUs        Latency          `json:"ack_rtt_us"`                  // publish sent to its ack
+	Expected     int64            `json:"expected"`                    // sum over rooms of subscribers x highest acked seq
+	Delivered    int64            `json:"delivered"`                   // distinct acked seqs received
+	Lost         int64            `json:"lost"`                        // expected - delivered
+	Dups         int64            `json:"dups"`                        // a seq received again
+	OutOfOrder   int64            `json:"out_of_order"`                // a seq received after a higher one
+	SilentGaps   int64            `json:"silent_gaps"`                 // seqs skipped and never received, seen mid-stream
+	SeqsUnacked  int64            `json:"seqs_unacked"`                // seqs below a room's highest ack whose ack never came
+	DupAcks      int64            `json:"dup_acks"`                    // more acks than seqs in a room: a seq given twice
+	// DeliveredUnacked counts deliveries above their room's highest ack:
+	// publishes that took a seq but whose sender was told an error or
+	// nothing (e.g. an ack still in flight at the end).
+	DeliveredUnacked int64   `json:"delivered_unacked"`
+	PerSecond        float64 `json:"deliveries_per_s"`
+	LatencyUs        Latency `json:"latency_us"` // send (the "t" in data) to the delivery's arrival
+	ServerPID        int     `json:"server_pid,omitempty"`
+	ServerProcs      int     `json:"server_processes,omitempty"` // the pid and its descendants
+	ServerCPUSec     float64 `json:"server_cpu_s,omitempty"`     // over the publish and drain phases
+	PerServerCPUs    float64 `json:"deliveries_per_server_cpu_s,omitempty"`
+	ServerCPUErr     string  `json:"server_cpu_error,omitempty"`
+	// The generator's own CPU (this process and its workers) over the same
+	// window: on a shared box it says whether the generator was the limit.
+	GeneratorCPUSec float64 `json:"generator_cpu_s"`
+	CPUWindowSec    float64 `json:"cpu_window_s"` // publish start to the end of the drain
 }
 
 // chat: ramp every user, publish for --duration, drain, check.
@@ -398,7 +407,7 @@ func (r *runner) chat(cfg Config) *ChatResult {
 	if r.ctx.Err() != nil || p.Established == 0 {
 		return res
 	}
-	cpu := startServerCPU(cfg.ServerPID)
+	cpu, gen := startServerCPU(cfg.ServerPID), startServerCPU(os.Getpid())
 	start := time.Now().Add(100 * time.Millisecond)
 	end := start.Add(cfg.Duration)
 	r.g.publish(start.UnixNano(), end.UnixNano())
@@ -409,7 +418,8 @@ func (r *runner) chat(cfg Config) *ChatResult {
 	}, nil)
 	res.AckedPerSec = float64(p.PubAcked) / pubDone.Sub(start).Seconds()
 	res.PerSecond = float64(p.Messages-p.Dups) / time.Since(start).Seconds()
-	cpu.finish(res)
+	res.CPUWindowSec = round3(time.Since(start).Seconds())
+	cpu.finish(res, gen)
 	return res
 }
 
@@ -456,6 +466,7 @@ func finishChat(res *ChatResult, parts []PartResult, m merged) {
 			got := int64(u.UserGot[i])
 			if above := int64(u.UserLast[i]) - want; above > 0 {
 				got -= above // deliveries of publishes whose ack never came
+				res.DeliveredUnacked += above
 			}
 			res.Subscribers++
 			res.Expected += want
@@ -546,16 +557,18 @@ func (ch *ChatResult) writeText(w io.Writer) {
 		fmt.Fprintf(w, "  refused by code: %s\n", formatMap(ch.ErrorsBy))
 	}
 	fmt.Fprintf(w, "  ack round trip: %s\n", ch.AckUs)
-	fmt.Fprintf(w, "  delivered:   %d of %d acked (%.0f/s), lost %d, dups %d, out of order %d, silent gaps %d, seqs without ack %d\n",
-		ch.Delivered, ch.Expected, ch.PerSecond, ch.Lost, ch.Dups, ch.OutOfOrder, ch.SilentGaps, ch.SeqsUnacked)
+	fmt.Fprintf(w, "  delivered:   %d of %d acked (%.0f/s), lost %d, dups %d, out of order %d, silent gaps %d; seqs without an ack: %d below a room's highest ack, %d deliveries above it\n",
+		ch.Delivered, ch.Expected, ch.PerSecond, ch.Lost, ch.Dups, ch.OutOfOrder, ch.SilentGaps, ch.SeqsUnacked, ch.DeliveredUnacked)
 	fmt.Fprintf(w, "  delivery latency: %s\n", ch.LatencyUs)
 	switch {
 	case ch.ServerCPUErr != "":
 		fmt.Fprintf(w, "  server CPU: %s\n", ch.ServerCPUErr)
 	case ch.ServerPID > 0:
-		fmt.Fprintf(w, "  server CPU: %.2f s in %d process(es) (pid %d and descendants): %.0f deliveries per server CPU-second\n",
-			ch.ServerCPUSec, ch.ServerProcs, ch.ServerPID, ch.PerServerCPUs)
+		fmt.Fprintf(w, "  server CPU: %.2f s in %d process(es) (pid %d and descendants) over %.1f s: %.0f deliveries per server CPU-second\n",
+			ch.ServerCPUSec, ch.ServerProcs, ch.ServerPID, ch.CPUWindowSec, ch.PerServerCPUs)
 	default:
 		fmt.Fprintln(w, "  server CPU: not measured (--server-pid)")
 	}
+	fmt.Fprintf(w, "  generator CPU: %.2f s over %.1f s (%.0f%% of one core)\n",
+		ch.GeneratorCPUSec, ch.CPUWindowSec, 100*ch.GeneratorCPUSec/max(ch.CPUWindowSec, 1e-9))
 }

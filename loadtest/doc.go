@@ -12,6 +12,14 @@
 //     frame's arrival, so it includes the HTTP request to the control API.
 //   - churn: N connections, of which --churn-rate per second are closed and
 //     redialed.
+//   - chat (chat.go): U users in R rooms plus a hot room, one connection per
+//     user, subscribed to its room by URL and publishing to it in-band
+//     ({"op":"publish"}) once per --publish-interval at a random phase. The
+//     acks give each room's highest acknowledged seq; each user checks its
+//     deliveries (in order from seq 1, duplicates, late arrivals), and at
+//     the end must hold every acknowledged seq of its room: the rest is lost.
+//     With --server-pid, server CPU (pid and descendants, servercpu.go) per
+//     delivery. Workers get "publish <start> <end>" on stdin to start.
 //
 // How it is built (see GNET-NOTES.md for the server side of the same ideas):
 //

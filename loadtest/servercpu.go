@@ -37,26 +37,37 @@ func startServerCPU(pid int) *serverCPU {
 	return s
 }
 
-// finish puts the CPU used since start into res.
-func (s *serverCPU) finish(res *ChatResult) {
+// used is the CPU-seconds of the tree since start, and how many
+// processes it has now.
+func (s *serverCPU) used() (sec float64, procs int, err error) {
+	if s.errMsg != "" {
+		return 0, 0, errors.New(s.errMsg)
+	}
+	now, err := treeCPU(s.pid)
+	if err != nil {
+		return 0, 0, err
+	}
+	for pid, v := range now {
+		sec += v - s.start[pid] // a process born during the run counts from 0
+	}
+	return round3(sec), len(now), nil
+}
+
+// finish puts the server's CPU since start into res (per delivery:
+// finishChat, once Delivered is known), and the generator's own.
+func (s *serverCPU) finish(res *ChatResult, gen *serverCPU) {
+	if sec, _, err := gen.used(); err == nil {
+		res.GeneratorCPUSec = sec
+	}
 	if s.pid <= 0 {
 		return
 	}
-	if s.errMsg != "" {
-		res.ServerCPUErr = s.errMsg
-		return
-	}
-	now, err := treeCPU(s.pid)
+	sec, procs, err := s.used()
 	if err != nil {
 		res.ServerCPUErr = err.Error()
 		return
 	}
-	var used float64
-	for pid, v := range now {
-		used += v - s.start[pid] // a process born during the run counts from 0
-	}
-	res.ServerProcs = len(now)
-	res.ServerCPUSec = round3(used) // per CPU-second: finishChat, once Delivered is known
+	res.ServerCPUSec, res.ServerProcs = sec, procs
 }
 
 // treeCPU is utime+stime in seconds of pid and every descendant, by pid.
