@@ -79,6 +79,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzExtensions -fuzztime 30s ./codec/
 	$(GO) test -run '^$$' -fuzz FuzzInflate -fuzztime 30s ./codec/
 	$(GO) test -run '^$$' -fuzz FuzzDeltaEnvelope -fuzztime 30s ./server/wire/
+	$(GO) test -run '^$$' -fuzz FuzzScanPublish -fuzztime 30s ./server/wire/
 
 clean:
 	rm -rf bin

@@ -20,6 +20,7 @@ import (
 type loopPublish struct {
 	from    []byte              // the sender stamp being built
 	buckets map[*conn]pubBucket // publish rate buckets of the conns that published (PublishLimits); dropped at close
+	topics  map[string]string   // recent publish topics, one string each (intern)
 }
 
 // pubBucket is one connection's publish tokens as of last (loop clock, ms).
@@ -58,6 +59,23 @@ func (l *loop) forgetPublisher(c *conn) {
 	if len(l.pub.buckets) > 0 {
 		delete(l.pub.buckets, c)
 	}
+}
+
+// maxInternedTopics bounds the intern table; full, it starts over.
+const maxInternedTopics = 4096
+
+// intern returns the loop's string for topic, so a publish to a topic
+// seen recently allocates nothing (wire.ScanPublish).
+func (p *loopPublish) intern(topic []byte) string {
+	if s, ok := p.topics[string(topic)]; ok {
+		return s
+	}
+	if p.topics == nil || len(p.topics) >= maxInternedTopics {
+		p.topics = make(map[string]string, 64)
+	}
+	s := string(topic)
+	p.topics[s] = s
+	return s
 }
 
 // clientPublish handles one publish op of c.

@@ -290,7 +290,11 @@ func (l *loop) message(c *conn, op codec.OpCode, payload []byte) {
 		l.out = l.appendReply(l.out, c, op, payload)
 		return
 	}
-	req, oerr := wire.ParseOp(payload)
+	req, fast := wire.ScanPublish(payload, l.pub.intern) // publish.go: no allocation
+	var oerr *wire.OpError
+	if !fast {
+		req, oerr = wire.ParseOp(payload)
+	}
 	if oerr != nil {
 		if req.ID != 0 {
 			l.replyErrorID(oerr, req.ID) // a publish or presence op: answer its id
