@@ -41,9 +41,9 @@ publish = true for the rooms, and pass the same file here
 (--token-hmac-secret-file F): each user gets an HS256 token with
 fanwire.subscribe --token-subscribe and fanwire.publish --token-publish.
 
-Limits: each publish is one client message against --max-client-rate
-(default 100/s per connection), so one per --publish-interval is far below
-it; --max-conns-per-ip (default 1000) is why the users are spread over
+Limits: each publish counts against the node's --max-client-publish-rate
+(default 10/s per connection) and --max-client-rate (100/s, every client
+message): one per --publish-interval (10s) is far below both; --max-conns-per-ip (default 1000) is why the users are spread over
 source addresses (--source-ips auto: 127.0.0.2-33, i.e. up to 32,000 users).
 Beyond the open-files limit (20,000 here) the users are split over worker
 processes by themselves; --workers N forces N.
