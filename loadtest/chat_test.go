@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
@@ -137,5 +138,24 @@ func TestChatOracleSeparatesLateFromDuplicate(t *testing.T) {
 	}
 	if got, last := l.chat.got[0], l.chat.last[0]; got != 4 || last != 5 {
 		t.Fatalf("user received %d distinct, last %d; want 4, 5", got, last)
+	}
+}
+
+// Server CPU is read from /proc stat lines (a command name may hold spaces
+// and parentheses) over a process and its descendants.
+func TestServerCPUReadsProcessTree(t *testing.T) {
+	line := []byte("4242 (fan wire (x)) S 1 4242 4242 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 9 0 100 0 0")
+	if v, err := statCPU(line); err != nil || v != 3.25 {
+		t.Fatalf("statCPU = %v, %v; want 3.25 s", v, err)
+	}
+	if _, err := statCPU([]byte("4242 (x) S 1")); err == nil {
+		t.Fatal("a short line must fail")
+	}
+	tree, err := treeCPU(os.Getpid())
+	if err != nil || len(tree) == 0 {
+		t.Fatalf("treeCPU(self) = %v, %v", tree, err)
+	}
+	if _, err := treeCPU(1 << 30); err == nil {
+		t.Fatal("a missing pid must fail")
 	}
 }
