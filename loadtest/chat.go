@@ -16,7 +16,7 @@ import (
 
 // Chat mode: U users in R rooms (plus an optional hot room), one WebSocket
 // per user, subscribed to its room by URL and publishing to it in-band
-// ({"op":"publish","topic":..,"data":{"t":<send ns>,"pad":..},"id":N}) once
+// ({"op":"publish","topic":..,"data":{"t":<send ns>,"pad":..},"id":<send ns>}) once
 // per interval, phases jittered so users are not in lockstep. Every user
 // checks its own deliveries (seq contiguity from 1, duplicates, late
 // arrivals); every ack ({"type":"published","seq":S}) raises its room's
