@@ -46,7 +46,8 @@ type loop struct {
 	pool    bufPool
 	cursors [][]byte // poll: each slot's since/epochs for its next request (poll.go)
 	repolls []int32  // poll: slots whose next request is owed after this batch of events
-	chat    *chatLoop // chat mode (chat.go); nil otherwise
+
+	chat *chatLoop // chat mode (chat.go); nil otherwise
 
 	planned   int // connections to open (churn: to keep open)
 	dialed    int

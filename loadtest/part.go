@@ -16,14 +16,16 @@ type Progress struct {
 
 // PartResult is what one process hands back when it is done.
 type PartResult struct {
-	Counters Counters  `json:"counters"`
-	Latency  string    `json:"latency_hdr"` // base64 compressed HDR histogram, µs
-	Connect  string    `json:"connect_hdr"`
-	Downtime string    `json:"reconnect_hdr,omitempty"` // server close to the reconnect's 101, µs
-	Ack      string    `json:"ack_hdr,omitempty"`       // chat: publish to ack, µs
-	Chat     *ChatPart `json:"chat,omitempty"`
-	Memory   *Memory   `json:"memory,omitempty"`
-	Error    string    `json:"error,omitempty"`
+	Counters Counters `json:"counters"`
+	Latency  string   `json:"latency_hdr"` // base64 compressed HDR histogram, µs
+	Connect  string   `json:"connect_hdr"`
+	Downtime string   `json:"reconnect_hdr,omitempty"` // server close to the reconnect's 101, µs
+	Memory   *Memory  `json:"memory,omitempty"`
+	Error    string   `json:"error,omitempty"`
+
+	// chat mode (chat.go)
+	Ack  string    `json:"ack_hdr,omitempty"` // publish to ack, µs
+	Chat *ChatPart `json:"chat,omitempty"`
 }
 
 // part is one process's share of a run: in this process or a worker.

@@ -14,22 +14,23 @@ import (
 
 // Report is everything a run measured, plus the settings it used.
 type Report struct {
-	Mode        string      `json:"mode"`
-	Settings    Config      `json:"settings"`
-	Started     time.Time   `json:"started"`
-	ElapsedSec  float64     `json:"elapsed_s"`
-	Processes   int         `json:"processes"` // 1 = no worker processes
-	Connections Counters    `json:"connections"`
-	ConnectUs   Latency     `json:"connect_latency_us"`           // TCP connect start to 101
-	TrackedUs   *Latency    `json:"tracked_latency_us,omitempty"` // connect --track: send time ("t") to arrival of deliveries
-	Delivery    *Delivery   `json:"delivery,omitempty"`
-	Reconnect   *Reconn     `json:"reconnect,omitempty"` // --resume and the server closed connections
-	Chat        *ChatResult `json:"chat,omitempty"`
-	Memory      *MemFig     `json:"memory,omitempty"`
-	Timeline    []Sample    `json:"timeline"`
-	Errors      []string    `json:"errors,omitempty"` // process-level errors
-	Problems    []string    `json:"problems,omitempty"`
-	OK          bool        `json:"ok"`
+	Mode        string    `json:"mode"`
+	Settings    Config    `json:"settings"`
+	Started     time.Time `json:"started"`
+	ElapsedSec  float64   `json:"elapsed_s"`
+	Processes   int       `json:"processes"` // 1 = no worker processes
+	Connections Counters  `json:"connections"`
+	ConnectUs   Latency   `json:"connect_latency_us"`           // TCP connect start to 101
+	TrackedUs   *Latency  `json:"tracked_latency_us,omitempty"` // connect --track: send time ("t") to arrival of deliveries
+	Delivery    *Delivery `json:"delivery,omitempty"`
+	Reconnect   *Reconn   `json:"reconnect,omitempty"` // --resume and the server closed connections
+	Memory      *MemFig   `json:"memory,omitempty"`
+	Timeline    []Sample  `json:"timeline"`
+	Errors      []string  `json:"errors,omitempty"` // process-level errors
+	Problems    []string  `json:"problems,omitempty"`
+	OK          bool      `json:"ok"`
+
+	Chat *ChatResult `json:"chat,omitempty"` // chat mode (chat.go)
 }
 
 // Latency summarises an HDR histogram in microseconds.
