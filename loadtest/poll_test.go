@@ -7,38 +7,6 @@ import (
 	"time"
 )
 
-// Fan-out to long-polling subscribers (--transport poll): every publish
-// reaches every subscriber exactly once, in order, across re-polls.
-func TestFanoutRunOverPoll(t *testing.T) {
-	n := startNode(t)
-	cfg := DefaultConfig("fanout")
-	cfg.URL = "ws://" + n.WSAddr() + "/ws"
-	cfg.API = "http://" + n.HTTPAddr()
-	cfg.Transport = TransportPoll
-	cfg.Conns = 200
-	cfg.Topics = 4
-	cfg.PubRate = 200
-	cfg.Duration = 2 * time.Second
-	cfg.Rate = 10000
-	cfg.Workers = 1
-	cfg.Loops = 2
-	relaxTimeouts(&cfg)
-	r, err := Run(context.Background(), cfg, io.Discard, true)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := r.Delivery
-	if d == nil || !r.OK {
-		t.Fatalf("report: ok=%v problems=%v delivery=%+v", r.OK, r.Problems, d)
-	}
-	if d.Published != 400 || d.Expected != 400*50 || d.Delivered != d.Expected || d.Lost != 0 || d.Gaps != 0 || d.Dups != 0 {
-		t.Fatalf("delivery: %+v", d)
-	}
-	if r.Connections.Established != 200 || r.Connections.ClosedClean != 200 {
-		t.Fatalf("connections: %+v", r.Connections)
-	}
-}
-
 // Idle long-polls (connect): every subscriber stays open across the
 // server's empty answers at its poll timeout.
 func TestConnectRunOverPoll(t *testing.T) {

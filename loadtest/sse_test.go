@@ -7,14 +7,21 @@ import (
 	"time"
 )
 
-// Fan-out to SSE subscribers (--transport sse): every publish reaches every
-// stream exactly once, in order, and the streams hang up cleanly.
-func TestFanoutRunOverSSE(t *testing.T) {
+// Fan-out to SSE and long-polling subscribers (--transport sse|poll): every
+// publish reaches every subscriber exactly once, in order (across re-polls),
+// and they hang up cleanly.
+func TestFanoutRunOverStreams(t *testing.T) {
+	for _, tr := range []string{TransportSSE, TransportPoll} {
+		t.Run(tr, func(t *testing.T) { fanoutOver(t, tr) })
+	}
+}
+
+func fanoutOver(t *testing.T, transport string) {
 	n := startNode(t)
 	cfg := DefaultConfig("fanout")
 	cfg.URL = "ws://" + n.WSAddr() + "/ws"
 	cfg.API = "http://" + n.HTTPAddr()
-	cfg.Transport = TransportSSE
+	cfg.Transport = transport
 	cfg.Conns = 200
 	cfg.Topics = 4
 	cfg.PubRate = 200
