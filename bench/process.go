@@ -7,6 +7,7 @@ package bench
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os/exec"
 	"strings"
@@ -34,6 +35,9 @@ type Server struct {
 	// Transport is the clients' transport: "" (WebSocket), "sse" or
 	// "poll" (the fanwire-sse and fanwire-poll rows, transports.go).
 	Transport string
+	// Log, if set, also receives everything the server writes (a soak keeps
+	// the whole log; Output keeps only the tail).
+	Log io.Writer
 }
 
 // Process is a started server with the addresses it listens on.
@@ -78,6 +82,10 @@ func Start(ctx context.Context, s Server, timeout time.Duration) (*Process, erro
 	}
 	tail := &tailBuffer{max: 4096}
 	cmd.Stdout, cmd.Stderr = tail, tail
+	if s.Log != nil {
+		w := io.MultiWriter(tail, s.Log)
+		cmd.Stdout, cmd.Stderr = w, w
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // never outlive the harness
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w", s.Name, err)

@@ -14,6 +14,14 @@ import (
 type Chart struct {
 	Title, XLabel, YLabel string
 	Lines                 []Line
+	Marks                 []Mark // optional vertical event markers
+}
+
+// Mark is a dashed vertical line at X with a short label (e.g. "kill").
+type Mark struct {
+	X     float64
+	Label string
+	Color string // default grey
 }
 
 // Line is one named series; X and Y have the same length.
@@ -58,6 +66,17 @@ func (c Chart) SVG() []byte {
 	fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%d" height="%d" fill="none" stroke="#333"/>`+"\n", padL, padT, plotW, plotH)
 	fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="middle">%s</text>`+"\n", padL+plotW/2, chartH-12, esc(c.XLabel))
 	fmt.Fprintf(&b, `<text transform="translate(18 %d) rotate(-90)" text-anchor="middle">%s</text>`+"\n", padT+plotH/2, esc(c.YLabel))
+	for _, m := range c.Marks {
+		if m.X < xmin || m.X > xmax {
+			continue
+		}
+		color := m.Color
+		if color == "" {
+			color = "#888"
+		}
+		fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="%s" stroke-dasharray="4 3"/>`+"\n", px(m.X), padT, px(m.X), padT+plotH, color)
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="9" fill="%s" transform="rotate(-90 %.1f %d)" text-anchor="end">%s</text>`+"\n", px(m.X)+3, padT+4, color, px(m.X)+3, padT+4, esc(m.Label))
+	}
 	for i, l := range c.Lines {
 		color := palette[i%len(palette)]
 		var pts []string
@@ -143,3 +162,16 @@ func tickLabel(v float64) string {
 }
 
 func esc(s string) string { return html.EscapeString(s) }
+
+// StackSVG renders charts one above the other in one SVG document, so one
+// results file can show quantities of different units over the same time.
+func StackSVG(charts ...Chart) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d">`+"\n", chartW, chartH*len(charts), chartW, chartH*len(charts))
+	for i, c := range charts {
+		inner := strings.Replace(string(c.SVG()), "<svg ", fmt.Sprintf(`<svg y="%d" `, i*chartH), 1)
+		b.WriteString(inner)
+	}
+	b.WriteString("</svg>\n")
+	return []byte(b.String())
+}

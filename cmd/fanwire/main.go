@@ -2,6 +2,7 @@
 //
 //	fanwire serve [flags]   run a node (see fanwire serve --help)
 //	fanwire load MODE ...   drive a node: connect, fanout, churn (see fanwire load --help)
+//	fanwire soak [flags]    mixed load with faults, then check nothing leaked or was lost
 //	fanwire doctor [flags]  what on this host stops N connections, and the fixes
 //	fanwire version         print the version
 //	fanwire help [command]  print help
@@ -33,6 +34,7 @@ func commands() []command {
 		{"serve", "run a node: WebSocket listener, control HTTP API, optional demo feed", runServe, printServeUsage},
 		{"load", "load generator: connect, fanout or churn against a node", func(a []string, _, _ io.Writer) int { return loadMain(a) }, printLoadUsage},
 		{"bench", "benchmarks against peer servers: density, fan-out, handshakes, slow consumers", func(a []string, _, _ io.Writer) int { return benchMain(a) }, nil},
+		{"soak", "30 minutes of mixed load with worker kills and bus restarts; checks memory, goroutines, files and the oracle", soakMain, printSoakUsage},
 		{"doctor", "check this host's limits for a target number of connections, say how to fix them", runDoctor, printDoctorUsage},
 		{"version", "print the version and exit", runVersion, nil},
 		{"help", "print help for fanwire or for one command", runHelp, nil},

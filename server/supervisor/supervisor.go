@@ -31,6 +31,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -205,13 +206,14 @@ func (s *Supervisor) health() error {
 // Stats is GET /stats: the bus and each worker, with the worker's own node
 // counters when it answers within a short timeout.
 type Stats struct {
-	NATS    string         `json:"nats"`
-	Workers []WorkerStatus `json:"workers"`
+	NATS       string         `json:"nats"`
+	Goroutines int            `json:"goroutines"` // the supervisor's own (a soak checks it returns to baseline)
+	Workers    []WorkerStatus `json:"workers"`
 }
 
 // Stats asks every ready worker for its counters (in parallel, 500 ms each).
 func (s *Supervisor) Stats() Stats {
-	st := Stats{NATS: s.nc.Status().String(), Workers: make([]WorkerStatus, len(s.workers))}
+	st := Stats{NATS: s.nc.Status().String(), Goroutines: runtime.NumGoroutine(), Workers: make([]WorkerStatus, len(s.workers))}
 	var wg sync.WaitGroup
 	for i, w := range s.workers {
 		st.Workers[i] = w.status()

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
 	"strconv"
 	"time"
 
@@ -46,10 +47,11 @@ func WorkerFromEnv() (WorkerEnv, bool) {
 
 // workerReport is the answer on the control subject.
 type workerReport struct {
-	PID     int              `json:"pid"`
-	Bus     string           `json:"bus"`
-	Stats   server.Stats     `json:"stats"`
-	Metrics metrics.Snapshot `json:"metrics"` // for the supervisor's /metrics (metrics.go)
+	PID        int              `json:"pid"`
+	Goroutines int              `json:"goroutines"`
+	Bus        string           `json:"bus"`
+	Stats      server.Stats     `json:"stats"`
+	Metrics    metrics.Snapshot `json:"metrics"` // for the supervisor's /metrics (metrics.go)
 }
 
 // workerDrainTimeout leaves the supervisor's StopTimeout some slack before
@@ -118,7 +120,7 @@ func RunWorker(ctx context.Context, cfg server.Config, env WorkerEnv, log *slog.
 				_ = m.Respond(b)
 				return
 			}
-			b, _ := json.Marshal(workerReport{PID: os.Getpid(), Bus: nc.Status().String(), Stats: node.Stats(), Metrics: node.Metrics()})
+			b, _ := json.Marshal(workerReport{PID: os.Getpid(), Goroutines: runtime.NumGoroutine(), Bus: nc.Status().String(), Stats: node.Stats(), Metrics: node.Metrics()})
 			_ = m.Respond(b)
 		})
 		if err != nil {
