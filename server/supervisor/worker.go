@@ -95,9 +95,10 @@ func RunWorker(ctx context.Context, cfg server.Config, env WorkerEnv, log *slog.
 
 	// Seqs come from the stream, so its epoch is every topic's, on every
 	// worker and node: a client that reconnects elsewhere can resume.
-	epochCtx, cancelEpoch := context.WithTimeout(ctx, 10*time.Second)
-	epoch, err := bus.Epoch(epochCtx, nc)
-	cancelEpoch()
+	epoch, err := sharedEpoch(ctx, nc, log) // epoch.go: waits out a bus outage
+	if err != nil && ctx.Err() != nil {
+		return nil // stopped before the bus came back: nothing to drain
+	}
 	if err != nil {
 		log.Warn("no shared epoch: resume works only on the same worker", "err", err)
 	}
