@@ -97,7 +97,7 @@ func SoakMarkdown(r *SoakResult, svg string) string {
 	}
 	c := r.Churn
 	fmt.Fprintf(&b, "Churn: established %d, failed %d, closed by the server %d (%s).\n\n", c.Established, c.Failed, c.ClosedByServer, fmtCounts(c.ClosedBy))
-	fmt.Fprintf(&b, "Slow consumers: %d opened, %d slow-topic publishes (%d errors), closed by the node for being slow (workers alive at the end): %d.\n\n",
+	fmt.Fprintf(&b, "Slow consumers: %d opened, %d slow-topic publishes (%d errors), closed by the node for being slow (summed over every worker process): %d.\n\n",
 		r.Slow.Opened, r.Slow.Published, r.Slow.Errors, r.Slow.Closed)
 	fmt.Fprintf(&b, "Worker restarts counted by the supervisor: %d.\n\n", r.Restarts)
 	b.WriteString("## Problems\n\n")
