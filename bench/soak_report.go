@@ -74,8 +74,12 @@ func SoakMarkdown(r *SoakResult, svg string) string {
 		verdict = "FAIL"
 	}
 	fmt.Fprintf(&b, "# Soak, %s: %s\n\n", r.Date.UTC().Format("2006-01-02 15:04 UTC"), verdict)
-	fmt.Fprintf(&b, "Host: %s/%s, %d CPUs, kernel %s, %s. Reproduce: `make soak` (SOAK_DURATION=%s).\n\n",
-		r.Host.GOOS, r.Host.GOARCH, r.Host.CPUs, r.Host.Kernel, r.Host.GoVersion, r.Settings["duration"])
+	repro := fmt.Sprintf("make soak SOAK_DURATION=%v", r.Settings["duration"])
+	if r.Settings["kill_in_outage"] == true {
+		repro = fmt.Sprintf("fanwire soak --duration %v --kill-in-outage", r.Settings["duration"])
+	}
+	fmt.Fprintf(&b, "Host: %s/%s, %d CPUs, kernel %s, %s. Reproduce: `%s`.\n\n",
+		r.Host.GOOS, r.Host.GOARCH, r.Host.CPUs, r.Host.Kernel, r.Host.GoVersion, repro)
 	for _, n := range r.Notes {
 		fmt.Fprintf(&b, "- %s\n", n)
 	}
