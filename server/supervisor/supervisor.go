@@ -206,9 +206,10 @@ func (s *Supervisor) health() error {
 // Stats is GET /stats: the bus and each worker, with the worker's own node
 // counters when it answers within a short timeout.
 type Stats struct {
-	NATS       string         `json:"nats"`
-	Goroutines int            `json:"goroutines"` // the supervisor's own (a soak checks it returns to baseline)
-	Workers    []WorkerStatus `json:"workers"`
+	NATS    string         `json:"nats"`
+	Workers []WorkerStatus `json:"workers"`
+
+	Goroutines int `json:"goroutines"` // the supervisor's own (a soak checks it returns to baseline)
 }
 
 // Stats asks every ready worker for its counters (in parallel, 500 ms each).

@@ -47,11 +47,12 @@ func WorkerFromEnv() (WorkerEnv, bool) {
 
 // workerReport is the answer on the control subject.
 type workerReport struct {
-	PID        int              `json:"pid"`
-	Goroutines int              `json:"goroutines"`
-	Bus        string           `json:"bus"`
-	Stats      server.Stats     `json:"stats"`
-	Metrics    metrics.Snapshot `json:"metrics"` // for the supervisor's /metrics (metrics.go)
+	PID     int              `json:"pid"`
+	Bus     string           `json:"bus"`
+	Stats   server.Stats     `json:"stats"`
+	Metrics metrics.Snapshot `json:"metrics"` // for the supervisor's /metrics (metrics.go)
+
+	Goroutines int `json:"goroutines"` // a soak checks they return to baseline
 }
 
 // workerDrainTimeout leaves the supervisor's StopTimeout some slack before
