@@ -34,6 +34,8 @@ type loop struct {
 	stream     streamScratch
 	out        []byte                               // replies built during one OnTraffic, written once
 	catchUp    []byte                               // snapshot/replay frames of new subscriptions, written after the ack
+	query      []queryParam                         // scratch: the upgrade URL's parameters (traffic.go)
+	topicNames []string                             // scratch: the upgrade URL's topics
 	partial    map[*conn]*bytebufferpool.ByteBuffer // fragmented messages in progress (conn.partialMessage)
 	slowList   []*conn                              // conns in slow (conflating) mode
 	slowStates sync.Pool                            // *slowState: borrowed only while a conn is behind

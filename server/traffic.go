@@ -1,7 +1,9 @@
 package server
 
 import (
+	"errors"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -142,7 +144,9 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 	l.upgraded(c)
 	l.logUpgrade(c)
 	if kind != kindWS {
-		return n, l.openStream(c, &op)
+		sop := op // openStream keeps a pointer: only streams pay for a heap copy
+		sop.Topics = slices.Clone(op.Topics)
+		return n, l.openStream(c, &sop)
 	}
 	// The subscriptions are in effect before the 101 goes out (in worker
 	// mode, a topic the worker does not follow yet once it is primed); their
@@ -156,6 +160,7 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 	out = append(out, l.catchUp...)
 	l.catchUp = l.catchUp[:0]
 	c.write(out)
+	l.out = out[:0] // keep the buffer for the next 101
 	return n, gnet.None
 }
 
@@ -166,18 +171,27 @@ func resumeFor(op *wire.Op, t string) resume {
 }
 
 // urlTopics reads ?topics=a,b (repeatable) and the resume points
-// ?since=a:41&epochs=a:E from the upgrade URL.
+// ?since=a:41&epochs=a:E from the upgrade URL. It reads the query like
+// url.ParseQuery (the same errors) without building its map: the upgrade
+// path costs one string for the whole query and reuses the loop's scratch
+// slices, instead of a map, its value slices and a split per connection.
 func (l *loop) urlTopics(rawQuery []byte) (wire.Op, *codec.HTTPError) {
 	var op wire.Op
 	if len(rawQuery) == 0 {
 		return op, nil
 	}
-	q, err := url.ParseQuery(string(rawQuery))
+	params, err := parseQueryInto(l.query[:0], string(rawQuery))
+	l.query = params[:0]
 	if err != nil {
 		return op, &codec.HTTPError{Status: 400, Message: "bad query string: " + err.Error()}
 	}
-	for _, v := range q["topics"] {
-		for _, t := range strings.Split(v, ",") {
+	op.Topics = l.topicNames[:0] // valid until the next upgrade on this loop
+	for _, p := range params {
+		if p.key != "topics" {
+			continue
+		}
+		for v := p.value; ; {
+			t, rest, more := strings.Cut(v, ",")
 			if t == "" {
 				return op, &codec.HTTPError{Status: 400, Message: "invalid topics: empty topic name (want topics=a,b with 1-128 characters of [A-Za-z0-9_.:-] each)"}
 			}
@@ -185,22 +199,79 @@ func (l *loop) urlTopics(rawQuery []byte) (wire.Op, *codec.HTTPError) {
 				return op, &codec.HTTPError{Status: 400, Message: "invalid topic " + t + ": want 1-128 characters of [A-Za-z0-9_.:-]"}
 			}
 			op.Topics = append(op.Topics, t)
+			if !more {
+				break
+			}
+			v = rest
 		}
 	}
+	l.topicNames = op.Topics[:0]
 	if len(op.Topics) > l.node.cfg.MaxTopicsPerConn {
 		return op, &codec.HTTPError{Status: 400, Message: "too many topics"}
 	}
-	if tokens := q["token"]; len(tokens) > 0 {
-		op.Token = tokens[0]
+	var since, epochs, delta []string // rare: only resuming or delta clients allocate
+	token := false
+	for _, p := range params {
+		switch p.key {
+		case "token":
+			if !token { // the first ?token= wins
+				op.Token, token = p.value, true
+			}
+		case "since":
+			since = append(since, p.value)
+		case "epochs":
+			epochs = append(epochs, p.value)
+		case "delta":
+			delta = append(delta, p.value)
+		}
 	}
-	if op.Since, op.Epochs, err = wire.ParseResume(q["since"], q["epochs"]); err != nil {
+	if op.Since, op.Epochs, err = wire.ParseResume(since, epochs); err != nil {
 		return op, &codec.HTTPError{Status: 400, Message: err.Error()}
 	}
-	if op.Delta, err = wire.ParseDelta(q["delta"]); err != nil {
+	if op.Delta, err = wire.ParseDelta(delta); err != nil {
 		return op, &codec.HTTPError{Status: 400, Message: err.Error()}
 	}
 	return op, nil
 }
+
+// queryParam is one key=value of a query string, unescaped.
+type queryParam struct{ key, value string }
+
+// parseQueryInto appends the parameters of query to dst in order, with
+// url.ParseQuery's rules and first error (semicolons are rejected, empty
+// parts skipped, a part with a bad escape dropped). Unescaping allocates only
+// for a part that has a '%' or '+'.
+func parseQueryInto(dst []queryParam, query string) ([]queryParam, error) {
+	var err error
+	for query != "" {
+		var part string
+		part, query, _ = strings.Cut(query, "&")
+		if strings.Contains(part, ";") {
+			if err == nil {
+				err = errQuerySemicolon
+			}
+			continue
+		}
+		if part == "" {
+			continue
+		}
+		k, v, _ := strings.Cut(part, "=")
+		k, err1 := url.QueryUnescape(k)
+		if err1 == nil {
+			v, err1 = url.QueryUnescape(v)
+		}
+		if err1 != nil {
+			if err == nil {
+				err = err1
+			}
+			continue
+		}
+		dst = append(dst, queryParam{k, v})
+	}
+	return dst, err
+}
+
+var errQuerySemicolon = errors.New("invalid semicolon separator in query")
 
 // frames parses WebSocket frames from buf[off:] and returns how far it got.
 func (l *loop) frames(c *conn, buf []byte, off int) (int, gnet.Action) {
