@@ -34,24 +34,7 @@ func (l *loop) handle(ev unix.EpollEvent, now int64) {
 			}
 			return
 		}
-		if c.state == stConnecting {
-			c.state = stHandshake
-		}
-		c.repoll = false
-		path := l.pathOf(c)
-		cursor := l.pollCursor(slot)
-		if c.resume && len(cursor) == 0 {
-			path = resumePath(path, c.lastSeq)
-		}
-		switch l.plan.Transport {
-		case TransportSSE:
-			l.wbuf = appendSSERequest(l.wbuf[:0], l.tgt.host, path)
-		case TransportPoll:
-			l.wbuf = appendPollRequest(l.wbuf[:0], l.tgt.host, path, cursor)
-		default:
-			l.wbuf = codec.AppendUpgradeRequest(l.wbuf[:0], l.tgt.host, path, c.key[:])
-		}
-		if !l.write(slot, l.wbuf) {
+		if !l.sendRequest(slot) {
 			return
 		}
 	}
@@ -340,6 +323,32 @@ func (l *loop) beginClose(slot int32, now int64) {
 
 // write sends b now, queueing any unsent tail until EPOLLOUT. It returns
 // false when the connection was closed because of a write error.
+// sendRequest moves a connection to stHandshake and writes its upgrade (or
+// SSE) request. On a socket still connecting the write meets EAGAIN and
+// the request waits in c.out for EPOLLOUT; it reports false when the
+// connection failed (and was handled).
+func (l *loop) sendRequest(slot int32) bool {
+	c := &l.conns[slot]
+	if c.state == stConnecting {
+		c.state = stHandshake
+	}
+	c.repoll = false
+	path := l.pathOf(c)
+	cursor := l.pollCursor(slot)
+	if c.resume && len(cursor) == 0 {
+		path = resumePath(path, c.lastSeq)
+	}
+	switch l.plan.Transport {
+	case TransportSSE:
+		l.wbuf = appendSSERequest(l.wbuf[:0], l.tgt.host, path)
+	case TransportPoll:
+		l.wbuf = appendPollRequest(l.wbuf[:0], l.tgt.host, path, cursor)
+	default:
+		l.wbuf = codec.AppendUpgradeRequest(l.wbuf[:0], l.tgt.host, path, c.key[:])
+	}
+	return l.write(slot, l.wbuf)
+}
+
 func (l *loop) write(slot int32, b []byte) bool {
 	c := &l.conns[slot]
 	if c.out != nil {
