@@ -61,6 +61,8 @@ type Config struct {
 	Metrics MetricsConfig // metrics_config.go: --metrics-listen
 	// Memory is when the node returns freed memory to the OS (memtrim.go).
 	Memory MemoryConfig
+	// Accept tunes the WebSocket listeners (listener.go); off by default.
+	Accept AcceptConfig
 
 	// Compression: permessage-deflate (compress_config.go).
 	Compression CompressionConfig

@@ -19,6 +19,10 @@ type engine struct {
 	mu    sync.Mutex
 	loops map[gnet.EventLoop]*loop // guarded by mu
 	tick  time.Duration
+	// tuner sets listener options (listener.go); tunedAll: the first
+	// tick has seen every loop's listener (ticker goroutine only).
+	tuner    listenerTuner
+	tunedAll bool
 }
 
 func newEngine(n *Node) *engine {
@@ -32,6 +36,7 @@ func newEngine(n *Node) *engine {
 
 func (e *engine) OnBoot(eng gnet.Engine) gnet.Action {
 	e.eng = eng
+	e.tuner.tune(e.node.wsPort(), &e.node.cfg.Accept)
 	close(e.boot)
 	return gnet.None
 }
@@ -116,6 +121,10 @@ const expirePerTick = 4096
 
 // OnTick runs on gnet's ticker goroutine; each loop sweeps its own conns.
 func (e *engine) OnTick() (time.Duration, gnet.Action) {
+	if !e.tunedAll {
+		e.tunedAll = true
+		e.tuner.tune(e.node.wsPort(), &e.node.cfg.Accept)
+	}
 	for _, l := range e.allLoops() {
 		l.execute(l.sweepTask)
 	}

@@ -78,6 +78,7 @@ func newServeFlags(opts *serveOptions) (fs *flag.FlagSet, logLevel, logFormat *s
 	streamFlags(fs, opts)                    // serve_streams.go
 	metricsFlags(fs, opts)                   // serve_metrics.go
 	memoryFlags(fs, &opts.memory, &c.Memory) // serve_memory.go
+	acceptFlags(fs, &c.Accept)               // serve_accept.go
 	compressionFlags(fs, &c.Compression)
 	deltaFlags(fs, &c.Delta)
 	publishFlags(fs, &c.PublishLimits) // serve_publish.go
