@@ -125,6 +125,7 @@ func TestServeUsageListsEveryFlagWithDefault(t *testing.T) {
 	documented = append(documented, "compression", "compress-min", "compress-level") // serve_compress.go
 	documented = append(documented, "delta")                                         // serve_delta.go
 	documented = append(documented, publishFlagNames...)                             // serve_publish_test.go
+	documented = append(documented, "defer-accept")                                  // serve_accept.go
 	fs, _, _ := newServeFlags(&serveOptions{})
 	n := 0
 	fs.VisitAll(func(*flag.Flag) { n++ })
