@@ -17,8 +17,8 @@
 #   STORM_CONNS=100000  STORM_RATES="0 5000"  STORM_RAMP=20000
 #   STORM_DRAIN_WINDOW=10s  STORM_DRAIN_RATE=20000  STORM_OUT=bin/storm
 # Writes $STORM_OUT.json and $STORM_OUT.md; exits 1 if any connection was
-# given up or a run did not finish. Loopback only; hold the heavy lock for
-# 100k (flock /work/wt/heavy.lock make bench-storm) on a shared box.
+# given up or a run did not finish. Loopback only; 100k needs the machine to
+# itself (about 1 GiB of kernel socket memory and both cores for a minute).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
