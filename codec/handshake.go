@@ -15,6 +15,8 @@ type Request struct {
 	Origin, Protocol    []byte // Protocol: the first Sec-WebSocket-Protocol header, raw
 	Authorization       []byte // the first Authorization header, raw
 	LastEventID         []byte // Last-Event-ID (an EventSource resuming a stream), raw
+	ContentLength       []byte // the first Content-Length header, raw (POST /publish, /presence)
+	TransferEncoding    bool   // a Transfer-Encoding header is present (a body we do not take)
 	Upgrade             bool   // "Upgrade" lists the token "websocket"
 	ConnectionUpgrade   bool   // "Connection" lists the token "upgrade"
 	// Deflate is the permessage-deflate offer of the Sec-WebSocket-Extensions
@@ -117,7 +119,14 @@ func (r *Request) setHeader(name, value []byte) *HTTPError {
 		case equalFold(name, "last-event-id") && r.LastEventID == nil:
 			r.LastEventID = value
 		}
+	case 14:
+		if equalFold(name, "content-length") && r.ContentLength == nil {
+			r.ContentLength = value
+		}
 	case 17:
+		if equalFold(name, "transfer-encoding") {
+			r.TransferEncoding = true
+		}
 		if equalFold(name, "sec-websocket-key") {
 			if r.Key != nil {
 				return ErrDuplicateHeader

@@ -139,6 +139,10 @@ func (l *loop) published(c *conn, id uint64, topic string, seq uint64, err error
 	if err == nil {
 		l.met.clientPub.Add(1)
 	}
+	if c.kind == kindPost {
+		l.postPublished(c, id, topic, seq, err) // post.go
+		return
+	}
 	if c.phase != phaseOpen {
 		return
 	}

@@ -27,6 +27,11 @@ func (l *loop) onTraffic(c *conn) gnet.Action {
 	case phaseClosing, phaseClosed:
 		_, _ = c.gc.Discard(len(buf)) // also drops everything when len(buf) == 0
 		return gnet.None
+	case phaseHandshake:
+		if c.kind == kindPost { // a POST waiting for its answer (post.go) reads nothing more
+			_, _ = c.gc.Discard(len(buf))
+			return gnet.None
+		}
 	case phaseOpen:
 		if c.kind != kindWS {
 			_, _ = c.gc.Discard(len(buf)) // a stream's client has nothing more to say
@@ -96,6 +101,9 @@ func (l *loop) handshake(c *conn, buf []byte) (int, gnet.Action) {
 	}
 	if herr == nil && string(req.Path) == js.Path {
 		return n, l.serveClientScript(c, &req)
+	}
+	if herr == nil && isPostPath(req.Path) {
+		return l.servePost(c, &req, buf, n) // POST /publish, /presence (post.go)
 	}
 	kind, known := streamKind(req.Path) // /ws, or /sse and /poll (stream.go)
 	if herr == nil && !known {

@@ -65,6 +65,31 @@ func ParseOp(msg []byte) (Op, *OpError) {
 	if err := json.Unmarshal(msg, &op); err != nil {
 		return op, &OpError{CodeBadJSON, "message is not a JSON object of the form {\"op\":...,\"topics\":[...]}: " + err.Error()}
 	}
+	return validOp(op)
+}
+
+// ParseOpAs parses the body of an HTTP request standing for one op (POST
+// /publish, /presence on a fallback transport): the same JSON as the
+// in-band op, whose "op" defaults to def and must be one of allowed.
+func ParseOpAs(msg []byte, def string, allowed ...string) (Op, *OpError) {
+	var op Op
+	if err := json.Unmarshal(msg, &op); err != nil {
+		return op, &OpError{CodeBadJSON, "body is not a JSON object of the form {\"topic\":...}: " + err.Error()}
+	}
+	if op.Op == "" {
+		op.Op = def
+	}
+	ok := false
+	for _, a := range allowed {
+		ok = ok || op.Op == a
+	}
+	if !ok {
+		return op, &OpError{CodeUnknownOp, "op " + strconv.Quote(op.Op) + " is not served here: want " + strings.Join(allowed, " or ")}
+	}
+	return validOp(op)
+}
+
+func validOp(op Op) (Op, *OpError) {
 	if op.Op == OpRefresh {
 		if op.Token == "" {
 			return op, &OpError{CodeInvalidToken, "refresh needs \"token\": a new JWT for the same user"}
