@@ -124,9 +124,12 @@ export class Fanwire {
   readonly state: ConnectionState;
   readonly transport: TransportName;
   subscribe<T = unknown>(topic: string, handlers?: SubscribeHandlers<T> | ((data: T, meta: MessageMeta) => void)): Subscription;
-  /** Requires a node with client publish (issue 12). */
+  /**
+   * Requires a node with client publish (issue 12). Over SSE and
+   * long-polling it is a POST /publish to the node with the same token.
+   */
   publish(topic: string, data: unknown, options?: { ephemeral?: boolean }): Promise<Record<string, unknown>>;
-  /** Requires a node with presence (issue 12). */
+  /** Requires a node with presence (issue 12). Over SSE and long-polling: POST /presence. */
   presence(topic: string): Promise<Record<string, unknown>>;
   /** Counts only. Requires a namespace with presence. */
   presenceStats(topic: string): Promise<Record<string, unknown>>;

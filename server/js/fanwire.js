@@ -423,6 +423,50 @@ function setQuery(u, q) {
 }
 
 /**
+ * Client ops a stream (SSE, long-poll) carries as a POST to the node,
+ * since it has no channel back: the same JSON as over WebSocket.
+ */
+const POST_PATHS = { publish: "/publish", presence: "/presence", presence_stats: "/presence" };
+
+/**
+ * postOp sends op (with its id) as POST /publish or /presence next to the
+ * stream's endpoint, with the stream's token as a Bearer header, and hands
+ * the answer to on.message as if the stream had carried it (same settle
+ * path by id). An HTTP-level error without an id gets op's. It returns
+ * false for ops a stream cannot send (subscribe changes are a new stream).
+ */
+function postOp(env, endpoint, op, on, isDone) {
+  const path = POST_PATHS[op.op];
+  if (!path || typeof env.fetch !== "function") return false;
+  const src = new URL(endpoint);
+  const u = new URL(src);
+  u.search = "";
+  u.pathname = u.pathname.replace(/\/(sse|poll)$/, "") + path;
+  const headers = { "Content-Type": "application/json" };
+  const token = src.searchParams.get("token");
+  if (token) headers.Authorization = "Bearer " + token;
+  const answer = (msg) => {
+    if (isDone()) return;
+    if (msg && typeof msg === "object" && msg.id === undefined) msg.id = op.id;
+    on.message(JSON.stringify(msg));
+  };
+  env
+    .fetch(String(u), { method: "POST", headers, body: JSON.stringify(op), cache: "no-store" })
+    .then(async (res) => {
+      let msg;
+      try {
+        msg = await res.json();
+      } catch {
+        msg = null;
+      }
+      if (!msg || typeof msg !== "object") msg = { type: "error", code: "http_" + res.status, message: op.op + " answered HTTP " + res.status };
+      answer(msg);
+    })
+    .catch((e) => answer({ type: "error", code: "network", message: op.op + " request failed (the outcome is unknown): " + errText(e) }));
+  return true;
+}
+
+/**
  * Server-Sent Events (GET /sse): the subscriptions and resume points ride
  * in the URL, so a subscription change is a new stream. The stream counts
  * as open at its first event ("subscribed"), not at EventSource's open:
@@ -444,6 +488,7 @@ export class SSETransport {
   constructor(endpoint, env, on) {
     this.on = on;
     this.env = env;
+    this.endpoint = String(endpoint);
     this.opened = false;
     this.done = false;
     const u = new URL(endpoint);
@@ -496,9 +541,13 @@ export class SSETransport {
     this.on.close({ code, reason: reason || "", opened: this.opened, blocked });
   }
 
-  /** Streams carry no client messages: subscriptions are in the URL. */
-  send() {
-    return false;
+  /**
+   * Subscriptions are in the URL (a change is a new stream); publish and
+   * presence go as a POST next to the stream (postOp).
+   */
+  send(op) {
+    if (this.done || !this.opened) return false;
+    return postOp(this.env, this.endpoint, op, this.on, () => this.done);
   }
 
   close() {
@@ -587,8 +636,10 @@ export class PollTransport {
     this.on.close({ code, reason: reason || "", opened: this.opened });
   }
 
-  send() {
-    return false;
+  /** As SSETransport's: publish and presence as a POST, nothing else. */
+  send(op) {
+    if (this.done || !this.opened) return false;
+    return postOp(this.env, this.endpoint, op, this.on, () => this.done);
   }
 
   close() {
