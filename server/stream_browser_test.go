@@ -168,6 +168,33 @@ func TestBrowserClientFallsBackToSSE(t *testing.T) {
 	}
 }
 
+// Case 2b: over SSE (upgrades refused), fw.publish() is a cross-origin
+// POST /publish (with its CORS preflight): the page gets the ack and its
+// own message arrives on the stream with the ack's seq.
+func TestBrowserClientPublishOverSSE(t *testing.T) {
+	requireChromium(t)
+	n := startNode(t, false, func(c *server.Config) { c.Auth.Namespaces = loadNamespaces(t, publishNamespaces) })
+	proxy := startFallbackProxy(t, n.WSAddr(), true, false)
+	p := openClientPageOpts(t, "", "ws://"+proxy.addr()+"/ws", `{"blockedAfter":2}`, "open.s")
+	p.waitUntil("sse connected", `window.__fw.transport === "sse" && window.__fw.state === "connected"`, 30*time.Second)
+	var ok bool
+	p.eval(`(window.__fw.publish("open.s", {"i":1}).then((a) => { window.__ack = a }, (e) => { window.__ackErr = String(e) }), true)`, &ok)
+	p.waitUntil("the publish ack", "window.__ack || window.__ackErr", 30*time.Second)
+	var ack string
+	p.eval("JSON.stringify(window.__ack || window.__ackErr)", &ack)
+	if !strings.Contains(ack, `"type":"published"`) || !strings.Contains(ack, `"seq":1`) {
+		t.Fatalf("publish over SSE answered %s", ack)
+	}
+	p.waitUntil("the message on the stream", "window.__log.length >= 1", 30*time.Second)
+	checkExactlyOnce(t, p.log(), "open.s", 1)
+	if errs := p.errors(); errs != "[]" {
+		t.Fatalf("client errors: %s", errs)
+	}
+	if proxy.count("/publish") < 1 || proxy.count("/poll") != 0 {
+		t.Fatalf("%d POST /publish requests and %d polls through the proxy", proxy.count("/publish"), proxy.count("/poll"))
+	}
+}
+
 // Case 3: the proxy also buffers streamed responses: the SSE stream never
 // shows an event, and the client ends on long-polling, still contiguous.
 func TestBrowserClientFallsBackToPoll(t *testing.T) {
