@@ -117,9 +117,7 @@ func (l *loop) postPublished(c *conn, id uint64, topic string, seq uint64, err e
 	} else {
 		payload = wire.AppendPublished(nil, id, topic, seq)
 	}
-	if l.postAnswer(c, payload) == gnet.Close {
-		_ = l.el.Close(c.gc)
-	}
+	l.postAnswer(c, payload)
 }
 
 // postAnswer sends payload, an in-band answer, with the status its code maps to.
@@ -135,13 +133,12 @@ func (l *loop) postFail(c *conn, status int, code, msg string) gnet.Action {
 	return l.postWrite(c, appendPostResponse(nil, status, wire.AppendError(nil, &wire.OpError{Code: code, Message: msg})))
 }
 
-// postWrite sends a whole response and closes, letting the client read
-// what the socket did not take at once (as serveClientScript).
+// postWrite sends a whole response and leaves the hang-up to the client
+// (Connection: close): closing at once, with a refused body still
+// arriving, would reset the connection before the client read the answer.
+// Meanwhile its input is discarded; the sweep closes it after closeTimeout.
 func (l *loop) postWrite(c *conn, resp []byte) gnet.Action {
 	_, _ = c.gc.Write(resp)
-	if c.gc.OutboundBuffered() == 0 {
-		return gnet.Close
-	}
 	c.phase = phaseClosing
 	c.lastRead = l.now
 	return gnet.None
