@@ -84,19 +84,18 @@ func (l *loop) servePost(c *conn, req *codec.Request, buf []byte, n int) (int, g
 	if oerr != nil {
 		return n + size, l.postFail(c, postStatus(oerr.Code), oerr.Code, oerr.Message)
 	}
-	if ident != nil {
-		if herr := l.admitUser(c, ident.User); herr != nil {
-			return n + size, l.postFail(c, herr.Status, herr.Code, herr.Message)
-		}
-		c.ident = ident // released at close (forgetUser)
-	}
+	// The token is the op's only, not the conn's: a POST is not one of the
+	// user's connections (--max-conns-per-user), so a user at that limit
+	// with its streams open can still publish.
 	c.kind = kindPost
+	c.ident = ident
 	start := len(l.out)
 	if p.Op == wire.OpPublish {
 		l.clientPublish(c, &p)
 	} else {
 		l.presenceOp(c, &p)
 	}
+	c.ident = nil
 	if len(l.out) == start {
 		return n + size, gnet.None // worker mode: published() answers
 	}

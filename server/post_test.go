@@ -210,3 +210,25 @@ func TestPostPublishWorkerMode(t *testing.T) {
 		}
 	}
 }
+
+// TestPostPublishUserAtLimit: a POST does not count as one of the user's
+// connections, so a user at --max-conns-per-user still publishes.
+func TestPostPublishUserAtLimit(t *testing.T) {
+	n := startAuthNode(t, server.AuthNamespace, func(c *server.Config) {
+		c.Auth.Namespaces = loadNamespaces(t, publishNamespaces)
+		c.Users.MaxConnsPerUser = 1
+	})
+	alice := publisher(t, "alice", "chat.room1")
+	sub, _, _ := dialToken(t, n, "?topics=chat.room1&token="+alice, nil)
+	for i := 1; i <= 3; i++ {
+		if code, ack, _ := postOp(t, n, "/publish", alice, `{"topic":"chat.room1","data":1}`); code != 200 || ack["seq"] != float64(i) {
+			t.Fatalf("POST %d: %d %v", i, code, ack)
+		}
+		if m := expectType(t, sub, "delivery"); m["seq"] != float64(i) {
+			t.Fatalf("delivery %v", m)
+		}
+	}
+	if _, code, _ := dialToken(t, n, "?topics=chat.room1&token="+alice, nil); code != 429 {
+		t.Fatalf("a second connection of alice: %d, want 429", code)
+	}
+}
