@@ -20,8 +20,10 @@ import (
 // with the same token (?token= or Authorization: Bearer) and the same
 // permissions, limits and code path as the in-band op, served by the loops
 // (no goroutine). The answer is the in-band answer's JSON with a fitting
-// status, then the connection closes (Connection: close). Not the control
-// API's POST /publish/{topic}, which takes API keys on the other listener.
+// status; the connection stays open for the next request (keep-alive,
+// within --handshake-timeout each), so the per-connection publish rate
+// bucket applies to it. Not the control API's POST /publish/{topic}, which
+// takes API keys on the other listener.
 
 const (
 	publishPath  = "/publish"
@@ -42,7 +44,7 @@ func (l *loop) servePost(c *conn, req *codec.Request, buf []byte, n int) (int, g
 	c.setReason(reasonHTTP)
 	switch string(req.Method) {
 	case "OPTIONS": // CORS preflight: Authorization and Content-Type are not simple headers
-		return n, l.postWrite(c, postPreflight)
+		return n, l.postNext(c, postPreflight)
 	case "POST":
 	default:
 		return n, l.postFail(c, 405, "method_not_allowed", "use POST "+string(req.Path)+" with a JSON body")
@@ -68,13 +70,14 @@ func (l *loop) servePost(c *conn, req *codec.Request, buf []byte, n int) (int, g
 	if herr != nil {
 		return n + size, l.postFail(c, herr.Status, wire.CodeBadJSON, herr.Message)
 	}
+	// From here on the request is read whole: the answers keep the connection.
 	op.Topics = nil
 	ident, herr, wait := l.handshakeAuth(c, &op, req)
 	if wait {
 		return 0, gnet.None // parked until the token's key is fetched; the request is read again
 	}
 	if herr != nil {
-		return n + size, l.postFail(c, herr.Status, herr.Code, herr.Message)
+		return n + size, l.postNext(c, appendPostResponse(nil, herr.Status, wire.AppendError(nil, &wire.OpError{Code: herr.Code, Message: herr.Message}), true))
 	}
 	def, allowed := wire.OpPublish, []string{wire.OpPublish}
 	if string(req.Path) == presencePath {
@@ -82,7 +85,11 @@ func (l *loop) servePost(c *conn, req *codec.Request, buf []byte, n int) (int, g
 	}
 	p, oerr := wire.ParseOpAs(body, def, allowed...)
 	if oerr != nil {
-		return n + size, l.postFail(c, postStatus(oerr.Code), oerr.Code, oerr.Message)
+		answer := wire.AppendError(nil, oerr)
+		if p.ID != 0 {
+			answer = wire.AppendErrorID(nil, oerr, p.ID)
+		}
+		return n + size, l.postNext(c, appendPostResponse(nil, postStatus(oerr.Code), answer, true))
 	}
 	// The token is the op's only, not the conn's: a POST is not one of the
 	// user's connections (--max-conns-per-user), so a user at that limit
@@ -107,7 +114,7 @@ func (l *loop) servePost(c *conn, req *codec.Request, buf []byte, n int) (int, g
 
 // postPublished answers a POST /publish the bus has acknowledged (worker mode).
 func (l *loop) postPublished(c *conn, id uint64, topic string, seq uint64, err error) {
-	if c.phase != phaseHandshake {
+	if c.phase != phaseHandshake || c.kind != kindPost {
 		return // gone, or timed out (408) while the bus answered
 	}
 	var payload []byte
@@ -119,17 +126,31 @@ func (l *loop) postPublished(c *conn, id uint64, topic string, seq uint64, err e
 	l.postAnswer(c, payload)
 }
 
-// postAnswer sends payload, an in-band answer, with the status its code maps to.
+// postAnswer sends payload, an in-band answer, with the status its code
+// maps to, and waits for the next request.
 func (l *loop) postAnswer(c *conn, payload []byte) gnet.Action {
 	status := 200
 	if code, ok := errorCode(payload); ok {
 		status = postStatus(code)
 	}
-	return l.postWrite(c, appendPostResponse(nil, status, payload))
+	return l.postNext(c, appendPostResponse(nil, status, payload, true))
 }
 
+// postFail refuses a request whose body may still be on its way, and closes.
 func (l *loop) postFail(c *conn, status int, code, msg string) gnet.Action {
-	return l.postWrite(c, appendPostResponse(nil, status, wire.AppendError(nil, &wire.OpError{Code: code, Message: msg})))
+	return l.postWrite(c, appendPostResponse(nil, status, wire.AppendError(nil, &wire.OpError{Code: code, Message: msg}), false))
+}
+
+// postNext sends a response and makes c a fresh connection awaiting its
+// next request (keep-alive): the handshake deadline starts again, the
+// publish rate bucket stays.
+func (l *loop) postNext(c *conn, resp []byte) gnet.Action {
+	_, _ = c.gc.Write(resp)
+	c.kind = kindWS
+	c.phase = phaseHandshake
+	c.lastRead = l.now
+	c.flags &^= flagKeyWait
+	return gnet.None
 }
 
 // postWrite sends a whole response and leaves the hang-up to the client
@@ -147,16 +168,18 @@ var postPreflight = []byte("HTTP/1.1 204 No Content\r\n" +
 	"Access-Control-Allow-Origin: *\r\n" +
 	"Access-Control-Allow-Methods: POST, OPTIONS\r\n" +
 	"Access-Control-Allow-Headers: Authorization, Content-Type\r\n" +
-	"Access-Control-Max-Age: 600\r\n" +
-	"Connection: close\r\n\r\n")
+	"Access-Control-Max-Age: 600\r\n\r\n")
 
-func appendPostResponse(dst []byte, status int, body []byte) []byte {
+func appendPostResponse(dst []byte, status int, body []byte, keepAlive bool) []byte {
 	dst = append(dst, "HTTP/1.1 "...)
 	dst = strconv.AppendInt(dst, int64(status), 10)
 	dst = append(dst, ' ')
 	dst = append(dst, http.StatusText(status)...)
 	dst = append(dst, "\r\nContent-Type: application/json\r\nCache-Control: no-store\r\n"+
-		"Access-Control-Allow-Origin: *\r\nConnection: close\r\n"...)
+		"Access-Control-Allow-Origin: *\r\n"...)
+	if !keepAlive {
+		dst = append(dst, "Connection: close\r\n"...)
+	}
 	switch status {
 	case 401:
 		dst = append(dst, "WWW-Authenticate: Bearer\r\n"...)

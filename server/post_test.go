@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -230,5 +231,45 @@ func TestPostPublishUserAtLimit(t *testing.T) {
 	}
 	if _, code, _ := dialToken(t, n, "?topics=chat.room1&token="+alice, nil); code != 429 {
 		t.Fatalf("a second connection of alice: %d, want 429", code)
+	}
+}
+
+// TestPostKeepAliveRateLimit: answers keep the connection, so the
+// per-connection publish bucket (--max-client-publish-rate) holds across
+// requests on it; a refused body closes it.
+func TestPostKeepAliveRateLimit(t *testing.T) {
+	n := startNode(t, false, func(c *server.Config) {
+		c.Auth.Namespaces = loadNamespaces(t, publishNamespaces)
+		c.PublishLimits.Rate, c.PublishLimits.Burst = 0.001, 2
+	})
+	c, err := net.Dial("tcp", n.WSAddr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	const body = `{"topic":"open.k","data":1}`
+	var got []int
+	for i := 0; i < 3; i++ {
+		if _, err := io.WriteString(c, "POST /publish HTTP/1.1\r\nHost: x\r\nContent-Length: "+strconv.Itoa(len(body))+"\r\n\r\n"+body); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			t.Fatalf("request %d on one connection: %v", i+1, err)
+		}
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.Close {
+			t.Fatalf("request %d: Connection: close", i+1)
+		}
+		got = append(got, resp.StatusCode)
+		if i == 2 && !strings.Contains(string(raw), `"code":"rate_limited"`) {
+			t.Fatalf("third: %s", raw)
+		}
+	}
+	if got[0] != 200 || got[1] != 200 || got[2] != 429 {
+		t.Fatalf("statuses %v, want 200 200 429", got)
 	}
 }
