@@ -59,22 +59,19 @@ func sendOp(t *testing.T, c *websocket.Conn, op string) {
 	}
 }
 
-// TestWorkersClientPublish: in worker mode a client publication goes
-// through NATS to the supervisor's sequencer: its ack's seq is the seq
-// every subscriber on both workers receives, it continues the topic's seqs
-// with HTTP publishes, it is replayed on resume with its sender stamp; an
-// ephemeral one reaches both workers without a seq and takes none.
-func TestWorkersClientPublish(t *testing.T) {
+// workersWithSubscribers starts `serve --workers 2` with publishConfig and
+// subscribes count connections of user alice (token for chat.*) to topic
+// in-band (the ack comes once the worker follows the topic on the bus),
+// until both workers hold some of them.
+func workersWithSubscribers(t *testing.T, topic string, count int) (n *node, alice string, subs []*websocket.Conn) {
+	t.Helper()
 	cfg := filepath.Join(t.TempDir(), "ns.toml")
 	if err := os.WriteFile(cfg, []byte(publishConfig), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	n := startNode(t, "--workers", "2", "--auth", "namespace", "--token-hmac-secret", publishSecret, "--config", cfg)
-	const topic = "chat.room1"
-	alice := chatToken(t, "alice", "chat.*")
-	var subs []*websocket.Conn
-	for i := 0; i < 12; i++ {
-		// Subscribe in-band: the ack comes once the worker follows the topic on the bus.
+	n = startNode(t, "--workers", "2", "--auth", "namespace", "--token-hmac-secret", publishSecret, "--config", cfg)
+	alice = chatToken(t, "alice", "chat.*")
+	for range count {
 		c := dialRaw(t, n.ws+"?token="+alice)
 		sendOp(t, c, `{"op":"subscribe","topics":["`+topic+`"]}`)
 		if m := readAny(t, c); m["type"] != "subscribed" {
@@ -86,6 +83,17 @@ func TestWorkersClientPublish(t *testing.T) {
 		ws := n.workers()
 		return len(ws) == 2 && ws[0].Node != nil && ws[1].Node != nil && ws[0].Node.Stats.Conns > 0 && ws[1].Node.Stats.Conns > 0
 	})
+	return n, alice, subs
+}
+
+// TestWorkersClientPublish: in worker mode a client publication goes
+// through NATS to the supervisor's sequencer: its ack's seq is the seq
+// every subscriber on both workers receives, it continues the topic's seqs
+// with HTTP publishes, it is replayed on resume with its sender stamp; an
+// ephemeral one reaches both workers without a seq and takes none.
+func TestWorkersClientPublish(t *testing.T) {
+	const topic = "chat.room1"
+	n, alice, subs := workersWithSubscribers(t, topic, 12)
 
 	// The publisher's ack and its own delivery may come in either order.
 	sendOp(t, subs[0], `{"op":"publish","topic":"chat.room1","data":{"text":"hi"},"id":7}`)
