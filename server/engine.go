@@ -2,6 +2,7 @@ package server
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/fanwire/fanwire/codec"
@@ -23,6 +24,14 @@ type engine struct {
 	// tick has seen every loop's listener (ticker goroutine only).
 	tuner    listenerTuner
 	tunedAll bool
+	// lowatInherited: every listener carries TCP_NOTSENT_LOWAT, so an
+	// accepted socket has it and OnOpen saves a setsockopt per connection.
+	// With one loop OnBoot sets it before any accept. Listeners of further
+	// loops exist only after OnBoot: the first tick tunes them and the next
+	// tick sets this (lowatNext), so a socket accepted before its listener
+	// was tuned has long been through OnOpen's setsockopt.
+	lowatInherited atomic.Bool
+	lowatNext      bool // ticker goroutine only
 }
 
 func newEngine(n *Node) *engine {
@@ -36,7 +45,10 @@ func newEngine(n *Node) *engine {
 
 func (e *engine) OnBoot(eng gnet.Engine) gnet.Action {
 	e.eng = eng
-	e.tuner.tune(e.node.wsPort(), &e.node.cfg.Accept)
+	cfg := &e.node.cfg
+	if e.tuner.tune(e.node.wsPort(), &cfg.Accept, cfg.NotSentLowat) >= cfg.Loops && cfg.NotSentLowat > 0 {
+		e.lowatInherited.Store(true) // the loops do not run yet
+	}
 	close(e.boot)
 	return gnet.None
 }
@@ -73,7 +85,7 @@ func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		n.rejected.Add(1)
 		return http503, gnet.Close
 	}
-	if n.cfg.NotSentLowat > 0 {
+	if n.cfg.NotSentLowat > 0 && !e.lowatInherited.Load() {
 		// Without it the kernel's autotuned send buffer (up to tcp_wmem's
 		// 4 MiB) takes a stalled client's backlog before MaxPending sees
 		// any: the client is never closed and the memory is the kernel's.
@@ -121,9 +133,15 @@ const expirePerTick = 4096
 
 // OnTick runs on gnet's ticker goroutine; each loop sweeps its own conns.
 func (e *engine) OnTick() (time.Duration, gnet.Action) {
+	if e.lowatNext {
+		e.lowatNext = false
+		e.lowatInherited.Store(true)
+	}
 	if !e.tunedAll {
 		e.tunedAll = true
-		e.tuner.tune(e.node.wsPort(), &e.node.cfg.Accept)
+		cfg := &e.node.cfg
+		e.lowatNext = cfg.NotSentLowat > 0 && !e.lowatInherited.Load() &&
+			e.tuner.tune(e.node.wsPort(), &cfg.Accept, cfg.NotSentLowat) >= cfg.Loops
 	}
 	for _, l := range e.allLoops() {
 		l.execute(l.sweepTask)

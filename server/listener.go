@@ -20,7 +20,8 @@ type AcceptConfig struct {
 	DeferAccept int
 }
 
-// listenerTuner applies AcceptConfig to gnet's listeners. gnet opens one
+// listenerTuner applies AcceptConfig and TCP_NOTSENT_LOWAT to gnet's
+// listeners (accepted sockets inherit both from their listener). gnet opens one
 // SO_REUSEPORT listener per loop and does not hand them out (Engine.Dup
 // works for one listener only), so they are found among the process's file
 // descriptors by their local port. OnBoot sees the first loop's listener;
@@ -30,9 +31,11 @@ type listenerTuner struct {
 	done map[int]bool // fds tuned
 }
 
-func (t *listenerTuner) tune(port int, cfg *AcceptConfig) {
-	if cfg.DeferAccept <= 0 || port <= 0 {
-		return
+// tune sets the options on every listener of port not tuned yet and says
+// how many listeners carry notSentLowat (> 0) so far.
+func (t *listenerTuner) tune(port int, cfg *AcceptConfig, notSentLowat int) (lowat int) {
+	if port <= 0 || (cfg.DeferAccept <= 0 && notSentLowat <= 0) {
+		return 0
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -43,9 +46,21 @@ func (t *listenerTuner) tune(port int, cfg *AcceptConfig) {
 		if t.done[fd] {
 			continue
 		}
-		t.done[fd] = true
-		_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, cfg.DeferAccept)
+		ok := true
+		if cfg.DeferAccept > 0 {
+			_ = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_DEFER_ACCEPT, cfg.DeferAccept)
+		}
+		if notSentLowat > 0 {
+			ok = unix.SetsockoptInt(fd, unix.IPPROTO_TCP, unix.TCP_NOTSENT_LOWAT, notSentLowat) == nil
+		}
+		t.done[fd] = ok
 	}
+	for _, ok := range t.done {
+		if ok && notSentLowat > 0 {
+			lowat++
+		}
+	}
+	return lowat
 }
 
 // listeningFDs lists this process's listening TCP sockets bound to port.
