@@ -81,6 +81,7 @@ var http503 = codec.AppendHTTPError(nil, &codec.HTTPError{Status: 503, Message: 
 func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	n := e.node
 	n.trim.accepts.Add(1)
+	gcBursts.accepted(n.cfg.Memory.Trim)
 	if count := n.conns.Add(1); n.cfg.MaxConns > 0 && count > int64(n.cfg.MaxConns) {
 		n.rejected.Add(1)
 		return http503, gnet.Close
@@ -147,6 +148,9 @@ func (e *engine) OnTick() (time.Duration, gnet.Action) {
 		l.execute(l.sweepTask)
 	}
 	e.node.hub.expireSome(expirePerTick)
+	if gcBursts.tick() {
+		e.node.trim.returnBurst(time.Now())
+	}
 	e.node.trim.tick(&e.node.cfg.Memory, time.Now(), e.node.log)
 	e.node.presence.sweep(time.Now())
 	return e.tick, gnet.None
