@@ -19,25 +19,35 @@ const (
 // conn is the whole per-connection state. It stays small: buffers are
 // borrowed from pools only while a message is half-received.
 type conn struct {
-	gc       gnet.Conn
-	loop     *loop
-	subs     subList        // topics this conn receives (sublist.go)
-	slow     *slowState     // set while the client is behind: deliveries are conflated
-	ident    *auth.Identity // the verified token, shared with other conns of the same token; nil = anonymous
-	parser   codec.Parser
-	idx      int32  // position in loop.conns
-	npend    int32  // frames for this conn in the current drain pass
-	off      int32  // where those frames start in loop.iov
-	lastRead uint32 // loop clock (ms) of the last input; in phaseHandshake: the accept time; in phaseClosing: when closing began
-	// The last 8 bytes: keep the uint16s first so no alignment padding
-	// pushes conn past 112 bytes (the next size class is 128).
+	gc     gnet.Conn
+	loop   *loop
+	sub    *loopTopic     // the first topic this conn receives; nil = none (more: loop.moreSubs, sublist.go)
+	ident  *auth.Identity // the verified token, shared with other conns of the same token; nil = anonymous
+	parser codec.Parser
+	subPos int32 // sub's entry in sub.subs
+	idx    int32 // position in loop.conns
+	npend  int32 // frames for this conn in the current drain pass
+	off    int32 // where those frames start in loop.iov
+	// lastRead is the loop clock (ms) of the last input; in phaseHandshake:
+	// the accept time; in phaseClosing: when closing began.
+	lastRead uint32
+	// The small fields last, so no alignment padding pushes conn past
+	// 96 bytes (the next size class is 112).
 	tokens       uint16 // client messages left in this conn's rate bucket (limits.go)
 	partialSince uint16 // coarse loop clock when the input became incomplete (flagPartial)
 	phase        uint8
 	flags        uint8 // conn flag bits, listed in limits.go
 	kind         uint8 // transport: kindWS, kindSSE or kindPoll (stream.go)
-	closedBy     uint8 // why the server closes it, for /metrics (metrics.go); in padding
+	closedBy     uint8 // why the server closes it, for /metrics (metrics.go)
+	state        uint8 // stateSlow, stateMoreSubs: where the rest of the state lives
 }
+
+// conn.state bits: the conn has state in one of its loop's side tables.
+// These are rare, so their fields would cost every conn bytes for nothing.
+const (
+	stateSlow     uint8 = 1 << iota // behind: its slowState is loop.slow[c] (slow.go)
+	stateMoreSubs                   // subscribed to more than one topic: the others are in loop.moreSubs[c]
+)
 
 // subRef points at this conn's entry in a topic's subscriber list.
 type subRef struct {
@@ -74,7 +84,7 @@ func (c *conn) writev(frames [][]byte) {
 // checkPending puts a connection whose unsent bytes exceed the cap into slow
 // mode: later deliveries are conflated instead of piling up (see slow.go).
 func (c *conn) checkPending() {
-	if c.phase == phaseOpen && c.slow == nil && c.gc.OutboundBuffered() > c.loop.node.cfg.MaxPending {
+	if c.phase == phaseOpen && c.state&stateSlow == 0 && c.gc.OutboundBuffered() > c.loop.node.cfg.MaxPending {
 		c.loop.enterSlow(c)
 	}
 }
@@ -133,9 +143,14 @@ func (c *conn) releaseMessage() {
 }
 
 func (c *conn) subscribedTo(lt *loopTopic) bool {
-	for i := range c.subs.len() {
-		if c.subs.at(i).lt == lt {
-			return true
+	if c.sub == lt {
+		return lt != nil
+	}
+	if c.state&stateMoreSubs != 0 {
+		for _, r := range c.loop.moreSubs[c] {
+			if r.lt == lt {
+				return true
+			}
 		}
 	}
 	return false

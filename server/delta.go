@@ -163,7 +163,7 @@ func (l *loop) deltaTopics(c *conn, topics []string) []string {
 	out := make([]string, 0, len(topics))
 	for _, t := range topics {
 		if lt := l.topics[t]; lt != nil {
-			for _, ref := range c.subs.all() {
+			for _, ref := range c.allSubs() {
 				if ref.lt == lt && lt.subs[ref.pos].delta {
 					out = append(out, t)
 				}

@@ -90,7 +90,7 @@ func TestSlowConnIsConflatedThenCatchesUp(t *testing.T) {
 	b.buffered = 2000
 	publish(t, n, "prices.a", 1)
 	l.drain()
-	if c.slow == nil {
+	if c.state&stateSlow == 0 {
 		t.Fatal("a conn over MaxPending is not in slow mode")
 	}
 	for i := 0; i < 4; i++ { // seqs 2..5: 2, 3, 4 are replaced by 5
@@ -109,7 +109,7 @@ func TestSlowConnIsConflatedThenCatchesUp(t *testing.T) {
 	if sk, _ := got[0]["skipped"].([]any); len(sk) != 2 || sk[0] != 2.0 || sk[1] != 4.0 {
 		t.Fatalf("skipped = %v, want [2,4]", got[0]["skipped"])
 	}
-	if c.slow != nil || len(l.slowList) != 0 {
+	if c.state&stateSlow != 0 || len(l.slowList) != 0 {
 		t.Fatal("still in slow mode after catching up")
 	}
 	if st := &l.stats; st.slowMode.Load() != 1 || st.conflated.Load() != 3 || st.slowClosed.Load() != 0 {
@@ -127,8 +127,8 @@ func TestSlowConnClosedWithoutLastValueOrAfterGrace(t *testing.T) {
 	l.drain()
 	publish(t, n, "plain", 1)
 	l.drain()
-	if c.phase != phaseClosing || c.slow != nil || c.subs.len() != 0 {
-		t.Fatalf("phase %d, slow %v, subs %d: want closing, not slow, unsubscribed", c.phase, c.slow, c.subs.len())
+	if c.phase != phaseClosing || c.state&stateSlow != 0 || c.subLen() != 0 {
+		t.Fatalf("phase %d, state %#x, subs %d: want closing, not slow, unsubscribed", c.phase, c.state, c.subLen())
 	}
 
 	c2, b2 := addBacklogConn(l, "prices.b", resume{})

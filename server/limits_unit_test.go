@@ -73,15 +73,17 @@ func TestConnBucket(t *testing.T) {
 	}
 }
 
-// The limits' per-connection state (5 bytes) lives in what was padding:
-// it shares the last 8-byte word with phase, so conn does not grow.
+// The limits' per-connection state (5 bytes) sits with the other small
+// fields after lastRead, in the conn's last 16 bytes, so conn does not grow.
 func TestConnLimitFieldsUsePadding(t *testing.T) {
 	var c conn
-	if unsafe.Offsetof(c.flags)/8 != unsafe.Offsetof(c.phase)/8 || unsafe.Offsetof(c.tokens)/8 != unsafe.Offsetof(c.phase)/8 {
-		t.Fatalf("limit fields at %d..%d spill out of the word of phase (%d); conn is %d bytes",
-			unsafe.Offsetof(c.tokens), unsafe.Offsetof(c.flags), unsafe.Offsetof(c.phase), unsafe.Sizeof(c))
+	tail := unsafe.Offsetof(c.lastRead) + 4
+	for name, off := range map[string]uintptr{"tokens": unsafe.Offsetof(c.tokens), "partialSince": unsafe.Offsetof(c.partialSince), "flags": unsafe.Offsetof(c.flags)} {
+		if off < tail || off >= unsafe.Sizeof(c) || unsafe.Sizeof(c)-off > 16 {
+			t.Fatalf("limit field %s at %d is not among the small fields after lastRead (%d); conn is %d bytes", name, off, tail, unsafe.Sizeof(c))
+		}
 	}
-	if size := unsafe.Sizeof(c); size > 112 {
-		t.Fatalf("conn is %d bytes: over 112 it moves to the 128-byte size class", size)
+	if size := unsafe.Sizeof(c); size > 96 {
+		t.Fatalf("conn is %d bytes: over 96 it moves to the 112-byte size class", size)
 	}
 }

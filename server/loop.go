@@ -38,6 +38,8 @@ type loop struct {
 	topicNames []string                             // scratch: the upgrade URL's topics
 	partial    map[*conn]*bytebufferpool.ByteBuffer // fragmented messages in progress (conn.partialMessage)
 	slowList   []*conn                              // conns in slow (conflating) mode
+	slow       map[*conn]*slowState                 // the state of the conns in slowList (conn.state&stateSlow)
+	moreSubs   map[*conn][]subRef                   // subscriptions after a conn's first (conn.state&stateMoreSubs, sublist.go)
 	slowStates sync.Pool                            // *slowState: borrowed only while a conn is behind
 	parser     codec.ParserConfig
 	now        uint32        // loop clock in ms since node start; set on each traffic/tick
@@ -171,7 +173,7 @@ func (l *loop) writeOne(d delivery) {
 		if s.c.phase != phaseOpen || d.f.skip(s.after) {
 			continue
 		}
-		if s.c.slow != nil {
+		if s.c.state&stateSlow != 0 {
 			s.chained = false
 			l.conflate(s.c, d.lt, d.f)
 			continue
@@ -208,7 +210,7 @@ func (l *loop) writeBatch(batch []delivery) {
 			if s.c.phase != phaseOpen || d.f.skip(s.after) {
 				continue
 			}
-			if s.c.slow != nil {
+			if s.c.state&stateSlow != 0 {
 				s.chained = false
 				l.conflate(s.c, d.lt, d.f)
 				continue
@@ -239,7 +241,7 @@ func (l *loop) writeBatch(batch []delivery) {
 	for _, d := range batch {
 		for i := range d.lt.subs {
 			s := &d.lt.subs[i]
-			if s.c.phase != phaseOpen || d.f.skip(s.after) || s.c.slow != nil {
+			if s.c.phase != phaseOpen || d.f.skip(s.after) || s.c.state&stateSlow != 0 {
 				continue // exactly what the first pass skipped
 			}
 			l.iov[s.c.off+s.c.npend] = l.deliver(s, d.lt, d.f)
@@ -286,8 +288,8 @@ func (l *loop) writeBatch(batch []delivery) {
 func (l *loop) subscribe(c *conn, name string, r resume, ack bool) (epoch string, after uint64, ready bool) {
 	lt := l.topics[name]
 	if lt != nil && c.subscribedTo(lt) {
-		for i := range c.subs.len() {
-			if ref := c.subs.at(i); ref.lt == lt {
+		for _, ref := range c.allSubs() {
+			if ref.lt == lt {
 				s := &lt.subs[ref.pos]
 				after = s.after
 				l.setDelta(lt, s, r.delta && c.kind == kindWS && l.deltaAllowed(lt.topic)) // a repeated subscribe may switch deltas on or off
@@ -315,8 +317,8 @@ func (l *loop) subscribe(c *conn, name string, r resume, ack bool) (epoch string
 		lt.topic.sseSubs.Add(1) // under mu: every later publish has its SSE form
 	}
 	h.mu.Unlock()
-	c.subs.add(subRef{lt: lt, pos: int32(len(lt.subs))})
-	lt.subs = append(lt.subs, subscriber{c: c, slot: int32(c.subs.len() - 1), after: after})
+	c.addSub(subRef{lt: lt, pos: int32(len(lt.subs))})
+	lt.subs = append(lt.subs, subscriber{c: c, slot: int32(c.subLen() - 1), after: after})
 	lt.count.Add(1)
 	l.met.subs.Add(1)
 	l.setDelta(lt, &lt.subs[len(lt.subs)-1], r.delta && c.kind == kindWS && l.deltaAllowed(lt.topic)) // streams (SSE, poll) get full messages
@@ -379,8 +381,8 @@ func (lt *loopTopic) parkedIndex(c *conn) int {
 // unsubscribe removes c from topic name; it reports whether c was subscribed
 // (or waiting to be).
 func (l *loop) unsubscribe(c *conn, name string) bool {
-	for i := range c.subs.len() {
-		if c.subs.at(i).lt.topic.name == name {
+	for i, ref := range c.allSubs() {
+		if ref.lt.topic.name == name {
 			l.removeSub(c, i)
 			return true
 		}
@@ -395,17 +397,17 @@ func (l *loop) unsubscribe(c *conn, name string) bool {
 }
 
 func (l *loop) unsubscribeAll(c *conn) {
-	for c.subs.len() > 0 {
-		l.removeSub(c, c.subs.len()-1)
+	for n := c.subLen(); n > 0; n = c.subLen() {
+		l.removeSub(c, n-1)
 	}
 }
 
-// removeSub swap-removes c.subs[i] and the matching entry of the topic's
+// removeSub swap-removes c's i-th subscription and the matching entry of the topic's
 // subscriber list, fixing the back-references of the entries that moved.
 func (l *loop) removeSub(c *conn, i int) {
-	ref := *c.subs.at(i)
+	ref := c.subAt(i)
 	lt := ref.lt
-	if c.slow != nil {
+	if c.state&stateSlow != 0 {
 		l.dropPending(c, lt)
 	}
 	l.setDelta(lt, &lt.subs[ref.pos], false)
@@ -413,7 +415,7 @@ func (l *loop) removeSub(c *conn, i int) {
 	last := len(lt.subs) - 1
 	moved := lt.subs[last]
 	lt.subs[ref.pos] = moved
-	moved.c.subs.at(int(moved.slot)).pos = ref.pos
+	moved.c.setSubPos(int(moved.slot), ref.pos)
 	lt.subs[last] = subscriber{}
 	lt.subs = lt.subs[:last]
 	lt.count.Add(-1)
@@ -422,12 +424,12 @@ func (l *loop) removeSub(c *conn, i int) {
 	}
 	l.met.subs.Add(-1)
 
-	lastRef := c.subs.len() - 1
+	lastRef := c.subLen() - 1
 	if i != lastRef {
-		moved := c.subs.at(lastRef)
+		moved := c.subAt(lastRef)
 		moved.lt.subs[moved.pos].slot = int32(i)
 	}
-	c.subs.removeAt(i)
+	c.removeSubAt(i)
 	if lt.topic.ns.Presence {
 		l.node.presence.left(lt.topic.name, c.ident)
 	}

@@ -28,7 +28,11 @@ func (l *loop) enterSlow(c *conn) {
 		st = new(slowState)
 	}
 	st.since = l.now
-	c.slow = st
+	if l.slow == nil {
+		l.slow = make(map[*conn]*slowState)
+	}
+	l.slow[c] = st
+	c.state |= stateSlow
 	l.slowList = append(l.slowList, c)
 	l.stats.slowMode.Add(1)
 	l.met.slowNow.Add(1)
@@ -48,7 +52,7 @@ func (l *loop) conflate(c *conn, lt *loopTopic, f *sharedFrame) {
 		return
 	}
 	f.refs.Add(1)
-	st := c.slow
+	st := l.slow[c]
 	for i := range st.pending {
 		p := &st.pending[i]
 		if p.lt != lt {
@@ -83,7 +87,7 @@ func (l *loop) checkSlow() {
 		switch {
 		case c.gc.OutboundBuffered() <= low:
 			l.flushSlow(c)
-		case l.now-c.slow.since >= grace:
+		case l.now-l.slow[c].since >= grace:
 			l.closeSlow(c, "slow consumer: behind for more than "+strconv.Itoa(int(grace/1000))+"s")
 		}
 	}
@@ -92,7 +96,7 @@ func (l *loop) checkSlow() {
 // flushSlow writes c's pending messages, conflated ones marked with the
 // seqs they replaced, and ends slow mode.
 func (l *loop) flushSlow(c *conn) {
-	st := c.slow
+	st := l.slow[c]
 	out := l.catchUp[:0]
 	for _, p := range st.pending {
 		if p.first == 0 {
@@ -116,11 +120,12 @@ func (l *loop) closeSlow(c *conn, reason string) {
 
 // leaveSlow returns c's slow state, if any, and drops it from slowList.
 func (l *loop) leaveSlow(c *conn) {
-	st := c.slow
-	if st == nil {
+	if c.state&stateSlow == 0 {
 		return
 	}
-	c.slow = nil
+	st := l.slow[c]
+	delete(l.slow, c)
+	c.state &^= stateSlow
 	l.met.slowNow.Add(-1)
 	for i := range st.pending {
 		st.pending[i].f.release()
@@ -143,7 +148,7 @@ func (l *loop) leaveSlow(c *conn) {
 // so a later subscription to the same topic never gets a stale frame after
 // its own snapshot or replay.
 func (l *loop) dropPending(c *conn, lt *loopTopic) {
-	st := c.slow
+	st := l.slow[c]
 	for i := range st.pending {
 		if st.pending[i].lt != lt {
 			continue

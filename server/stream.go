@@ -186,9 +186,9 @@ func (l *loop) freshTopic(op *wire.Op) bool {
 // SSE event. Its id is the stream's starting cursor, so a native
 // EventSource cut before any delivery still resumes from there.
 func (l *loop) appendSubscribedEvent(out []byte, c *conn, pos []streamPos) []byte {
-	n := c.subs.len()
+	n := c.subLen()
 	topics, epochs, seqs := make([]string, n), make([]string, n), make([]uint64, n)
-	for i, ref := range c.subs.all() {
+	for i, ref := range c.allSubs() {
 		topics[i], epochs[i], seqs[i] = ref.lt.topic.name, ref.lt.topic.epoch, ref.lt.subs[ref.pos].after
 	}
 	out = append(out, "event: subscribed\n"...)
@@ -246,7 +246,7 @@ type streamScratch struct {
 // loadPositions fills l.stream.pos with c's topics at their subscribers' seqs.
 func (l *loop) loadPositions(c *conn) []streamPos {
 	pos := l.stream.pos[:0]
-	for _, ref := range c.subs.all() {
+	for _, ref := range c.allSubs() {
 		pos = append(pos, streamPos{lt: ref.lt, seq: ref.lt.subs[ref.pos].after, epoch: ref.lt.topic.epoch, known: true})
 	}
 	l.stream.pos = pos
@@ -256,7 +256,7 @@ func (l *loop) loadPositions(c *conn) []streamPos {
 // storePositions writes delivered seqs back to c's subscribers (their
 // "after": nothing up to it is sent again) and forgets the loop's pointers.
 func (l *loop) storePositions(c *conn, pos []streamPos) {
-	for i, ref := range c.subs.all() {
+	for i, ref := range c.allSubs() {
 		if s := &ref.lt.subs[ref.pos]; i < len(pos) && pos[i].lt == ref.lt && pos[i].known && pos[i].seq > s.after {
 			s.after = pos[i].seq
 		}
@@ -385,7 +385,7 @@ func (l *loop) streamDeliver(c *conn, ds []delivery) {
 			env, at := liveMessage(d.f)
 			body = append(body, env...)
 			if k := subIndex(c, d.lt); k >= 0 {
-				s := &c.subs.at(k).lt.subs[c.subs.at(k).pos]
+				s := c.subEntry(k)
 				s.after = max(s.after, at)
 			}
 		}
@@ -404,7 +404,7 @@ func (l *loop) streamDeliver(c *conn, ds []delivery) {
 			continue // cannot happen: a delivery is for a subscribed topic
 		}
 		env, at := liveMessage(d.f)
-		s := &c.subs.at(k).lt.subs[c.subs.at(k).pos]
+		s := c.subEntry(k)
 		s.after = max(s.after, at)
 		a := len(buf)
 		if d.f.reset {
@@ -452,10 +452,10 @@ func liveMessage(f *sharedFrame) (env []byte, at uint64) {
 	return f.envelope(), f.seq
 }
 
-// subIndex is the index of lt in c.subs, or -1.
+// subIndex is the index of lt in c's subscriptions, or -1.
 func subIndex(c *conn, lt *loopTopic) int {
-	for i := range c.subs.len() {
-		if c.subs.at(i).lt == lt {
+	for i, ref := range c.allSubs() {
+		if ref.lt == lt {
 			return i
 		}
 	}
@@ -465,9 +465,9 @@ func subIndex(c *conn, lt *loopTopic) int {
 // appendLiveCursor is appendCursor over c's live positions, subscription first's first.
 func appendLiveCursor(dst []byte, c *conn, first int) []byte {
 	start := len(dst)
-	ref := *c.subs.at(first)
+	ref := c.subAt(first)
 	dst = appendCursorItem(dst, ref.lt.topic.name, ref.lt.subs[ref.pos].after, ref.lt.topic.epoch, start)
-	for i, ref := range c.subs.all() {
+	for i, ref := range c.allSubs() {
 		if i != first {
 			dst = appendCursorItem(dst, ref.lt.topic.name, ref.lt.subs[ref.pos].after, ref.lt.topic.epoch, start)
 		}

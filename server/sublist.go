@@ -2,66 +2,89 @@ package server
 
 import "iter"
 
-// subList is a conn's subscriptions. The first one lives inline: most
-// connections follow one topic, and a slice would cost them a separate
-// 16-byte heap object. It is as big as the slice header it replaces (24 B),
-// so conn stays in its size class.
-type subList struct {
-	one  subRef    // the first subscription; one.lt == nil when there is none
-	more *[]subRef // the others, nil while there are none
-}
+// A conn's subscriptions. The first one lives in the conn itself (sub,
+// subPos): most connections follow one topic, and anything more would cost
+// every one of them bytes. The others, for the few conns that follow several
+// topics, live in the loop's moreSubs table (stateMoreSubs set).
 
-func (s *subList) len() int {
+func (c *conn) subLen() int {
 	switch {
-	case s.one.lt == nil:
+	case c.sub == nil:
 		return 0
-	case s.more == nil:
+	case c.state&stateMoreSubs == 0:
 		return 1
 	}
-	return 1 + len(*s.more)
+	return 1 + len(c.loop.moreSubs[c])
 }
 
-// at is the i-th subscription, 0 <= i < len().
-func (s *subList) at(i int) *subRef {
+// subAt is the i-th subscription, 0 <= i < subLen().
+func (c *conn) subAt(i int) subRef {
 	if i == 0 {
-		return &s.one
+		return subRef{lt: c.sub, pos: c.subPos}
 	}
-	return &(*s.more)[i-1]
+	return c.loop.moreSubs[c][i-1]
 }
 
-func (s *subList) add(r subRef) {
+// setSubPos records that the i-th subscription's entry moved to pos in its
+// topic's subscriber list.
+func (c *conn) setSubPos(i int, pos int32) {
+	if i == 0 {
+		c.subPos = pos
+		return
+	}
+	c.loop.moreSubs[c][i-1].pos = pos
+}
+
+// subEntry is the i-th subscription's entry in its topic's subscriber list.
+func (c *conn) subEntry(i int) *subscriber {
+	r := c.subAt(i)
+	return &r.lt.subs[r.pos]
+}
+
+func (c *conn) addSub(r subRef) {
 	switch {
-	case s.one.lt == nil:
-		s.one = r
-	case s.more == nil:
-		s.more = &[]subRef{r}
+	case c.sub == nil:
+		c.sub, c.subPos = r.lt, r.pos
+	case c.state&stateMoreSubs == 0:
+		l := c.loop
+		if l.moreSubs == nil {
+			l.moreSubs = make(map[*conn][]subRef)
+		}
+		l.moreSubs[c] = []subRef{r}
+		c.state |= stateMoreSubs
 	default:
-		*s.more = append(*s.more, r)
+		c.loop.moreSubs[c] = append(c.loop.moreSubs[c], r)
 	}
 }
 
-// removeAt moves the last subscription into slot i and shortens the list.
-func (s *subList) removeAt(i int) {
-	last := s.len() - 1
-	*s.at(i) = *s.at(last)
+// removeSubAt moves the last subscription into slot i and shortens the list.
+func (c *conn) removeSubAt(i int) {
+	last := c.subLen() - 1
 	if last == 0 {
-		s.one = subRef{}
+		c.sub, c.subPos = nil, 0
 		return
 	}
-	m := *s.more
-	m[last-1] = subRef{}
+	l := c.loop
+	m := l.moreSubs[c]
+	if i == 0 {
+		c.sub, c.subPos = m[last-1].lt, m[last-1].pos
+	} else {
+		m[i-1] = m[last-1]
+	}
 	if last == 1 {
-		s.more = nil
+		delete(l.moreSubs, c)
+		c.state &^= stateMoreSubs
 		return
 	}
-	*s.more = m[:last-1]
+	m[last-1] = subRef{}
+	l.moreSubs[c] = m[:last-1]
 }
 
-// all ranges over the subscriptions like a slice: index and a copy.
-func (s *subList) all() iter.Seq2[int, subRef] {
+// allSubs ranges over the subscriptions like a slice: index and a copy.
+func (c *conn) allSubs() iter.Seq2[int, subRef] {
 	return func(yield func(int, subRef) bool) {
-		for i := range s.len() {
-			if !yield(i, *s.at(i)) {
+		for i := range c.subLen() {
+			if !yield(i, c.subAt(i)) {
 				return
 			}
 		}

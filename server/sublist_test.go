@@ -5,46 +5,54 @@ import (
 	"unsafe"
 )
 
-// TestSubListKeepsConnSmall: subList replaces a slice header; conn must not
-// grow into the next size class (112 → 128 B).
-func TestSubListKeepsConnSmall(t *testing.T) {
-	if n := unsafe.Sizeof(subList{}); n != 24 {
-		t.Fatalf("subList is %d B, want 24 (a slice header)", n)
-	}
-	if n := unsafe.Sizeof(conn{}); n > 112 {
-		t.Fatalf("conn is %d B, want ≤ 112", n)
+// TestConnStaysSmall: conn is the one object every connection pays for;
+// 96 B is a size class of its own (the next is 112). The first subscription
+// lives inline, the others and the slow state in per-loop side tables.
+func TestConnStaysSmall(t *testing.T) {
+	if n := unsafe.Sizeof(conn{}); n > 96 {
+		t.Fatalf("conn is %d B, want ≤ 96", n)
 	}
 }
 
 func TestSubListAddRemove(t *testing.T) {
 	lts := make([]loopTopic, 4)
-	var s subList
+	c := &conn{loop: &loop{}}
 	for i := range lts {
-		s.add(subRef{lt: &lts[i], pos: int32(i)})
+		c.addSub(subRef{lt: &lts[i], pos: int32(i)})
 	}
 	check := func(want ...int) {
 		t.Helper()
-		if s.len() != len(want) {
-			t.Fatalf("len %d, want %d", s.len(), len(want))
+		if c.subLen() != len(want) {
+			t.Fatalf("len %d, want %d", c.subLen(), len(want))
 		}
 		for i, w := range want {
-			if s.at(i).lt != &lts[w] || s.at(i).pos != int32(w) {
-				t.Fatalf("at(%d) = topic %d, want %d", i, s.at(i).pos, w)
+			if c.subAt(i).lt != &lts[w] || c.subAt(i).pos != int32(w) {
+				t.Fatalf("at(%d) = topic %d, want %d", i, c.subAt(i).pos, w)
 			}
 		}
 	}
 	check(0, 1, 2, 3)
-	s.removeAt(0) // the last moves into the inline slot
+	c.removeSubAt(0) // the last moves into the inline slot
 	check(3, 1, 2)
-	s.removeAt(2)
+	c.removeSubAt(2)
 	check(3, 1)
-	s.removeAt(1)
+	c.setSubPos(1, 1)
+	c.removeSubAt(1)
 	check(3)
-	if s.more != nil {
-		t.Fatal("one subscription left: the overflow slice should be freed")
+	if c.state&stateMoreSubs != 0 || len(c.loop.moreSubs) != 0 {
+		t.Fatal("one subscription left: the side table entry should be gone")
 	}
-	s.removeAt(0)
+	c.removeSubAt(0)
 	check()
-	s.add(subRef{lt: &lts[2], pos: 2})
+	if c.sub != nil {
+		t.Fatal("no subscription left, but sub is set")
+	}
+	c.addSub(subRef{lt: &lts[2], pos: 2})
 	check(2)
+	c.addSub(subRef{lt: &lts[1], pos: 1})
+	c.setSubPos(1, 7)
+	lts[1].subs = make([]subscriber, 8)
+	if !c.subscribedTo(&lts[1]) || c.subscribedTo(&lts[0]) || c.subEntry(1) != &lts[1].subs[7] {
+		t.Fatal("subscribedTo / subEntry disagree with the list")
+	}
 }

@@ -384,7 +384,7 @@ func (l *loop) message(c *conn, op codec.OpCode, payload []byte) {
 	}
 	switch req.Op {
 	case wire.OpSubscribe:
-		if c.subs.len()+l.newTopics(c, req.Topics) > l.node.cfg.MaxTopicsPerConn {
+		if c.subLen()+l.newTopics(c, req.Topics) > l.node.cfg.MaxTopicsPerConn {
 			l.replyError(&wire.OpError{Code: wire.CodeTooManyTopics,
 				Message: "subscription limit reached: at most " + strconv.Itoa(l.node.cfg.MaxTopicsPerConn) + " topics per connection"})
 			return
