@@ -55,6 +55,16 @@ func FuzzParser(f *testing.F) {
 				t.Fatalf("chunks %v: %s\n got  %s\n want %s", chunkLens(chunks), broken, got, whole)
 			}
 		}
+		// A parser kept as its Ext byte whenever it rests reads the same,
+		// with and without permessage-deflate.
+		for _, window := range []uint8{0, 8 + mode%8} {
+			want, _ := parseChunksResting(cfg, false, window, in)
+			for _, chunks := range [][][]byte{{in}, splitAt(in, cut), bytewise(in)} {
+				if got, broken := parseChunksResting(cfg, true, window, chunks...); broken != "" || got.String() != want.String() {
+					t.Fatalf("resting, window %d, chunks %v: %s\n got  %s\n want %s", window, chunkLens(chunks), broken, got, want)
+				}
+			}
+		}
 	})
 }
 

@@ -85,13 +85,25 @@ func (c *collector) add(f Frame) {
 // unconsumed bytes are kept and the next chunk is appended to them. The
 // chunks' bytes are copied, so the caller's slices are not modified.
 func parseChunks(cfg ParserConfig, chunks ...[]byte) (result, string) {
+	return parseChunksResting(cfg, false, 0, chunks...)
+}
+
+// parseChunksResting is parseChunks; with rest, the parser is replaced by
+// RestingParser(p.Ext()) after every result that leaves it Resting, as a
+// caller keeping only the Ext byte between frames does. window is given to
+// SetDeflate first (0: no permessage-deflate).
+func parseChunksResting(cfg ParserConfig, rest bool, window uint8, chunks ...[]byte) (result, string) {
 	var p Parser
+	p.SetDeflate(window)
 	var c collector
 	var buf []byte
 	for _, chunk := range chunks {
 		buf = append(buf, chunk...)
 		for {
 			f, n, err := p.Next(buf, &cfg)
+			if rest && err == nil && p.Resting() {
+				p = RestingParser(p.Ext())
+			}
 			if err != nil {
 				c.res.err = err
 				return c.res, c.broken

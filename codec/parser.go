@@ -103,6 +103,20 @@ func (p *Parser) Deflate() bool { return p.flags&flagDeflate != 0 }
 // caller's to check.
 func CompressedSlack(maxMessage int) int { return maxMessage>>12 + 64 }
 
+// Resting reports whether no frame or message is in progress: what p holds
+// is then only its Ext, and RestingParser(p.Ext()) continues exactly as p
+// would. A connection can keep that one byte instead of a whole Parser and
+// borrow the full state only while a frame or message is incomplete.
+func (p *Parser) Resting() bool { return p.remaining == 0 && p.msgOp == 0 }
+
+// Ext is the part of p that outlives messages: the negotiated
+// permessage-deflate and its window bits (SetDeflate).
+func (p *Parser) Ext() uint8 { return p.flags & flagsExt }
+
+// RestingParser is a parser with no frame or message in progress and the
+// extension state ext (from Ext).
+func RestingParser(ext uint8) Parser { return Parser{flags: ext & flagsExt} }
+
 // InMessage reports whether a data message is in progress: a data frame
 // header was read and its message is not complete yet.
 func (p *Parser) InMessage() bool { return p.msgOp != 0 }

@@ -198,3 +198,28 @@ func TestParserReset(t *testing.T) {
 		t.Fatalf("Reset left %+v", p)
 	}
 }
+
+// TestParserResting: a parser replaced by RestingParser(p.Ext()) whenever
+// it rests (what a server keeping one byte per idle connection does) reads
+// every test stream exactly like one kept whole, split any way.
+func TestParserResting(t *testing.T) {
+	for _, client := range []bool{true, false} {
+		cfg := ParserConfig{Client: !client}
+		for name, s := range testStreams(client) {
+			for _, window := range []uint8{0, 15} {
+				want, _ := parseChunksResting(cfg, false, window, s.buf)
+				for _, chunks := range [][][]byte{{s.buf}, splitAt(s.buf, len(s.buf)/3, len(s.buf)/2), bytewise(s.buf)} {
+					got, broken := parseChunksResting(cfg, true, window, chunks...)
+					if broken != "" || got.String() != want.String() {
+						t.Fatalf("%s, window %d, chunks %v: %s\n got  %s\n want %s", name, window, chunkLens(chunks), broken, got, want)
+					}
+				}
+			}
+		}
+	}
+	var p Parser
+	p.SetDeflate(11)
+	if q := RestingParser(p.Ext()); !p.Resting() || q.DeflateWindow() != 11 {
+		t.Fatal("a fresh parser rests, and its Ext keeps the deflate window")
+	}
+}

@@ -54,7 +54,7 @@ func (v *variant) reset() {
 // fits c's window (a message of at most 2^bits bytes never refers further
 // back), otherwise the plain frame.
 func (l *loop) frameFor(c *conn, f *sharedFrame) []byte {
-	window := c.parser.DeflateWindow()
+	window := c.deflateWindow()
 	if window == 0 || f.reset { // a reset frame has no envelope (hdr 0): small, sent plain
 		return f.b
 	}
@@ -97,7 +97,7 @@ func (l *loop) compressor() *codec.Compressor {
 // appendReply appends a message to c (echo mode) compressed when c
 // negotiated it and the message is worth it.
 func (l *loop) appendReply(dst []byte, c *conn, op codec.OpCode, payload []byte) []byte {
-	if w := c.parser.DeflateWindow(); w != 0 && len(payload) >= l.compressMin && len(payload) <= 1<<w {
+	if w := c.deflateWindow(); w != 0 && len(payload) >= l.compressMin && len(payload) <= 1<<w {
 		return l.compressor().AppendFrame(dst, op, payload)
 	}
 	return codec.AppendFrame(dst, op, payload)
@@ -137,6 +137,6 @@ func (l *loop) acceptDeflate(c *conn, req *codec.Request) bool {
 	if bits == 0 {
 		bits = 15
 	}
-	c.parser.SetDeflate(bits) // the window rides in the parser: conn does not grow
+	c.setDeflate(bits) // the window rides in conn.wsExt (parser.go)
 	return true
 }

@@ -36,7 +36,7 @@ func TestDeflateVariantSharedAcrossLoops(t *testing.T) {
 			c := &conn{gc: fakes[i][j], loop: loops[i], phase: phaseOpen}
 			switch j {
 			case 0, 1:
-				c.parser.SetDeflate(15)
+				c.setDeflate(15)
 			}
 			loops[i].addConn(c)
 			loops[i].subscribe(c, "t", resume{}, false)

@@ -84,7 +84,7 @@ func (l *loop) deliver(s *subscriber, lt *loopTopic, f *sharedFrame) []byte {
 	if len(d) == 0 {
 		return l.frameFor(s.c, f)
 	}
-	window := s.c.parser.DeflateWindow()
+	window := s.c.deflateWindow()
 	if window == 0 {
 		return d
 	}

@@ -234,7 +234,7 @@ func benchBroadcastDelta(b *testing.B, msgs [][]byte) {
 				fakes[i] = &fakeConn{}
 				c := &conn{gc: fakes[i], loop: l, phase: phaseOpen}
 				if mode.zEach > 0 && i%mode.zEach == 0 {
-					c.parser.SetDeflate(15)
+					c.setDeflate(15)
 				}
 				l.addConn(c)
 				l.subscribe(c, "prices.board", resume{delta: mode.delta > 0 && i%mode.delta == 0}, false)

@@ -139,7 +139,7 @@ func BenchmarkBroadcastDeflate(b *testing.B) {
 			if share.every > 0 {
 				for i, c := range l.conns {
 					if i%share.every == 0 {
-						c.parser.SetDeflate(15)
+						c.setDeflate(15)
 					}
 				}
 			}

@@ -409,7 +409,7 @@ func coarse(ms uint32) uint16 { return uint16(ms >> 4) }
 // stays so for MessageTimeout. leftover: bytes of a frame header or control
 // frame are still buffered.
 func (l *loop) trackPartial(c *conn, leftover bool) {
-	if !leftover && c.flags&flagAssembling == 0 && !c.parser.InMessage() {
+	if !leftover && c.flags&flagAssembling == 0 && !l.inMessage(c) {
 		c.flags &^= flagPartial
 		return
 	}

@@ -83,7 +83,7 @@ func TestConnLimitFieldsUsePadding(t *testing.T) {
 			t.Fatalf("limit field %s at %d is not among the small fields after lastRead (%d); conn is %d bytes", name, off, tail, unsafe.Sizeof(c))
 		}
 	}
-	if size := unsafe.Sizeof(c); size > 96 {
-		t.Fatalf("conn is %d bytes: over 96 it moves to the 112-byte size class", size)
+	if size := unsafe.Sizeof(c); size > 80 {
+		t.Fatalf("conn is %d bytes: over 80 it moves to the 96-byte size class", size)
 	}
 }

@@ -40,6 +40,7 @@ type loop struct {
 	slowList   []*conn                              // conns in slow (conflating) mode
 	slow       map[*conn]*slowState                 // the state of the conns in slowList (conn.state&stateSlow)
 	moreSubs   map[*conn][]subRef                   // subscriptions after a conn's first (conn.state&stateMoreSubs, sublist.go)
+	parsers    map[*conn]codec.Parser               // parsers inside a frame or message (conn.state&stateParser, parser.go)
 	slowStates sync.Pool                            // *slowState: borrowed only while a conn is behind
 	parser     codec.ParserConfig
 	now        uint32        // loop clock in ms since node start; set on each traffic/tick
@@ -472,6 +473,7 @@ func (l *loop) closed(c *conn) {
 	c.releaseMessage()
 	l.forgetPublisher(c) // publish.go
 	l.leaveSlow(c)
+	l.forgetParser(c)
 	l.dropSubs(c)
 }
 

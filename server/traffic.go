@@ -283,8 +283,18 @@ var errQuerySemicolon = errors.New("invalid semicolon separator in query")
 
 // frames parses WebSocket frames from buf[off:] and returns how far it got.
 func (l *loop) frames(c *conn, buf []byte, off int) (int, gnet.Action) {
+	if off >= len(buf) || c.phase != phaseOpen {
+		return off, gnet.None
+	}
+	p := l.loadParser(c)
+	off, action := l.parse(c, &p, buf, off)
+	l.keepParser(c, &p)
+	return off, action
+}
+
+func (l *loop) parse(c *conn, p *codec.Parser, buf []byte, off int) (int, gnet.Action) {
 	for off < len(buf) && c.phase == phaseOpen {
-		f, n, perr := c.parser.Next(buf[off:], &l.parser)
+		f, n, perr := p.Next(buf[off:], &l.parser)
 		if perr != nil {
 			c.fail(perr.Code, perr.Reason)
 			return len(buf), gnet.None
