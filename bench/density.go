@@ -78,7 +78,7 @@ func RunDensity(ctx context.Context, servers []Server, cfg DensityConfig, logf f
 			"client_processes": max(cfg.ClientProcs, 1),
 		},
 		Notes: []string{
-			"RSS/conn = (server VmRSS after N idle upgraded conns - VmRSS before any) / N, read from /proc before anything forces a GC.",
+			"RSS/conn = (server RSS after N idle upgraded conns - RSS before any) / N, read before anything forces a GC. RSS is Rss in /proc/PID/smaps_rollup (exact), not VmRSS in /proc/PID/status (since Linux 6.2 an approximate per-CPU counter: it was seen MBs short at a fresh multi-threaded server's baseline).",
 			"PSS/conn = the same delta of Pss in /proc/PID/smaps_rollup: pages shared with other processes count in proportion, so it does not charge the binary's shared pages to every process.",
 			"PSS + kernel socket slab/conn: the whole cost of one idle connection on this box (user and kernel memory, both socket ends).",
 			"Go heap+stacks/conn = delta of HeapAlloc+StackInuse right after a forced GC, from the server's GET /debug/heap (read after RSS); '–' where the server has no such endpoint.",

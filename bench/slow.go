@@ -75,7 +75,7 @@ func RunSlow(ctx context.Context, servers []Server, cfg SlowConfig, logf func(st
 		Notes: []string{
 			fmt.Sprintf("%d subscribers on one topic; %d of them are raw sockets (SO_RCVBUF %d) that upgrade and never read again. %.0f msg/s of ~%d bytes for %v.",
 				cfg.Subscribers, slow, cfg.SlowRcvBuf, cfg.Rate, cfg.Size, cfg.Duration),
-			"RSS growth = server VmRSS sampled every 250 ms while publishing minus VmRSS before the first publish. Kernel send queues = the sum of tx_queue (/proc/net/tcp) over the server's sockets, sampled every 500 ms: the backlog the kernel holds, which RSS does not show. Healthy latency and delivered % are over the reading subscribers only.",
+			"RSS growth = server RSS (smaps_rollup) sampled every 250 ms while publishing minus RSS before the first publish. Kernel send queues = the sum of tx_queue (/proc/net/tcp) over the server's sockets, sampled every 500 ms: the backlog the kernel holds, which RSS does not show. Healthy latency and delivered % are over the reading subscribers only.",
 			"Policies differ: fanwire closes a connection with 1008 once its backlog passes --max-pending (256 KiB) on a topic without last value; a closing connection's socket lingers up to 4 × --slow-grace while it still has unsent bytes; gorillahub and coderhub drop a client whose 256-message send channel is full; nbiohub closes at nbio's 1 MiB write buffer cap.",
 		},
 	}
