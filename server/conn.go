@@ -25,21 +25,19 @@ type conn struct {
 	ident  *auth.Identity // the verified token, shared with other conns of the same token; nil = anonymous
 	subPos int32          // sub's entry in sub.subs
 	idx    int32          // position in loop.conns
-	npend  int32          // frames for this conn in the current drain pass
-	off    int32          // where those frames start in loop.iov
+	pend   int32          // drain pass: this conn's frame count, then its next slot in loop.iov (writeBatch)
 	// lastRead is the loop clock (ms) of the last input; in phaseHandshake:
 	// the accept time; in phaseClosing: when closing began.
 	lastRead uint32
 	// The small fields last, so no alignment padding pushes conn past
-	// 80 bytes (the next size class is 96).
-	tokens       uint16 // client messages left in this conn's rate bucket (limits.go)
-	partialSince uint16 // coarse loop clock when the input became incomplete (flagPartial)
-	phase        uint8
-	flags        uint8 // conn flag bits, listed in limits.go
-	kind         uint8 // transport: kindWS, kindSSE or kindPoll (stream.go)
-	closedBy     uint8 // why the server closes it, for /metrics (metrics.go)
-	state        uint8 // stateSlow, stateMoreSubs, stateParser: where the rest of the state lives
-	wsExt        uint8 // the WebSocket parser's extension state while it rests (parser.go)
+	// 64 bytes (the next size class is 80).
+	tokens   uint16 // client messages left in this conn's rate bucket (limits.go)
+	phase    uint8
+	flags    uint8 // conn flag bits, listed in limits.go
+	kind     uint8 // transport: kindWS, kindSSE or kindPoll (stream.go)
+	closedBy uint8 // why the server closes it, for /metrics (metrics.go)
+	state    uint8 // stateSlow, stateMoreSubs, stateParser: where the rest of the state lives
+	wsExt    uint8 // the WebSocket parser's extension state while it rests (parser.go)
 }
 
 // conn.state bits: the conn has state in one of its loop's side tables.

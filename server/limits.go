@@ -25,7 +25,7 @@ import (
 // conn.flags bits.
 const (
 	flagIPCounted  uint8 = 1 << iota // counted in the node's ipLimiter: release at close
-	flagPartial                      // a frame or message is incomplete since partialSince
+	flagPartial                      // a frame or message is incomplete since loop.partialSince[c]
 	flagRateWarned                   // got its rate_limited error; the next excess closes it
 	flagKeyWait                      // the handshake already waited once for a JWKS re-fetch (authz.go)
 	flagAssembling                   // a fragmented message is being assembled in loop.partial[c]
@@ -402,6 +402,8 @@ func (l *loop) refillClient(c *conn, add uint16) {
 // Incomplete frames and messages
 
 // coarse is the loop clock in 16 ms units, the resolution of partialSince.
+// The time lives in a per-loop table (loop.partialSince) while flagPartial
+// is set: few connections are ever mid-frame, and conn stays at 64 bytes.
 func coarse(ms uint32) uint16 { return uint16(ms >> 4) }
 
 // trackPartial records when c's input became incomplete (a frame not yet
@@ -410,18 +412,29 @@ func coarse(ms uint32) uint16 { return uint16(ms >> 4) }
 // frame are still buffered.
 func (l *loop) trackPartial(c *conn, leftover bool) {
 	if !leftover && c.flags&flagAssembling == 0 && !l.inMessage(c) {
-		c.flags &^= flagPartial
+		l.forgetPartial(c)
 		return
 	}
 	if c.flags&flagPartial == 0 {
 		c.flags |= flagPartial
-		c.partialSince = coarse(l.now)
+		if l.partialSince == nil {
+			l.partialSince = make(map[*conn]uint16)
+		}
+		l.partialSince[c] = coarse(l.now)
+	}
+}
+
+// forgetPartial clears flagPartial and its start time.
+func (l *loop) forgetPartial(c *conn) {
+	if c.flags&flagPartial != 0 {
+		c.flags &^= flagPartial
+		delete(l.partialSince, c)
 	}
 }
 
 // partialExpired reports whether c's incomplete input is too old.
 func (l *loop) partialExpired(c *conn, timeout uint32) bool {
-	return c.flags&flagPartial != 0 && uint32(coarse(l.now)-c.partialSince)<<4 >= timeout
+	return c.flags&flagPartial != 0 && uint32(coarse(l.now)-l.partialSince[c])<<4 >= timeout
 }
 
 // handshakeExpired: the deadline counts from accept (lastRead is not moved

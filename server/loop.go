@@ -23,28 +23,29 @@ type loop struct {
 	scheduled bool       // a drain is queued on the loop, or frames wait for the flush tick; guarded by mu
 	batched   bool       // --flush-interval > 0: the flusher, not enqueue, wakes the loop
 
-	spare      []delivery // the other half of the double-buffered queue
-	conns      []*conn    // every connection of this loop, for sweeps
-	topics     map[string]*loopTopic
-	draining   bool    // inside drain: subscriber lists must not change
-	deferred   []*conn // conns closed while draining; unsubscribed after it
-	dirty      []*conn // conns with frames in the current drain pass
-	iov        [][]byte
-	dv         []delivery // deliveries of stream conns in a drain pass, in step with iov
-	stream     streamScratch
-	out        []byte                               // replies built during one OnTraffic, written once
-	catchUp    []byte                               // snapshot/replay frames of new subscriptions, written after the ack
-	query      []queryParam                         // scratch: the upgrade URL's parameters (traffic.go)
-	topicNames []string                             // scratch: the upgrade URL's topics
-	partial    map[*conn]*bytebufferpool.ByteBuffer // fragmented messages in progress (conn.partialMessage)
-	slowList   []*conn                              // conns in slow (conflating) mode
-	slow       map[*conn]*slowState                 // the state of the conns in slowList (conn.state&stateSlow)
-	moreSubs   map[*conn][]subRef                   // subscriptions after a conn's first (conn.state&stateMoreSubs, sublist.go)
-	parsers    map[*conn]codec.Parser               // parsers inside a frame or message (conn.state&stateParser, parser.go)
-	slowStates sync.Pool                            // *slowState: borrowed only while a conn is behind
-	parser     codec.ParserConfig
-	now        uint32        // loop clock in ms since node start; set on each traffic/tick
-	proxied    []proxiedAddr // --proxy-protocol: client addresses, parallel to conns (proxy.go); nil without it
+	spare        []delivery // the other half of the double-buffered queue
+	conns        []*conn    // every connection of this loop, for sweeps
+	topics       map[string]*loopTopic
+	draining     bool    // inside drain: subscriber lists must not change
+	deferred     []*conn // conns closed while draining; unsubscribed after it
+	dirty        []*conn // conns with frames in the current drain pass
+	iov          [][]byte
+	dv           []delivery // deliveries of stream conns in a drain pass, in step with iov
+	stream       streamScratch
+	out          []byte                               // replies built during one OnTraffic, written once
+	catchUp      []byte                               // snapshot/replay frames of new subscriptions, written after the ack
+	query        []queryParam                         // scratch: the upgrade URL's parameters (traffic.go)
+	topicNames   []string                             // scratch: the upgrade URL's topics
+	partial      map[*conn]*bytebufferpool.ByteBuffer // fragmented messages in progress (conn.partialMessage)
+	slowList     []*conn                              // conns in slow (conflating) mode
+	slow         map[*conn]*slowState                 // the state of the conns in slowList (conn.state&stateSlow)
+	moreSubs     map[*conn][]subRef                   // subscriptions after a conn's first (conn.state&stateMoreSubs, sublist.go)
+	parsers      map[*conn]codec.Parser               // parsers inside a frame or message (conn.state&stateParser, parser.go)
+	partialSince map[*conn]uint16                     // when a conn's input became incomplete (flagPartial, limits.go)
+	slowStates   sync.Pool                            // *slowState: borrowed only while a conn is behind
+	parser       codec.ParserConfig
+	now          uint32        // loop clock in ms since node start; set on each traffic/tick
+	proxied      []proxiedAddr // --proxy-protocol: client addresses, parallel to conns (proxy.go); nil without it
 
 	userLoopState // verified connections by user (users.go)
 
@@ -201,7 +202,9 @@ func (l *loop) writeOne(d delivery) {
 
 // writeBatch coalesces several frames per connection into one writev: a first
 // pass counts each connection's frames, a second lays them out in l.iov.
-// Slow connections conflate instead (first pass).
+// Slow connections conflate instead (first pass). One conn field, pend, does
+// for both passes: the count, then the next free slot of the conn's run in
+// l.iov; the runs lie in l.dirty order, so each ends where the next begins.
 func (l *loop) writeBatch(batch []delivery) {
 	var bytes uint64
 	for _, d := range batch {
@@ -216,19 +219,17 @@ func (l *loop) writeBatch(batch []delivery) {
 				l.conflate(s.c, d.lt, d.f)
 				continue
 			}
-			if s.c.npend == 0 {
+			if s.c.pend == 0 {
 				l.dirty = append(l.dirty, s.c)
 			}
-			s.c.npend++
+			s.c.pend++
 			k++
 		}
 		bytes += k * uint64(len(d.f.b))
 	}
 	total := int32(0)
 	for _, c := range l.dirty {
-		c.off = total
-		total += c.npend
-		c.npend = 0
+		c.pend, total = total, total+c.pend // count → start of its run
 	}
 	if int(total) > cap(l.iov) {
 		l.iov = make([][]byte, total)
@@ -245,29 +246,33 @@ func (l *loop) writeBatch(batch []delivery) {
 			if s.c.phase != phaseOpen || d.f.skip(s.after) || s.c.state&stateSlow != 0 {
 				continue // exactly what the first pass skipped
 			}
-			l.iov[s.c.off+s.c.npend] = l.deliver(s, d.lt, d.f)
+			l.iov[s.c.pend] = l.deliver(s, d.lt, d.f)
 			if s.c.kind != kindWS {
-				l.dv[s.c.off+s.c.npend] = d // streams re-read the frame (stream.go)
+				l.dv[s.c.pend] = d // streams re-read the frame (stream.go)
 				streams = true
 			}
-			s.c.npend++
+			s.c.pend++
 		}
 	}
 	var n, sse, poll uint64
+	start := int32(0)
 	for i, c := range l.dirty {
+		end := c.pend // its run is l.iov[start:end]
+		k := uint64(end - start)
 		if c.phase == phaseOpen && c.kind != kindWS {
-			l.streamDeliver(c, l.dv[c.off:c.off+c.npend])
-			n += uint64(c.npend)
+			l.streamDeliver(c, l.dv[start:end])
+			n += k
 			if c.kind == kindSSE {
-				sse += uint64(c.npend)
+				sse += k
 			} else {
-				poll += uint64(c.npend)
+				poll += k
 			}
 		} else if c.phase == phaseOpen {
-			c.writev(l.iov[c.off : c.off+c.npend])
-			n += uint64(c.npend)
+			c.writev(l.iov[start:end])
+			n += k
 		}
-		c.npend = 0
+		start = end
+		c.pend = 0
 		l.dirty[i] = nil
 	}
 	l.dirty = l.dirty[:0]
@@ -474,6 +479,7 @@ func (l *loop) closed(c *conn) {
 	l.forgetPublisher(c) // publish.go
 	l.leaveSlow(c)
 	l.forgetParser(c)
+	l.forgetPartial(c)
 	l.dropSubs(c)
 }
 
