@@ -53,3 +53,23 @@ func TestMemTrimAfterBurst(t *testing.T) {
 		t.Fatal("trimmed with Trim off")
 	}
 }
+
+// TestMemTrimSteadyRamp: a ramp that never leaves a tick without accepts is
+// trimmed every trimSteady TrimEvery periods while it goes on.
+func TestMemTrimSteadyRamp(t *testing.T) {
+	var m memTrim
+	cfg := MemoryConfig{Trim: true, TrimEvery: time.Second}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	now := time.Unix(1e6, 0)
+	for i := 1; i <= 3*trimSteady; i++ {
+		m.accepts.Add(trimBurst)
+		now = now.Add(time.Second)
+		m.tick(&cfg, now, log)
+		if want := uint64(i / (trimSteady + 1)); i%(trimSteady+1) != 0 && m.trims.Load() != want {
+			t.Fatalf("tick %d of a steady ramp: %d trims, want %d", i, m.trims.Load(), want)
+		}
+	}
+	if m.trims.Load() != 2 {
+		t.Fatalf("a steady ramp of %d ticks trimmed %d times, want 2", 3*trimSteady, m.trims.Load())
+	}
+}

@@ -23,7 +23,7 @@ type memoryOptions struct {
 func memoryFlags(fs *flag.FlagSet, o *memoryOptions, c *server.MemoryConfig) {
 	fs.IntVar(&o.gogc, "gogc", 0, "Go GC target percent (like $GOGC); 0 = $GOGC if set, else 50")
 	sizeVar(fs, &o.limit, "memory-limit", 0, "soft memory `size` limit of the Go runtime (like $GOMEMLIMIT), e.g. 2GiB; the GC works harder near it; 0 = $GOMEMLIMIT if set, else none")
-	fs.BoolVar(&c.Trim, "trim-memory", true, "after a burst of connects, return freed memory to the OS (one forced GC, at most every 30s)")
+	fs.BoolVar(&c.Trim, "trim-memory", true, "after a burst of connects, return freed memory to the OS (one forced GC, at most every 30s; every 5m during a ramp that never pauses)")
 }
 
 // applyMemoryFlags sets the runtime's GC percent and memory limit.
