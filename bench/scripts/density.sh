@@ -61,7 +61,9 @@ slab_kb() { awk '/^Slab:/ {print $2}' /proc/meminfo; }
 rss_kb() { # sum over the supervisor and its children
 	local pids
 	pids="$1 $(pgrep -P "$1" | tr '\n' ' ')"
-	for p in $pids; do awk '/^VmRSS:/ {print $2}' "/proc/$p/status" 2>/dev/null; done | awk '{s+=$1} END {print s+0}'
+	# Rss of smaps_rollup, not VmRSS: since Linux 6.2 VmRSS is an approximate
+	# per-CPU counter (it read below PSS in the 2026-12-01 1M run).
+	for p in $pids; do awk '/^Rss:/ {print $2}' "/proc/$p/smaps_rollup" 2>/dev/null; done | awk '{s+=$1} END {print s+0}'
 }
 pss_kb() { # like rss_kb, Pss from smaps_rollup: shared pages counted once in total
 	local pids
