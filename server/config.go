@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"path"
 	"runtime"
 	"strings"
@@ -151,6 +152,9 @@ func (c *Config) normalize() error {
 	}
 	if c.MaxTopicsPerConn <= 0 {
 		c.MaxTopicsPerConn = d.MaxTopicsPerConn
+	}
+	if c.MaxTopicsPerConn > math.MaxUint16 {
+		return fmt.Errorf("config: MaxTopicsPerConn %d is too large (max %d)", c.MaxTopicsPerConn, math.MaxUint16)
 	}
 	if c.MaxPublishBody <= 0 {
 		c.MaxPublishBody = d.MaxPublishBody

@@ -59,7 +59,10 @@ type loopTopic struct {
 	topic *topic
 	loop  *loop
 	subs  []subscriber
-	count atomic.Int32
+	// afterBase is what the subscribers' "after" seqs are stored relative
+	// to (afterOf, setAfter), so an entry of subs is 16 bytes, not 24.
+	afterBase uint64
+	count     atomic.Int32
 	// parked are subscriptions waiting for the topic to be primed; owned by
 	// the loop goroutine. The loopTopic stays attached while any wait.
 	parked []parkedSub
@@ -73,16 +76,50 @@ type parkedSub struct {
 }
 
 // subscriber is one entry of loopTopic.subs; slot is the index of the matching
-// entry in conn.subs so either side can be removed in O(1).
+// subscription of the conn (sublist.go) so either side can be removed in
+// O(1). It is 16 bytes: every idle subscribed connection pays for one.
 type subscriber struct {
-	c     *conn
-	slot  int32
-	delta bool // receives Fossil deltas (delta.go)
+	c *conn
+	// after, relative to the loopTopic's afterBase (afterOf): skip queued
+	// frames up to this seq, sent already as snapshot or replay; for a
+	// stream, its live position.
+	after uint32
+	slot  uint16 // < 65536: Config.MaxTopicsPerConn is at most 65535
+	delta bool   // receives Fossil deltas (delta.go)
 	// chained: the last live delivery of this topic to c was the topic's
 	// previous message, so a delta against it can be applied. False after
 	// subscribe (catch-up frames) and conflation.
 	chained bool
-	after   uint64 // skip queued frames up to this seq: sent already as snapshot or replay
+}
+
+// afterOf is s's "after" seq.
+func (lt *loopTopic) afterOf(s *subscriber) uint64 { return lt.afterBase + uint64(s.after) }
+
+// setAfter sets s's "after" seq to v (s is an entry of lt.subs or about to
+// be). A v outside [afterBase, afterBase+2^32) rebases every entry: rare,
+// as a topic's seq moves forward and its subscribers' seqs stay close to it.
+func (lt *loopTopic) setAfter(s *subscriber, v uint64) {
+	if v < lt.afterBase || v-lt.afterBase > math.MaxUint32 {
+		lt.rebase(v)
+	}
+	s.after = uint32(max(v, lt.afterBase) - lt.afterBase)
+}
+
+// rebase moves afterBase to the lowest "after" of lt.subs and v. Should
+// they span more than 2^32 seqs, the lowest are raised to 2^32 below the
+// highest: no frame that old is ever queued again, so none is skipped
+// differently.
+func (lt *loopTopic) rebase(v uint64) {
+	lo, hi := v, v
+	for i := range lt.subs {
+		a := lt.afterOf(&lt.subs[i])
+		lo, hi = min(lo, a), max(hi, a)
+	}
+	lo = max(lo, hi-min(hi, math.MaxUint32))
+	for i := range lt.subs {
+		lt.subs[i].after = uint32(max(lt.afterOf(&lt.subs[i]), lo) - lo)
+	}
+	lt.afterBase = lo
 }
 
 // sharedFrame is one encoded publish, written as-is to every subscriber.

@@ -172,7 +172,7 @@ func (l *loop) writeOne(d delivery) {
 	var n, sse, poll uint64
 	for i := range d.lt.subs {
 		s := &d.lt.subs[i]
-		if s.c.phase != phaseOpen || d.f.skip(s.after) {
+		if s.c.phase != phaseOpen || d.f.skip(d.lt.afterOf(s)) {
 			continue
 		}
 		if s.c.state&stateSlow != 0 {
@@ -211,7 +211,7 @@ func (l *loop) writeBatch(batch []delivery) {
 		k := uint64(0)
 		for i := range d.lt.subs {
 			s := &d.lt.subs[i]
-			if s.c.phase != phaseOpen || d.f.skip(s.after) {
+			if s.c.phase != phaseOpen || d.f.skip(d.lt.afterOf(s)) {
 				continue
 			}
 			if s.c.state&stateSlow != 0 {
@@ -243,7 +243,7 @@ func (l *loop) writeBatch(batch []delivery) {
 	for _, d := range batch {
 		for i := range d.lt.subs {
 			s := &d.lt.subs[i]
-			if s.c.phase != phaseOpen || d.f.skip(s.after) || s.c.state&stateSlow != 0 {
+			if s.c.phase != phaseOpen || d.f.skip(d.lt.afterOf(s)) || s.c.state&stateSlow != 0 {
 				continue // exactly what the first pass skipped
 			}
 			l.iov[s.c.pend] = l.deliver(s, d.lt, d.f)
@@ -297,7 +297,7 @@ func (l *loop) subscribe(c *conn, name string, r resume, ack bool) (epoch string
 		for _, ref := range c.allSubs() {
 			if ref.lt == lt {
 				s := &lt.subs[ref.pos]
-				after = s.after
+				after = lt.afterOf(s)
 				l.setDelta(lt, s, r.delta && c.kind == kindWS && l.deltaAllowed(lt.topic)) // a repeated subscribe may switch deltas on or off
 			}
 		}
@@ -324,7 +324,8 @@ func (l *loop) subscribe(c *conn, name string, r resume, ack bool) (epoch string
 	}
 	h.mu.Unlock()
 	c.addSub(subRef{lt: lt, pos: int32(len(lt.subs))})
-	lt.subs = append(lt.subs, subscriber{c: c, slot: int32(c.subLen() - 1), after: after})
+	lt.subs = append(lt.subs, subscriber{c: c, slot: uint16(c.subLen() - 1)})
+	lt.setAfter(&lt.subs[len(lt.subs)-1], after)
 	lt.count.Add(1)
 	l.met.subs.Add(1)
 	l.setDelta(lt, &lt.subs[len(lt.subs)-1], r.delta && c.kind == kindWS && l.deltaAllowed(lt.topic)) // streams (SSE, poll) get full messages
@@ -433,7 +434,7 @@ func (l *loop) removeSub(c *conn, i int) {
 	lastRef := c.subLen() - 1
 	if i != lastRef {
 		moved := c.subAt(lastRef)
-		moved.lt.subs[moved.pos].slot = int32(i)
+		moved.lt.subs[moved.pos].slot = uint16(i)
 	}
 	c.removeSubAt(i)
 	if lt.topic.ns.Presence {

@@ -189,7 +189,7 @@ func (l *loop) appendSubscribedEvent(out []byte, c *conn, pos []streamPos) []byt
 	n := c.subLen()
 	topics, epochs, seqs := make([]string, n), make([]string, n), make([]uint64, n)
 	for i, ref := range c.allSubs() {
-		topics[i], epochs[i], seqs[i] = ref.lt.topic.name, ref.lt.topic.epoch, ref.lt.subs[ref.pos].after
+		topics[i], epochs[i], seqs[i] = ref.lt.topic.name, ref.lt.topic.epoch, ref.lt.afterOf(&ref.lt.subs[ref.pos])
 	}
 	out = append(out, "event: subscribed\n"...)
 	if mark := len(out); len(pos) > 0 {
@@ -247,7 +247,7 @@ type streamScratch struct {
 func (l *loop) loadPositions(c *conn) []streamPos {
 	pos := l.stream.pos[:0]
 	for _, ref := range c.allSubs() {
-		pos = append(pos, streamPos{lt: ref.lt, seq: ref.lt.subs[ref.pos].after, epoch: ref.lt.topic.epoch, known: true})
+		pos = append(pos, streamPos{lt: ref.lt, seq: ref.lt.afterOf(&ref.lt.subs[ref.pos]), epoch: ref.lt.topic.epoch, known: true})
 	}
 	l.stream.pos = pos
 	return pos
@@ -257,8 +257,8 @@ func (l *loop) loadPositions(c *conn) []streamPos {
 // "after": nothing up to it is sent again) and forgets the loop's pointers.
 func (l *loop) storePositions(c *conn, pos []streamPos) {
 	for i, ref := range c.allSubs() {
-		if s := &ref.lt.subs[ref.pos]; i < len(pos) && pos[i].lt == ref.lt && pos[i].known && pos[i].seq > s.after {
-			s.after = pos[i].seq
+		if s := &ref.lt.subs[ref.pos]; i < len(pos) && pos[i].lt == ref.lt && pos[i].known && pos[i].seq > ref.lt.afterOf(s) {
+			ref.lt.setAfter(s, pos[i].seq)
 		}
 	}
 	clear(pos)
@@ -386,7 +386,7 @@ func (l *loop) streamDeliver(c *conn, ds []delivery) {
 			body = append(body, env...)
 			if k := subIndex(c, d.lt); k >= 0 {
 				s := c.subEntry(k)
-				s.after = max(s.after, at)
+				d.lt.setAfter(s, max(d.lt.afterOf(s), at))
 			}
 		}
 		body = append(body, ']')
@@ -405,7 +405,7 @@ func (l *loop) streamDeliver(c *conn, ds []delivery) {
 		}
 		env, at := liveMessage(d.f)
 		s := c.subEntry(k)
-		s.after = max(s.after, at)
+		d.lt.setAfter(s, max(d.lt.afterOf(s), at))
 		a := len(buf)
 		if d.f.reset {
 			buf = append(buf, "event: reset\n"...)
@@ -466,10 +466,10 @@ func subIndex(c *conn, lt *loopTopic) int {
 func appendLiveCursor(dst []byte, c *conn, first int) []byte {
 	start := len(dst)
 	ref := c.subAt(first)
-	dst = appendCursorItem(dst, ref.lt.topic.name, ref.lt.subs[ref.pos].after, ref.lt.topic.epoch, start)
+	dst = appendCursorItem(dst, ref.lt.topic.name, ref.lt.afterOf(&ref.lt.subs[ref.pos]), ref.lt.topic.epoch, start)
 	for i, ref := range c.allSubs() {
 		if i != first {
-			dst = appendCursorItem(dst, ref.lt.topic.name, ref.lt.subs[ref.pos].after, ref.lt.topic.epoch, start)
+			dst = appendCursorItem(dst, ref.lt.topic.name, ref.lt.afterOf(&ref.lt.subs[ref.pos]), ref.lt.topic.epoch, start)
 		}
 	}
 	return dst

@@ -1,6 +1,7 @@
 package server
 
 import (
+	"math"
 	"testing"
 	"unsafe"
 )
@@ -55,5 +56,43 @@ func TestSubListAddRemove(t *testing.T) {
 	lts[1].subs = make([]subscriber, 8)
 	if !c.subscribedTo(&lts[1]) || c.subscribedTo(&lts[0]) || c.subEntry(1) != &lts[1].subs[7] {
 		t.Fatal("subscribedTo / subEntry disagree with the list")
+	}
+}
+
+// TestSubscriberAfterRelative: the subscribers' "after" seqs are stored in
+// 32 bits relative to the topic's afterBase; values far apart rebase them,
+// and only values more than 2^32 below the highest are raised.
+func TestSubscriberAfterRelative(t *testing.T) {
+	lt := &loopTopic{subs: make([]subscriber, 3)}
+	set := func(i int, v uint64) {
+		t.Helper()
+		lt.setAfter(&lt.subs[i], v)
+	}
+	get := func(want ...uint64) {
+		t.Helper()
+		for i, w := range want {
+			if got := lt.afterOf(&lt.subs[i]); got != w {
+				t.Fatalf("after[%d] = %d, want %d (base %d)", i, got, w, lt.afterBase)
+			}
+		}
+	}
+	set(0, 5e9) // beyond 32 bits: rebases
+	get(5e9, 0+lt.afterBase, 0+lt.afterBase)
+	set(1, 5e9+7)
+	set(2, 4e9) // below the base: rebases, the others keep their values
+	get(5e9, 5e9+7, 4e9)
+	set(2, 4e9+1<<33) // the others are more than 2^32 below: raised
+	hi := uint64(4e9 + 1<<33)
+	get(hi-math.MaxUint32, hi-math.MaxUint32, hi)
+}
+
+// TestMaxTopicsPerConnFitsSlot: a subscriber's slot is 16 bits.
+func TestMaxTopicsPerConnFitsSlot(t *testing.T) {
+	for n, ok := range map[int]bool{math.MaxUint16: true, math.MaxUint16 + 1: false} {
+		c := DefaultConfig()
+		c.MaxTopicsPerConn = n
+		if err := c.normalize(); (err == nil) != ok {
+			t.Errorf("MaxTopicsPerConn %d: err %v, want ok=%v", n, err, ok)
+		}
 	}
 }

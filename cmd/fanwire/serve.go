@@ -53,7 +53,7 @@ func newServeFlags(opts *serveOptions) (fs *flag.FlagSet, logLevel, logFormat *s
 	sizeVar(fs, &c.MaxHandshake, "max-handshake", d.MaxHandshake, "max `size` of the upgrade request header block (431 above it)")
 	sizeVar(fs, &c.MaxMessage, "max-message", d.MaxMessage,
 		"max `size` of one client message (close 1009 above it); with --echo the default is "+formatSize(server.DefaultEchoMaxMessage))
-	fs.IntVar(&c.MaxTopicsPerConn, "max-topics", d.MaxTopicsPerConn, "max subscriptions per connection")
+	fs.IntVar(&c.MaxTopicsPerConn, "max-topics", d.MaxTopicsPerConn, "max subscriptions per connection (at most 65535)")
 	fs.IntVar(&c.MaxConns, "max-conns", 0, "max open connections, 0 = unlimited (HTTP 503 above it)")
 	sizeVar(fs, &c.MaxPublishBody, "max-body", d.MaxPublishBody, "max `size` of a publish request body (413 above it)")
 	sizeVar(fs, &c.MaxPending, "max-pending", d.MaxPending, "max unsent `size` per connection; above it deliveries are conflated (last-value topics) or the client is closed with 1008; a resume replays at most this much")
