@@ -80,7 +80,8 @@ var http503 = codec.AppendHTTPError(nil, &codec.HTTPError{Status: 503, Message: 
 
 func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	n := e.node
-	n.trim.accepts.Add(1)
+	now := n.clock()
+	n.trim.accepted(now)
 	gcBursts.accepted(n.cfg.Memory.Trim)
 	if count := n.conns.Add(1); n.cfg.MaxConns > 0 && count > int64(n.cfg.MaxConns) {
 		n.rejected.Add(1)
@@ -100,7 +101,7 @@ func (e *engine) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	if reply := l.admitRate(); reply != nil {
 		return reply, gnet.Close
 	}
-	c := &conn{gc: gc, loop: l, lastRead: n.clock(), tokens: l.clientRateTokens()}
+	c := &conn{gc: gc, loop: l, lastRead: now, tokens: l.clientRateTokens()}
 	if n.cfg.Proxy.Protocol {
 		c.flags |= flagProxyAwait // per-IP admission waits for the header's address (proxy.go)
 	} else if reply := l.admitIP(c); reply != nil {
@@ -151,7 +152,7 @@ func (e *engine) OnTick() (time.Duration, gnet.Action) {
 	if gcBursts.tick() {
 		e.node.trim.returnBurst(time.Now())
 	}
-	e.node.trim.tick(&e.node.cfg.Memory, time.Now(), e.node.log)
+	e.node.trim.tick(&e.node.cfg.Memory, time.Now(), e.node.clock(), e.node.log)
 	e.node.presence.sweep(time.Now())
 	return e.tick, gnet.None
 }

@@ -29,26 +29,38 @@ const (
 	DefaultTrimEvery = 30 * time.Second
 	trimBurst        = 1000
 	trimSteady       = 10
+	// trimQuiet: a ramp is over once no connection was accepted for this
+	// long (ms of the node clock), even if the last tick saw some: the
+	// trim then runs 0.5–1.5 s after the last accept instead of 1–2 s.
+	trimQuiet = 500
 )
 
 // memTrim watches the accept counter from the engine tick: accepts since the
 // last trim, then a tick with none, means a ramp just ended; trimSteady
 // periods of accepts without such a tick mean a long, steady ramp.
 type memTrim struct {
-	accepts   atomic.Uint64 // OnOpen
-	seen      uint64        // accepts at the previous tick
-	base      uint64        // accepts at the last trim
-	last      time.Time     // when the last trim ran
-	busySince time.Time     // first tick of the current run of ticks with accepts (since the last trim)
-	trims     atomic.Uint64
-	lastCost  atomic.Int64 // ns the last FreeOSMemory took
+	accepts    atomic.Uint64 // OnOpen
+	lastAccept atomic.Uint32 // node clock (ms) of the latest OnOpen
+	seen       uint64        // accepts at the previous tick
+	base       uint64        // accepts at the last trim
+	last       time.Time     // when the last trim ran
+	busySince  time.Time     // first tick of the current run of ticks with accepts (since the last trim)
+	trims      atomic.Uint64
+	lastCost   atomic.Int64 // ns the last FreeOSMemory took
+}
+
+// accepted counts an accept at clock (ms, Node.clock).
+func (m *memTrim) accepted(clock uint32) {
+	m.accepts.Add(1)
+	m.lastAccept.Store(clock)
 }
 
 // tick runs on gnet's ticker goroutine, never on a loop: FreeOSMemory
-// stops the world briefly and blocks its caller for the whole GC.
-func (m *memTrim) tick(cfg *MemoryConfig, now time.Time, log *slog.Logger) {
+// stops the world briefly and blocks its caller for the whole GC. clock is
+// the node clock (ms).
+func (m *memTrim) tick(cfg *MemoryConfig, now time.Time, clock uint32, log *slog.Logger) {
 	a := m.accepts.Load()
-	quiet := a == m.seen
+	quiet := a == m.seen || clock-m.lastAccept.Load() >= trimQuiet
 	m.seen = a
 	switch {
 	case quiet:
