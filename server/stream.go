@@ -454,9 +454,14 @@ func liveMessage(f *sharedFrame) (env []byte, at uint64) {
 
 // subIndex is the index of lt in c's subscriptions, or -1.
 func subIndex(c *conn, lt *loopTopic) int {
-	for i, ref := range c.allSubs() {
-		if ref.lt == lt {
-			return i
+	if c.sub == lt {
+		return 0 // the common case, a stream on one topic: no side table
+	}
+	if c.state&stateMoreSubs != 0 {
+		for i, ref := range c.loop.moreSubs[c] {
+			if ref.lt == lt {
+				return i + 1
+			}
 		}
 	}
 	return -1

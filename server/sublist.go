@@ -37,6 +37,9 @@ func (c *conn) setSubPos(i int, pos int32) {
 
 // subEntry is the i-th subscription's entry in its topic's subscriber list.
 func (c *conn) subEntry(i int) *subscriber {
+	if i == 0 {
+		return &c.sub.subs[c.subPos]
+	}
 	r := c.subAt(i)
 	return &r.lt.subs[r.pos]
 }
