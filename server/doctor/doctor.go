@@ -9,15 +9,17 @@ import (
 	"strings"
 )
 
-// Measured figures (make bench-density, 2026-11-25, bench/results/density.md:
+// Measured figures (make bench-density, bench/results/density.md and
+// 2026-12-01-density-1m-mem.md:
 // 1,000,000 idle connections over 56 workers on a 2-core, 24 GiB VM).
 const (
 	// KernelBytesPerSocket: kernel slab per TCP socket (half of the 10,292 B
 	// measured per loopback pair: tcp sock, inode, file, dentry, epoll item).
 	KernelBytesPerSocket = 5146
-	// NodeBytesPerConn: fanwire's user RSS per idle connection (833 B at 1M;
-	// Go heap alone 538 B, BenchmarkIdleConnMemory).
-	NodeBytesPerConn = 833
+	// NodeBytesPerConn: fanwire's user RSS per idle connection (581 B summed
+	// over 56 workers at 1M, PSS 537 B, 2026-12-01-density-1m-mem.md; Go heap
+	// alone 467 B, BenchmarkIdleConnMemory).
+	NodeBytesPerConn = 581
 	// LoadBytesPerConn: fanwire load connect's Go heap per idle connection
 	// (190 B at 100,000, README "Load generator").
 	LoadBytesPerConn = 190

@@ -58,7 +58,7 @@ func TestEvaluateThisKindOfMachine(t *testing.T) {
 	if c := check(t, rep, "nf_conntrack_max"); c.Status != Warn || c.Sysctl != "net.netfilter.nf_conntrack_max" {
 		t.Errorf("conntrack loaded, nothing tracked: %+v", c)
 	}
-	if c := check(t, rep, "memory"); c.Status != OK || !strings.Contains(c.Needed, "5,979 B/conn") {
+	if c := check(t, rep, "memory"); c.Status != OK || !strings.Contains(c.Needed, "5,727 B/conn") {
 		t.Errorf("memory: %+v", c)
 	}
 	if !strings.Contains(rep.Summary, "--workers 56") {
@@ -89,11 +89,11 @@ func TestEvaluateLimits(t *testing.T) {
 	r := tuned()
 	r.MemAvailable = 13 << 29 // 6.5 GiB
 	if c := check(t, Evaluate(r, Target{Conns: 1_000_000}), "memory"); c.Status != Warn {
-		t.Errorf("5.6 GiB of 6.5 GiB: %+v", c)
+		t.Errorf("5.3 GiB of 6.5 GiB: %+v", c)
 	}
 	// The load generator on the same host doubles sockets and kernel memory.
 	rep := Evaluate(r, Target{Conns: 1_000_000, LoadHere: true})
-	if c := check(t, rep, "memory"); c.Status != Fail || !strings.Contains(c.Needed, "11,315 B/conn") {
+	if c := check(t, rep, "memory"); c.Status != Fail || !strings.Contains(c.Needed, "11,063 B/conn") {
 		t.Errorf("load here, 6.5 GiB: %+v", c)
 	}
 	r.FileMax = 1_500_000
