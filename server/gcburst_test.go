@@ -1,8 +1,6 @@
 package server
 
 import (
-	"context"
-	"io"
 	"net"
 	"runtime/debug"
 	"testing"
@@ -91,40 +89,16 @@ func TestBurstGCLeavesGCOff(t *testing.T) {
 // after it puts GOGC back.
 func TestBurstGCOnAStorm(t *testing.T) {
 	defer debug.SetGCPercent(debug.SetGCPercent(50))
-	cfg := DefaultConfig()
-	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", ""
-	cfg.Limits.MaxConnsPerIP, cfg.Limits.ConnRate = 0, 0
-	n, err := NewNode(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer n.Shutdown(context.Background())
+	n := startRawNode(t, func(cfg *Config) { cfg.Limits.MaxConnsPerIP, cfg.Limits.ConnRate = 0, 0 })
 	before := gcBursts.bursts.Load()
-	req := []byte("GET /ws?topics=a HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
 	var clients []net.Conn
 	defer func() {
 		for _, c := range clients {
 			c.Close()
 		}
 	}()
-	buf := make([]byte, 12)
 	for range burstAccepts + 100 { // in well under a tick (1 s) unless the box is very slow
-		c, err := net.DialTimeout("tcp", n.WSAddr(), 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		clients = append(clients, c)
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		if _, err := c.Write(req); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "HTTP/1.1 101" {
-			t.Fatalf("answer %q, %v; want a 101", buf, err)
-		}
+		clients = append(clients, rawUpgrade(t, n, "/ws?topics=a"))
 	}
 	if gcBursts.bursts.Load() == before {
 		t.Skip("the storm was spread over more than a tick (slow box): no burst to check")

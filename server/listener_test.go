@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"io"
 	"net"
 	"os"
 	"strconv"
@@ -15,18 +14,7 @@ import (
 // --defer-accept sets TCP_DEFER_ACCEPT on every loop's listener (gnet opens
 // one per loop, found by port), and connections still upgrade.
 func TestDeferAcceptOnEveryListener(t *testing.T) {
-	cfg := DefaultConfig()
-	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", ""
-	cfg.Loops = 2
-	cfg.Accept.DeferAccept = 3
-	n, err := NewNode(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer n.Shutdown(context.Background())
+	n := startRawNode(t, func(cfg *Config) { cfg.Loops, cfg.Accept.DeferAccept = 2, 3 })
 	// gnet opens the second loop's listener after OnBoot; the first tick
 	// (at most a second later) tunes it.
 	deferred := func(fd int) bool {
@@ -48,22 +36,8 @@ func TestDeferAcceptOnEveryListener(t *testing.T) {
 			t.Fatalf("listeners on port %d: %v, want 2 (one per loop), each with TCP_DEFER_ACCEPT >= 3", n.wsPort(), fds)
 		}
 	}
-	req := "GET /ws?topics=a HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 	for range 4 { // spread over both listeners
-		c, err := net.DialTimeout("tcp", n.WSAddr(), 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-		buf := make([]byte, 12)
-		if _, err := c.Write([]byte(req)); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "HTTP/1.1 101" {
-			t.Fatalf("answer %q, %v; want a 101", buf, err)
-		}
-		c.Close()
+		rawUpgrade(t, n, "/ws?topics=a").Close()
 	}
 }
 
@@ -105,23 +79,9 @@ func TestNotSentLowatInheritedFromListener(t *testing.T) {
 				t.Errorf("%d loops: listener fd %d TCP_NOTSENT_LOWAT = %d, want %d", loops, fd, v, cfg.NotSentLowat)
 			}
 		}
-		req := "GET /ws?topics=a HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
-			"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
 		var clients []net.Conn
 		for range 4 { // spread over the listeners
-			c, err := net.DialTimeout("tcp", n.WSAddr(), 5*time.Second)
-			if err != nil {
-				t.Fatal(err)
-			}
-			clients = append(clients, c)
-			_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-			buf := make([]byte, 12)
-			if _, err := c.Write([]byte(req)); err != nil {
-				t.Fatal(err)
-			}
-			if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "HTTP/1.1 101" {
-				t.Fatalf("answer %q, %v; want a 101", buf, err)
-			}
+			clients = append(clients, rawUpgrade(t, n, "/ws?topics=a"))
 		}
 		accepted := acceptedFDs(n.wsPort())
 		if len(accepted) != len(clients) {
