@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"strconv"
 	"testing"
@@ -29,20 +28,12 @@ func BenchmarkIdleConnMemoryTokens(b *testing.B) {
 func benchTokenConns(b *testing.B, distinct bool) {
 	const conns = 5000
 	secret := []byte("bench-secret-bench-secret-bench-secret")
-	cfg := DefaultConfig()
-	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", ""
-	cfg.Auth.Mode = AuthRequired
-	cfg.Auth.Keys.HMACSecrets = [][]byte{secret}
-	cfg.Users.MaxConnsPerUser = -1 // "shared" is one user with every connection
-	cfg.Limits.MaxConnsPerIP = 0   // all from 127.0.0.1
-	n, err := NewNode(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer n.Shutdown(context.Background())
+	n := startRawNode(b, func(cfg *Config) {
+		cfg.Auth.Mode = AuthRequired
+		cfg.Auth.Keys.HMACSecrets = [][]byte{secret}
+		cfg.Users.MaxConnsPerUser = -1 // "shared" is one user with every connection
+		cfg.Limits.MaxConnsPerIP = 0   // all from 127.0.0.1
+	})
 	reqs := make([][]byte, conns)
 	for j := range reqs {
 		user := "user-1"

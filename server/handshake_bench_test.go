@@ -1,7 +1,6 @@
 package server
 
 import (
-	"context"
 	"net"
 	"runtime"
 	"testing"
@@ -17,17 +16,7 @@ import (
 // Upgrades run in batches of 1,000 held connections, then closed.
 // Run: go test -run '^$' -bench Handshake -benchmem ./server/
 func BenchmarkHandshake(b *testing.B) {
-	cfg := DefaultConfig()
-	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", ""
-	cfg.Limits.MaxConnsPerIP, cfg.Limits.ConnRate = 0, 0
-	n, err := NewNode(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer n.Shutdown(context.Background())
+	n := startRawNode(b, func(cfg *Config) { cfg.Limits.MaxConnsPerIP, cfg.Limits.ConnRate = 0, 0 })
 	addr, _ := net.ResolveTCPAddr("tcp", n.WSAddr())
 	sa := &unix.SockaddrInet4{Port: addr.Port}
 	copy(sa.Addr[:], addr.IP.To4())

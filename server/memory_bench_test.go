@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -43,20 +42,12 @@ func idleConnMemoryOffer(b *testing.B, edit func(*Config), header func(i int) []
 	if os.Getenv("FANWIRE_HEAP_PROFILE") != "" {
 		runtime.MemProfileRate = 1 // every allocation, to attribute bytes per conn
 	}
-	cfg := DefaultConfig()
-	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", ""
-	cfg.Limits.MaxConnsPerIP, cfg.Limits.ConnRate = 0, 0 // 5,000 connections from 127.0.0.1 at once
-	if edit != nil {
-		edit(&cfg)
-	}
-	n, err := NewNode(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer n.Shutdown(context.Background())
+	n := startRawNode(b, func(cfg *Config) {
+		cfg.Limits.MaxConnsPerIP, cfg.Limits.ConnRate = 0, 0 // 5,000 connections from 127.0.0.1 at once
+		if edit != nil {
+			edit(cfg)
+		}
+	})
 	req := []byte("GET /ws?topics=prices.BTC-USD HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
 		"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n" + extensions + "\r\n")
 	request := func(j int) []byte {

@@ -2,7 +2,6 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -27,18 +26,10 @@ func BenchmarkIdleStreamMemory(b *testing.B) {
 
 func benchIdleMemory(b *testing.B, req []byte, ok string) {
 	const conns = 5000
-	cfg := DefaultConfig()
-	cfg.Listen, cfg.HTTPListen = "127.0.0.1:0", ""
-	cfg.Streams.PollTimeout = time.Hour
-	cfg.Limits.MaxConnsPerIP, cfg.Limits.ConnRate = 0, 0 // 5,000 connections from 127.0.0.1 at once
-	n, err := NewNode(cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := n.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer n.Shutdown(context.Background())
+	n := startRawNode(b, func(cfg *Config) {
+		cfg.Streams.PollTimeout = time.Hour
+		cfg.Limits.MaxConnsPerIP, cfg.Limits.ConnRate = 0, 0 // 5,000 connections from 127.0.0.1 at once
+	})
 	var answered func([]byte) error // a held poll answers nothing
 	if ok != "" {
 		answered = func(resp []byte) error {
