@@ -21,11 +21,6 @@ func (l *loop) dump(now int64) {
 	if dumpPath == "" {
 		return
 	}
-	f, err := os.OpenFile(dumpPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
-	if err != nil {
-		return
-	}
-	defer f.Close()
 	b := make([]byte, 0, 64*len(l.conns)+64*len(l.redials))
 	for i := range l.conns {
 		c := &l.conns[i]
@@ -49,7 +44,7 @@ func (l *loop) dump(now int64) {
 		b = fmt.Appendf(b, "redial loop=%d path=%d resume=%t since=%d tries=%d due_in=%s\n",
 			l.id, r.path, r.resume, r.since, r.tries, time.Duration(r.at-now).Round(time.Millisecond))
 	}
-	_, _ = f.Write(b)
+	appendDump(b)
 }
 
 // noteReset keeps a line about a reset for the dump: the subscriber's last
@@ -65,13 +60,17 @@ func (l *loop) noteReset(c *conn, from uint64, now int64) {
 
 // dumpLine appends one line from the coordinator (e.g. a topic's last seq).
 func dumpLine(format string, args ...any) {
-	if dumpPath == "" {
-		return
+	if dumpPath != "" {
+		appendDump(fmt.Appendf(nil, format+"\n", args...))
 	}
+}
+
+// appendDump appends b to the dump file (best effort: it is a debugging aid).
+func appendDump(b []byte) {
 	f, err := os.OpenFile(dumpPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
 		return
 	}
 	defer f.Close()
-	_, _ = f.WriteString(fmt.Sprintf(format, args...) + "\n")
+	_, _ = f.Write(b)
 }
