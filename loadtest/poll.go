@@ -62,6 +62,17 @@ func (l *loop) setPollCursor(slot int32, cur []byte) {
 	l.cursors[slot] = append(l.cursors[slot][:0], cur...)
 }
 
+// httpStatus is the status code of an HTTP/1.1 response head, 0 if it has
+// none.
+func httpStatus(head []byte) int {
+	line, _, _ := bytes.Cut(head, []byte("\r\n"))
+	if len(line) < 12 || !bytes.HasPrefix(line, []byte("HTTP/1.1 ")) {
+		return 0
+	}
+	status, _ := strconv.Atoi(string(line[9:12]))
+	return status
+}
+
 // processPoll consumes one whole answer; the socket is done with after it.
 func (l *loop) processPoll(slot int32, data []byte, now int64) (rest []byte, alive bool) {
 	c := &l.conns[slot]
@@ -74,10 +85,7 @@ func (l *loop) processPoll(slot int32, data []byte, now int64) (rest []byte, ali
 		return data, true
 	}
 	head := data[:end+2]
-	status := 0
-	if line, _, _ := bytes.Cut(head, []byte("\r\n")); len(line) >= 12 && bytes.HasPrefix(line, []byte("HTTP/1.1 ")) {
-		status, _ = strconv.Atoi(string(line[9:12]))
-	}
+	status := httpStatus(head)
 	switch {
 	case status == 0:
 		l.pollFailed(slot, CauseProtocol)
@@ -95,12 +103,7 @@ func (l *loop) processPoll(slot int32, data []byte, now int64) (rest []byte, ali
 		return data, true // wait for the rest of the body
 	}
 	if c.state == stHandshake {
-		c.state = stOpen
-		l.inflight--
-		l.openLocal++
-		l.stats.open.Add(1)
-		l.stats.established.Add(1)
-		l.stats.recordConnect((now - c.since) / 1000)
+		l.opened(c, now)
 	}
 	return nil, l.onPollAnswer(slot, data[end+4:end+4+clen], now)
 }

@@ -43,24 +43,16 @@ func (l *loop) processSSE(slot int32, data []byte, now int64) (rest []byte, aliv
 			}
 			return data, true
 		}
-		status := 0
-		if line, _, _ := bytes.Cut(data, []byte("\r\n")); len(line) >= 12 && bytes.HasPrefix(line, []byte("HTTP/1.1 ")) {
-			status, _ = strconv.Atoi(string(line[9:12]))
-		}
-		if status != 200 {
-			if status == 0 {
-				l.failConn(slot, CauseProtocol)
-			} else {
-				l.failConn(slot, causeStatusPfx+strconv.Itoa(status))
-			}
+		switch status := httpStatus(data); status {
+		case 200:
+		case 0:
+			l.failConn(slot, CauseProtocol)
+			return nil, false
+		default: // e.g. 503 with Retry-After while a node drains, as over WebSocket and poll
+			l.failConnAfter(slot, causeStatusPfx+strconv.Itoa(status), retryAfter(data[:end+2]))
 			return nil, false
 		}
-		c.state = stOpen
-		l.inflight--
-		l.openLocal++
-		l.stats.open.Add(1)
-		l.stats.established.Add(1)
-		l.stats.recordConnect((now - c.since) / 1000)
+		l.opened(c, now)
 		data = data[end+4:]
 	}
 	for {
